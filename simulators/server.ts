@@ -1,0 +1,212 @@
+/**
+ * What both simulators share: an HTTP server on 127.0.0.1, a request log with start and end times
+ * (to count sequential waves), global latency, and fault injection per call and per attempt.
+ */
+import http from 'node:http'
+import type { AddressInfo } from 'node:net'
+
+export interface Fault {
+  /** The call it applies to, by the simulator's name for it (`login`, `reset`, `put-secret`, ...). */
+  call: string
+  /** Only requests for this scope (`repo:o/r`, `env:o/r/e`, `org:o`), when the call has one. */
+  scope?: string
+  /** 1-based attempts of this call (counted per fault) it applies to; every attempt when absent. */
+  attempts?: number[]
+  /** Answer with this status (and body and headers) instead of handling the request. */
+  status?: number
+  body?: unknown
+  headers?: Record<string, string>
+  /** Wait this long before handling the request. */
+  delayMs?: number
+  /**
+   * Close the connection without an answer: `before` the simulator acts on the request, or `after`
+   * it has committed the change (a lost response).
+   */
+  drop?: 'before' | 'after'
+  /** GitHub only: rotate the scope's public key before handling the request. */
+  rotateKey?: boolean
+  /** Called when the fault fires (tests use it to send a signal at the worst moment). */
+  onHit?: () => void
+}
+
+export interface LogEntry {
+  service: string
+  call: string
+  scope?: string
+  method: string
+  path: string
+  status: number | 'dropped'
+  start: number
+  end: number
+}
+
+export interface Answer {
+  status: number
+  body?: unknown
+  headers?: Record<string, string>
+}
+
+export interface Routed {
+  call: string
+  scope?: string
+  handle: () => Answer
+}
+
+export class JsonError extends Error {
+  readonly answer: Answer
+  constructor(status: number, body: unknown, headers?: Record<string, string>) {
+    super(`HTTP ${status}`)
+    this.answer = { status, body, headers }
+  }
+}
+
+export interface IncomingJson {
+  method: string
+  path: string
+  query: URLSearchParams
+  headers: http.IncomingHttpHeaders
+  text: string
+}
+
+export abstract class Simulator {
+  readonly log: LogEntry[] = []
+  readonly faults: Fault[] = []
+  /** Added to every request, to stand for a real network in the benchmark. */
+  latencyMs = 0
+  private readonly hits = new Map<Fault, number>()
+  private server: http.Server | undefined
+  private readonly sockets = new Set<import('node:net').Socket>()
+  url = ''
+  abstract readonly service: string
+
+  /** Maps a request to the call it is and the handler that answers it (or throws JsonError). */
+  protected abstract route(req: IncomingJson): Routed
+
+  async start(port = 0): Promise<string> {
+    this.server = http.createServer((req, res) => void this.serve(req, res))
+    this.server.keepAliveTimeout = 1000
+    this.server.on('connection', (socket) => {
+      this.sockets.add(socket)
+      socket.on('close', () => this.sockets.delete(socket))
+    })
+    await new Promise<void>((resolve) => this.server!.listen(port, '127.0.0.1', resolve))
+    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`
+    return this.url
+  }
+
+  async stop(): Promise<void> {
+    for (const socket of this.sockets) socket.destroy()
+    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()))
+  }
+
+  inject(...faults: Fault[]): void {
+    this.faults.push(...faults)
+  }
+
+  /** Log entries for one call (and scope). */
+  calls(call: string, scope?: string): LogEntry[] {
+    return this.log.filter((e) => e.call === call && (scope === undefined || e.scope === scope))
+  }
+
+  private matchFault(routed: Routed): Fault | undefined {
+    for (const fault of this.faults) {
+      if (fault.call !== routed.call || (fault.scope !== undefined && fault.scope !== routed.scope)) continue
+      const n = (this.hits.get(fault) ?? 0) + 1
+      this.hits.set(fault, n)
+      if (fault.attempts === undefined || fault.attempts.includes(n)) return fault
+    }
+    return undefined
+  }
+
+  private async serve(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const start = performance.timeOrigin + performance.now()
+    const chunks: Buffer[] = []
+    for await (const chunk of req) chunks.push(chunk as Buffer)
+    const url = new URL(req.url ?? '/', 'http://simulator')
+    const incoming: IncomingJson = {
+      method: req.method ?? 'GET',
+      path: url.pathname,
+      query: url.searchParams,
+      headers: req.headers,
+      text: Buffer.concat(chunks).toString('utf8')
+    }
+    let routed: Routed
+    try {
+      routed = this.route(incoming)
+    } catch (error) {
+      const answer = error instanceof JsonError ? error.answer : { status: 500, body: { message: String(error) } }
+      routed = { call: 'unknown', handle: () => answer }
+    }
+    const entry: LogEntry = { service: this.service, call: routed.call, scope: routed.scope, method: incoming.method, path: incoming.path, status: 0, start, end: start }
+    this.log.push(entry)
+    const fault = this.matchFault(routed)
+    const delay = this.latencyMs + (fault?.delayMs ?? 0)
+    if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay))
+    fault?.onHit?.()
+    if (fault?.rotateKey) this.rotateKey(routed.scope)
+
+    const finish = (status: number | 'dropped'): void => {
+      entry.status = status
+      entry.end = performance.timeOrigin + performance.now()
+    }
+    if (fault?.drop === 'before') {
+      finish('dropped')
+      req.socket.destroy()
+      return
+    }
+    let answer: Answer
+    if (fault?.status !== undefined) {
+      answer = { status: fault.status, body: fault.body, headers: fault.headers }
+    } else {
+      try {
+        answer = routed.handle()
+      } catch (error) {
+        answer = error instanceof JsonError ? error.answer : { status: 500, body: { message: String(error) } }
+      }
+      if (fault?.headers) answer = { ...answer, headers: { ...answer.headers, ...fault.headers } }
+    }
+    if (fault?.drop === 'after') {
+      finish('dropped')
+      req.socket.destroy()
+      return
+    }
+    finish(answer.status)
+    const text = answer.body === undefined ? '' : JSON.stringify(answer.body)
+    res.writeHead(answer.status, {
+      ...(text ? { 'Content-Type': 'application/json' } : {}),
+      'Content-Length': Buffer.byteLength(text),
+      ...answer.headers
+    })
+    res.end(text)
+  }
+
+  /** GitHub overrides this; a ThingSpace fault never asks for it. */
+  protected rotateKey(_scope: string | undefined): void {}
+}
+
+export function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text)
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * Groups a request log into sequential waves: a request belongs to the current wave when it started
+ * before every request of that wave had ended; one that starts later opens the next wave.
+ */
+export function countWaves(entries: LogEntry[], slackMs = 5): number {
+  const sorted = [...entries].sort((a, b) => a.start - b.start)
+  let waves = 0
+  let waveFirstEnd = -Infinity
+  for (const e of sorted) {
+    if (e.start > waveFirstEnd + slackMs) {
+      waves++
+      waveFirstEnd = e.end
+    } else {
+      waveFirstEnd = Math.min(waveFirstEnd, e.end)
+    }
+  }
+  return waves
+}

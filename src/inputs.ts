@@ -1,0 +1,144 @@
+/**
+ * Reads and validates every input in one place. Nothing is sent anywhere until this returns; each
+ * error names the input and says what would be valid. Secret inputs are masked as they are read.
+ */
+import * as core from '@actions/core'
+import type { SecretMask } from './secrets-mask.ts'
+import { parseRepository, parseTargets, TargetError, type Repository, type Target } from './targets.ts'
+
+export interface Settings {
+  username: string
+  password: string
+  clientId: string
+  clientSecret: string
+  githubToken: string
+  secretName: string
+  targets: Target[]
+  minAgeDays: number
+  dryRun: boolean
+  verify: boolean
+  /** Standard base64 of a 32-byte Curve25519 public key. */
+  recoveryPublicKey: string | undefined
+  thingspaceUrl: URL
+  githubApiUrl: URL
+  /** The repository running the workflow (GITHUB_REPOSITORY), when known. */
+  repository: Repository | undefined
+  /** GITHUB_RUN_ID, for the stale-password guard. */
+  runId: number | undefined
+}
+
+export class InputError extends Error {}
+
+const SECRET_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/
+const BASE64_32_BYTES = /^[A-Za-z0-9+/]{43}=$/
+const BOOLEANS: Record<string, boolean> = { true: true, True: true, TRUE: true, false: false, False: false, FALSE: false }
+
+function required(name: string, hint: string): string {
+  const value = core.getInput(name)
+  if (value === '') throw new InputError(`Input "${name}" is required and was empty: ${hint}`)
+  return value
+}
+
+function secret(name: string, hint: string, mask: SecretMask): string {
+  // Read without trimming: a password may start or end with a space. Mask before anything else.
+  const value = core.getInput(name, { trimWhitespace: false })
+  mask.add(value)
+  if (value.trim() === '') throw new InputError(`Input "${name}" is required and was empty: ${hint}`)
+  return value
+}
+
+function boolean(name: string, fallback: boolean): boolean {
+  const value = core.getInput(name)
+  if (value === '') return fallback
+  const parsed = BOOLEANS[value]
+  if (parsed === undefined) {
+    throw new InputError(`Input "${name}" must be true or false (YAML 1.2 core: true | True | TRUE | false | False | FALSE), got "${value}"`)
+  }
+  return parsed
+}
+
+/** https:// anywhere; plain http:// only to this machine, so credentials never cross a network in clear text. */
+export function parseServiceUrl(value: string, name: string): URL {
+  let url: URL
+  try {
+    url = new URL(value)
+  } catch {
+    throw new InputError(`${name} must be an https:// URL, got "${value}"`)
+  }
+  if (url.username || url.password) throw new InputError(`${name} must not carry credentials in the URL`)
+  if (url.search || url.hash) throw new InputError(`${name} must be a base URL without query or fragment, got "${value}"`)
+  if (url.protocol === 'http:' && !isLoopback(url.hostname)) {
+    throw new InputError(`${name} must be an https:// URL; plain http:// is accepted only for a loopback host (127.0.0.1, ::1, localhost), got "${value}"`)
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new InputError(`${name} must be an https:// URL, got "${value}"`)
+  url.pathname = url.pathname.replace(/\/+$/, '')
+  return url
+}
+
+function isLoopback(hostname: string): boolean {
+  const host = hostname.replace(/^\[|\]$/g, '')
+  return host === 'localhost' || host === '::1' || /^127(\.\d{1,3}){3}$/.test(host)
+}
+
+export function readSettings(env: NodeJS.ProcessEnv, mask: SecretMask): Settings {
+  const password = secret('password', 'pass the current ThingSpace UWS password, e.g. ${{ secrets.THINGSPACE_PASSWORD }}', mask)
+  const clientSecret = secret('client-secret', 'pass the ThingSpace application secret from Key Management', mask)
+  const githubToken = secret('github-token', 'pass a token that can write Actions secrets (GITHUB_TOKEN cannot)', mask)
+  const username = required('username', 'pass the ThingSpace UWS username')
+  const clientId = required('client-id', 'pass the ThingSpace application key from Key Management')
+
+  const secretName = core.getInput('secret-name') || 'THINGSPACE_PASSWORD'
+  if (!SECRET_NAME.test(secretName) || /^GITHUB_/i.test(secretName)) {
+    throw new InputError(`Input "secret-name" must use only letters, digits and "_", must not start with a digit or with GITHUB_, got "${secretName}"`)
+  }
+
+  let repository: Repository | undefined
+  if (env.GITHUB_REPOSITORY) {
+    try {
+      repository = parseRepository(env.GITHUB_REPOSITORY, 'GITHUB_REPOSITORY')
+    } catch (error) {
+      throw new InputError((error as Error).message)
+    }
+  }
+  let targets: Target[]
+  try {
+    targets = parseTargets(core.getInput('targets', { trimWhitespace: false }) || 'repo', repository)
+  } catch (error) {
+    if (error instanceof TargetError) throw new InputError(`Input "targets": ${error.message}`)
+    throw error
+  }
+
+  const minAgeText = core.getInput('min-age-days') || '0'
+  if (!/^\d{1,5}$/.test(minAgeText)) {
+    throw new InputError(`Input "min-age-days" must be a whole number of days, 0 or more (0 rotates on every run), got "${minAgeText}"`)
+  }
+
+  const recoveryPublicKey = core.getInput('recovery-public-key') || undefined
+  if (recoveryPublicKey !== undefined && !BASE64_32_BYTES.test(recoveryPublicKey)) {
+    throw new InputError('Input "recovery-public-key" must be the standard base64 of a 32-byte Curve25519 public key (44 characters ending in "="); make one with `node dist/recovery/index.js keygen`')
+  }
+
+  const thingspaceUrl = parseServiceUrl(core.getInput('thingspace-url') || 'https://thingspace.verizon.com', 'Input "thingspace-url"')
+  const githubApiUrl = parseServiceUrl(env.GITHUB_API_URL || 'https://api.github.com', 'GITHUB_API_URL')
+
+  const runIdText = env.GITHUB_RUN_ID
+  const runId = runIdText && /^\d+$/.test(runIdText) ? Number(runIdText) : undefined
+
+  return {
+    username,
+    password,
+    clientId,
+    clientSecret,
+    githubToken,
+    secretName: secretName.toUpperCase(),
+    targets,
+    minAgeDays: Number(minAgeText),
+    dryRun: boolean('dry-run', false),
+    verify: boolean('verify', true),
+    recoveryPublicKey,
+    thingspaceUrl,
+    githubApiUrl,
+    repository,
+    runId
+  }
+}

@@ -1,0 +1,60 @@
+/**
+ * Wires the real clients to the rotation and turns its outcome into outputs, a summary and an exit
+ * code. This is the single place that catches: lower layers wrap their errors with context.
+ */
+import * as core from '@actions/core'
+import { Cancellation } from './cancellation.ts'
+import { createGitHubRequest } from './github-client.ts'
+import { GitHubSecrets } from './github-secrets.ts'
+import { InputError, readSettings, type Settings } from './inputs.ts'
+import { report } from './report.ts'
+import { realSleep } from './retry.ts'
+import { errorText, rotate, type Outcome, type RotationDeps } from './rotation.ts'
+import { loadSodium, seal } from './seal.ts'
+import { SecretMask } from './secrets-mask.ts'
+import { ThingSpaceClient } from './thingspace.ts'
+
+function buildDeps(settings: Settings, mask: SecretMask, cancel: Cancellation): RotationDeps {
+  const thingspace = new ThingSpaceClient({
+    baseUrl: settings.thingspaceUrl,
+    clientId: settings.clientId,
+    clientSecret: settings.clientSecret,
+    mask,
+    sleep: realSleep,
+    signal: cancel.signal
+  })
+  const github = new GitHubSecrets(createGitHubRequest(settings.githubToken, settings.githubApiUrl), settings.secretName, seal)
+  return {
+    thingspace,
+    github,
+    seal,
+    cancel,
+    now: Date.now,
+    log: { info: (m) => core.info(mask.redact(m)), warning: (m) => core.warning(mask.redact(m)) }
+  }
+}
+
+export async function run(env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  const mask = new SecretMask((value) => core.setSecret(value))
+  const cancel = new Cancellation()
+  const onSignal = (signal: NodeJS.Signals): void => {
+    core.info(`Received ${signal}`)
+    cancel.receive(signal)
+  }
+  process.on('SIGINT', onSignal)
+  process.on('SIGTERM', onSignal)
+
+  let outcome: Outcome
+  try {
+    const settings = readSettings(env, mask)
+    const deps = buildDeps(settings, mask, cancel)
+    // libsodium compiles while the first requests are on the wire.
+    setImmediate(() => void loadSodium().catch(() => {}))
+    outcome = await rotate(settings, deps)
+  } catch (error) {
+    const message = error instanceof InputError ? `${error.message}. Nothing was sent.` : `The password was not changed: ${errorText(error)}`
+    outcome = { result: 'failed-unchanged', ok: false, message, targets: [] }
+  }
+  await report(outcome, mask)
+  cancel.dispose()
+}
