@@ -35,12 +35,15 @@ export class ThingSpaceSimulator extends Simulator {
   username: string
   /** The live password. */
   password: string
+  readonly initialPassword: string
   sessionIdleMs: number
   expiresInSeconds: number | undefined
   consecutiveFailures = 0
   locked = false
   /** Every password the reset handed out, in order. */
   readonly issuedPasswords: string[] = []
+  /** Every OAuth and session token handed out (the leak scanner looks for them). */
+  readonly issuedTokens: string[] = []
   private accessToken: { value: string; expires: number } | undefined
   readonly sessions = new Map<string, { lastActivity: number }>()
   readonly loggedOut = new Set<string>()
@@ -52,6 +55,7 @@ export class ThingSpaceSimulator extends Simulator {
     this.appSecret = options.appSecret ?? 'app-secret-0001'
     this.username = options.username ?? 'm2m-api-user'
     this.password = options.password ?? 'Initial-Passw0rd'
+    this.initialPassword = this.password
     this.sessionIdleMs = options.sessionIdleMs ?? 20 * 60 * 1000
     this.expiresInSeconds = options.expiresInSeconds
   }
@@ -59,6 +63,12 @@ export class ThingSpaceSimulator extends Simulator {
   /** Sessions that were opened and never logged out (expired ones included). */
   get openSessions(): number {
     return this.sessions.size
+  }
+
+  /** Every secret this simulator knows of, for the leak scanner. */
+  secrets(): string[] {
+    const basic = Buffer.from(`${this.appKey}:${this.appSecret}`).toString('base64')
+    return [...new Set([this.initialPassword, this.password, ...this.issuedPasswords, this.appSecret, basic, ...this.issuedTokens])]
   }
 
   protected route(req: IncomingJson): Routed {
@@ -90,6 +100,7 @@ export class ThingSpaceSimulator extends Simulator {
     }
     if (!this.accessToken || this.accessToken.expires <= this.now()) {
       this.accessToken = { value: randomBytes(18).toString('hex'), expires: this.now() + TOKEN_LIFETIME_MS }
+      this.issuedTokens.push(this.accessToken.value)
     }
     const expiresIn = Math.round((this.accessToken.expires - this.now()) / 1000)
     return { status: 200, body: { access_token: this.accessToken.value, token_type: 'Bearer', expires_in: expiresIn, scope: 'default' } }
@@ -129,6 +140,7 @@ export class ThingSpaceSimulator extends Simulator {
     this.consecutiveFailures = 0
     const sessionToken = randomBytes(16).toString('hex')
     this.sessions.set(sessionToken, { lastActivity: this.now() })
+    this.issuedTokens.push(sessionToken)
     return { status: 200, body: { sessionToken, ...(this.expiresInSeconds !== undefined ? { expiresIn: this.expiresInSeconds } : {}) } }
   }
 

@@ -9,8 +9,8 @@ import { parseRepository, parseTargets, TargetError, type Repository, type Targe
 export interface Settings {
   username: string
   password: string
-  clientId: string
-  clientSecret: string
+  /** base64(client-id:client-secret), the OAuth Basic credential; masked like the secrets it is built from. */
+  basicCredential: string
   githubToken: string
   secretName: string
   targets: Target[]
@@ -39,10 +39,9 @@ function required(name: string, hint: string): string {
   return value
 }
 
-function secret(name: string, hint: string, mask: SecretMask): string {
-  // Read without trimming: a password may start or end with a space. Mask before anything else.
+function requiredSecret(name: string, hint: string): string {
+  // Read without trimming: a password may start or end with a space.
   const value = core.getInput(name, { trimWhitespace: false })
-  mask.add(value)
   if (value.trim() === '') throw new InputError(`Input "${name}" is required and was empty: ${hint}`)
   return value
 }
@@ -80,12 +79,23 @@ function isLoopback(hostname: string): boolean {
   return host === 'localhost' || host === '::1' || /^127(\.\d{1,3}){3}$/.test(host)
 }
 
+/** Masks every secret input, and the Basic credential built from two of them, before any is validated. */
+function maskSecretInputs(mask: SecretMask): string {
+  for (const name of ['password', 'client-secret', 'github-token']) mask.add(core.getInput(name, { trimWhitespace: false }))
+  const clientId = core.getInput('client-id')
+  const clientSecret = core.getInput('client-secret', { trimWhitespace: false })
+  const basic = Buffer.from(`${clientId}:${clientSecret}`, 'utf8').toString('base64')
+  if (clientId && clientSecret.trim()) mask.add(basic)
+  return basic
+}
+
 export function readSettings(env: NodeJS.ProcessEnv, mask: SecretMask): Settings {
-  const password = secret('password', 'pass the current ThingSpace UWS password, e.g. ${{ secrets.THINGSPACE_PASSWORD }}', mask)
-  const clientSecret = secret('client-secret', 'pass the ThingSpace application secret from Key Management', mask)
-  const githubToken = secret('github-token', 'pass a token that can write Actions secrets (GITHUB_TOKEN cannot)', mask)
+  const basicCredential = maskSecretInputs(mask)
   const username = required('username', 'pass the ThingSpace UWS username')
-  const clientId = required('client-id', 'pass the ThingSpace application key from Key Management')
+  const password = requiredSecret('password', 'pass the current ThingSpace UWS password, e.g. ${{ secrets.THINGSPACE_PASSWORD }}')
+  required('client-id', 'pass the ThingSpace application key from Key Management')
+  requiredSecret('client-secret', 'pass the ThingSpace application secret from Key Management')
+  const githubToken = requiredSecret('github-token', 'pass a token that can write Actions secrets (GITHUB_TOKEN cannot)')
 
   const secretName = core.getInput('secret-name') || 'THINGSPACE_PASSWORD'
   if (!SECRET_NAME.test(secretName) || /^GITHUB_/i.test(secretName)) {
@@ -127,8 +137,7 @@ export function readSettings(env: NodeJS.ProcessEnv, mask: SecretMask): Settings
   return {
     username,
     password,
-    clientId,
-    clientSecret,
+    basicCredential,
     githubToken,
     secretName: secretName.toUpperCase(),
     targets,

@@ -17,8 +17,7 @@ import { ThingSpaceClient } from './thingspace.ts'
 function buildDeps(settings: Settings, mask: SecretMask, cancel: Cancellation): RotationDeps {
   const thingspace = new ThingSpaceClient({
     baseUrl: settings.thingspaceUrl,
-    clientId: settings.clientId,
-    clientSecret: settings.clientSecret,
+    basicCredential: settings.basicCredential,
     mask,
     sleep: realSleep,
     signal: cancel.signal

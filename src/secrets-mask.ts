@@ -15,7 +15,8 @@ export class SecretMask {
 
   /** Masks the value and the encoded forms it could take in a request or a JSON text. */
   add(value: string | undefined): void {
-    if (!value) return
+    // A blank value would mask every run of spaces in the log, and protects nothing.
+    if (!value || value.trim() === '') return
     for (const form of encodedForms(value)) {
       if (this.values.has(form)) continue
       this.values.add(form)

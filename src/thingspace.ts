@@ -44,8 +44,8 @@ export interface Session {
 
 export interface ThingSpaceOptions {
   baseUrl: URL
-  clientId: string
-  clientSecret: string
+  /** base64(app key:app secret), already masked. */
+  basicCredential: string
   mask: SecretMask
   sleep: Sleep
   /** Aborts every request (cancellation before the reset). */
@@ -70,8 +70,7 @@ export class ThingSpaceClient {
 
   constructor(options: ThingSpaceOptions) {
     this.options = options
-    this.basic = Buffer.from(`${options.clientId}:${options.clientSecret}`, 'utf8').toString('base64')
-    options.mask.add(this.basic)
+    this.basic = options.basicCredential
   }
 
   /** The OAuth token for every M2M call. Asking again within the hour returns the same one, so retrying is harmless. */

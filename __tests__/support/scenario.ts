@@ -1,0 +1,70 @@
+/** Shared steps of the end-to-end tests: simulators up, the bundle run, secrets known to the scanner. */
+import { FIXTURE, runAction, standardInputs, startSimulators, type ActionRun, type RunOptions, type Simulators } from '../../simulators/harness.ts'
+import type { ThingSpaceOptions } from '../../simulators/thingspace.ts'
+import { scanForLeaks, type KnownSecret } from './leak-scanner.ts'
+
+export const SECRET = 'THINGSPACE_PASSWORD'
+export const REPO = `repo:${FIXTURE.repository}`
+export const ENV = `env:${FIXTURE.repository}/${FIXTURE.environment}`
+export const ORG = `org:${FIXTURE.org}`
+export const DAY = 24 * 60 * 60 * 1000
+
+let current: Simulators | undefined
+
+export async function simulators(options?: ThingSpaceOptions): Promise<Simulators> {
+  current = await startSimulators(options)
+  return current
+}
+
+export async function stopSimulators(): Promise<void> {
+  await current?.stop()
+  current = undefined
+}
+
+/**
+ * The secrets a run handled: its secret inputs as given, the Basic credential built from them, and
+ * every token and password the simulator issued (those from earlier runs need not be masked again).
+ */
+export function knownSecrets(sims: Simulators, inputs: Record<string, string>, issuedBefore = { tokens: 0, passwords: 0 }): KnownSecret[] {
+  const ts = sims.thingspace
+  const secrets: KnownSecret[] = []
+  const input = (name: string, value: string | undefined): void => {
+    if (value && value.trim()) secrets.push({ name: `${name} input`, value, input: true })
+  }
+  input('password', inputs.password)
+  input('client-secret', inputs['client-secret'])
+  input('github-token', inputs['github-token'])
+  if (inputs['client-id'] && inputs['client-secret']?.trim()) {
+    secrets.push({ name: 'Basic credential', value: Buffer.from(`${inputs['client-id']}:${inputs['client-secret']}`).toString('base64'), input: true })
+  }
+  ts.issuedTokens.forEach((value, i) => secrets.push({ name: `token #${i + 1}`, value, mustMask: i >= issuedBefore.tokens }))
+  ts.issuedPasswords.forEach((value, i) =>
+    secrets.push({ name: `new password #${i + 1}`, value, maskBefore: /issued a new password/i, mustMask: i >= issuedBefore.passwords })
+  )
+  return secrets
+}
+
+/** Runs the bundle and fails the test on any leak, whatever the scenario. */
+export async function run(sims: Simulators, options: RunOptions = {}): Promise<ActionRun> {
+  const issuedBefore = { tokens: sims.thingspace.issuedTokens.length, passwords: sims.thingspace.issuedPasswords.length }
+  const inputs = { ...standardInputs(sims), ...options.inputs }
+  const result = await runAction(sims, options)
+  const leaks = scanForLeaks(result, knownSecrets(sims, inputs, issuedBefore))
+  if (leaks.length > 0) throw new Error(`leak scanner:\n${leaks.join('\n')}\n--- stdout ---\n${result.stdout}`)
+  return result
+}
+
+export function stored(sims: Simulators, scope: string): string | undefined {
+  return sims.github.secret(scope, SECRET)?.value
+}
+
+export function counts(sims: Simulators): { token: number; login: number; reset: number; logout: number; puts: number } {
+  const ts = sims.thingspace
+  return {
+    token: ts.calls('token').length,
+    login: ts.calls('login').length,
+    reset: ts.calls('reset').length,
+    logout: ts.calls('logout').length,
+    puts: sims.github.calls('put-secret').length
+  }
+}
