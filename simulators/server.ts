@@ -25,7 +25,7 @@ export interface Fault {
   drop?: 'before' | 'after'
   /** GitHub only: rotate the scope's public key before handling the request. */
   rotateKey?: boolean
-  /** Called when the fault fires (tests use it to send a signal at the worst moment). */
+  /** Called as the request arrives, before any delay (tests use it to send a signal at the worst moment). */
   onHit?: () => void
 }
 
@@ -108,14 +108,16 @@ export abstract class Simulator {
     return this.log.filter((e) => e.call === call && (scope === undefined || e.scope === scope))
   }
 
+  /** Every fault that matches the request counts it as an attempt; the first that applies to this attempt fires. */
   private matchFault(routed: Routed): Fault | undefined {
+    let fired: Fault | undefined
     for (const fault of this.faults) {
       if (fault.call !== routed.call || (fault.scope !== undefined && fault.scope !== routed.scope)) continue
       const n = (this.hits.get(fault) ?? 0) + 1
       this.hits.set(fault, n)
-      if (fault.attempts === undefined || fault.attempts.includes(n)) return fault
+      if (!fired && (fault.attempts === undefined || fault.attempts.includes(n))) fired = fault
     }
-    return undefined
+    return fired
   }
 
   private async serve(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
@@ -140,9 +142,9 @@ export abstract class Simulator {
     const entry: LogEntry = { service: this.service, call: routed.call, scope: routed.scope, method: incoming.method, path: incoming.path, status: 0, start, end: start }
     this.log.push(entry)
     const fault = this.matchFault(routed)
+    fault?.onHit?.()
     const delay = this.latencyMs + (fault?.delayMs ?? 0)
     if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay))
-    fault?.onHit?.()
     if (fault?.rotateKey) this.rotateKey(routed.scope)
 
     const finish = (status: number | 'dropped'): void => {

@@ -114,6 +114,7 @@ class Rotation {
       const cutoff = d.now() - s.minAgeDays * DAY_MS
       const due = this.states.filter((st) => !st.existing || st.existing.updatedAt.getTime() <= cutoff)
       if (due.length === 0) {
+        for (const r of this.reports) r.outcome = 'unchanged (not due)'
         return {
           result: 'not-due',
           ok: true,

@@ -66,7 +66,7 @@ const TRANSIENT_ONLY: Omit<RetryPolicy, 'attempts'> = {
 export class ThingSpaceClient {
   private readonly options: ThingSpaceOptions
   private readonly basic: string
-  private accessToken: string | undefined
+  private accessToken: Promise<string> | undefined
 
   constructor(options: ThingSpaceOptions) {
     this.options = options
@@ -74,8 +74,13 @@ export class ThingSpaceClient {
   }
 
   /** The OAuth token for every M2M call. Asking again within the hour returns the same one, so retrying is harmless. */
-  async token(): Promise<string> {
-    if (this.accessToken) return this.accessToken
+  token(): Promise<string> {
+    // One request (with its retries) per run: a failure is remembered, not asked again by the next call.
+    this.accessToken ??= this.requestToken()
+    return this.accessToken
+  }
+
+  private async requestToken(): Promise<string> {
     const body = await withRetry(
       () =>
         this.send('POST', '/api/ts/v1/oauth2/token', {
@@ -88,7 +93,6 @@ export class ThingSpaceClient {
     )
     const token = stringField(body, 'access_token', 'the OAuth token response')
     this.options.mask.add(token)
-    this.accessToken = token
     return token
   }
 
@@ -104,7 +108,7 @@ export class ThingSpaceClient {
           headers: { Authorization: `Bearer ${bearer}`, 'Content-Type': 'application/json' },
           body: JSON.stringify({ username, password })
         }),
-      { attempts: 3, ...TRANSIENT_ONLY },
+      { attempts: 4, ...TRANSIENT_ONLY },
       this.options.sleep,
       this.options.random
     )
