@@ -6,8 +6,8 @@
 import { afterEach, describe, expect, test } from '@jest/globals'
 import { execFileSync, type ChildProcess } from 'node:child_process'
 import path from 'node:path'
-import { NODE, ROOT, type ActionRun, type Simulators } from '../simulators/harness.ts'
-import { ENV, ORG, REPO, SECRET, counts, run, simulators, stopSimulators, stored } from './support/scenario.ts'
+import { FIXTURE, NODE, ROOT, type ActionRun, type Simulators } from '../simulators/harness.ts'
+import { DAY, ENV, ORG, REPO, SECRET, counts, run, simulators, stopSimulators, stored } from './support/scenario.ts'
 
 afterEach(stopSimulators)
 
@@ -57,14 +57,42 @@ describe('ThingSpace OAuth token', () => {
 })
 
 describe('login', () => {
-  test('a rejected password is sent exactly once, and nothing is written', async () => {
+  test('a rejected password is sent exactly once, and the password secret is not written', async () => {
     const sims = await simulators()
     const initial = sims.thingspace.password
-    const result = await run(sims, { inputs: { password: 'an-old-password' } })
+    const result = await run(sims, { inputs: { password: 'an-old-password', targets: 'repo\norg:acme' } })
     expectUnchanged(sims, initial, result)
-    expect(counts(sims)).toMatchObject({ login: 1, reset: 0, puts: 0 })
+    expect(counts(sims)).toMatchObject({ login: 1, reset: 0 })
+    expect(stored(sims, REPO)).toBeUndefined()
+    expect(stored(sims, ORG)).toBeUndefined()
     expect(sims.thingspace.consecutiveFailures).toBe(1)
     expect(error(result)).toMatch(/refused the login .* not retried, because 5 consecutive failed logins lock the username/)
+  })
+
+  test('a schedule never tries a refused password again until the secret is updated', async () => {
+    const sims = await simulators()
+    const inputs = { password: 'an-old-password', targets: 'repo\nenv:production', 'min-age-days': '90' }
+    sims.github.seed(REPO, SECRET, 'an-old-password', new Date(Date.now() - 100 * DAY))
+
+    const first = await run(sims, { inputs })
+    expect(first.outputs.result).toBe('failed-unchanged')
+    expect(sims.github.secret(REPO, `${SECRET}_REJECTED`)?.value).toMatch(/^login refused at /)
+    expect(sims.github.secret(ENV, `${SECRET}_REJECTED`)).toBeDefined()
+
+    for (let day = 0; day < 6; day++) {
+      const again = await run(sims, { inputs })
+      expect(again.outputs.result).toBe('failed-unchanged')
+      expect(error(again)).toMatch(/refused this password at .*has not been updated in any target since/)
+    }
+    expect(counts(sims).login).toBe(1)
+    expect(sims.thingspace.locked).toBe(false)
+
+    // Someone stores the current password; the next workflow run rotates.
+    sims.github.seed(REPO, SECRET, sims.thingspace.password, new Date())
+    sims.github.addRun(FIXTURE.runId, new Date(Date.now() + 1000))
+    const fixed = await run(sims, { inputs: { ...inputs, password: sims.thingspace.password, 'min-age-days': '0' } })
+    expect(fixed.outputs.result).toBe('rotated')
+    expect(stored(sims, ENV)).toBe(sims.thingspace.password)
   })
 
   test('a locked account gets one attempt', async () => {

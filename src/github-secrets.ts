@@ -29,6 +29,8 @@ export interface TargetState {
   publicKey: PublicKey
   /** Undefined when the target does not hold the secret yet. */
   existing: ExistingSecret | undefined
+  /** When a login with this secret's password was last refused (the marker secret), if ever. Read from the first target only. */
+  rejectedAt?: Date
   /** What an org secret is written with: the requested visibility, else the existing one, else private. */
   visibility?: Visibility
   selectedRepositoryIds?: number[]
@@ -104,10 +106,19 @@ export class GitHubSecrets {
     this.seal = seal
   }
 
-  /** Reads what a rotation needs to know about a target before touching anything. */
-  async inspect(target: Target): Promise<TargetState> {
-    const [publicKey, existing] = await Promise.all([this.publicKey(target), this.metadata(target)])
-    const state: TargetState = { target, publicKey, existing }
+  /** The secret that records a refused login, so that a schedule never retries a wrong password. */
+  get markerName(): string {
+    return `${this.secretName}_REJECTED`
+  }
+
+  /** Reads what a rotation needs to know about a target before touching anything (with the rejection marker when asked). */
+  async inspect(target: Target, withMarker = false): Promise<TargetState> {
+    const [publicKey, existing, marker] = await Promise.all([
+      this.publicKey(target),
+      this.metadata(target, this.secretName),
+      withMarker ? this.metadata(target, this.markerName) : undefined
+    ])
+    const state: TargetState = { target, publicKey, existing, rejectedAt: marker?.updatedAt }
     if (target.kind === 'org') {
       state.visibility = target.visibility ?? existing?.visibility ?? 'private'
       if (state.visibility === 'selected') {
@@ -129,10 +140,10 @@ export class GitHubSecrets {
     }
   }
 
-  private async metadata(target: Target): Promise<ExistingSecret | undefined> {
+  private async metadata(target: Target, name: string): Promise<ExistingSecret | undefined> {
     const { base, params } = scope(target)
     try {
-      const { data } = await this.request(`GET ${base}/{secret_name}`, { ...params, secret_name: this.secretName })
+      const { data } = await this.request(`GET ${base}/{secret_name}`, { ...params, secret_name: name })
       const d = data as { updated_at?: unknown; visibility?: unknown }
       const updatedAt = new Date(String(d?.updated_at))
       if (Number.isNaN(updatedAt.getTime())) throw new Error('the answer has no valid updated_at')
@@ -140,7 +151,7 @@ export class GitHubSecrets {
       return { updatedAt, visibility }
     } catch (error) {
       if ((error as { status?: unknown })?.status === 404) return undefined
-      throw wrap(error, `read the secret ${this.secretName} of`, target, false)
+      throw wrap(error, `read the secret ${name} of`, target, false)
     }
   }
 
@@ -169,33 +180,33 @@ export class GitHubSecrets {
    * Seals and stores a value. A 422 is what GitHub answers when the key rotated after it was read:
    * the key is read again, the value sealed again and the PUT sent once more.
    */
-  async write(state: TargetState, plaintext: string): Promise<'created' | 'updated'> {
+  async write(state: TargetState, plaintext: string, name = this.secretName): Promise<'created' | 'updated'> {
     const { target } = state
     try {
-      return await this.put(state, plaintext)
+      return await this.put(state, plaintext, name)
     } catch (error) {
-      if ((error as { status?: unknown })?.status !== 422) throw wrap(error, `write ${this.secretName} to`, target, true)
+      if ((error as { status?: unknown })?.status !== 422) throw wrap(error, `write ${name} to`, target, true)
     }
     try {
       state.publicKey = await this.publicKey(target)
-      return await this.put(state, plaintext)
+      return await this.put(state, plaintext, name)
     } catch (error) {
       if (error instanceof GitHubError) throw error
-      throw wrap(error, `write ${this.secretName} (after reading its new public key) to`, target, true)
+      throw wrap(error, `write ${name} (after reading its new public key) to`, target, true)
     }
   }
 
-  private async put(state: TargetState, plaintext: string): Promise<'created' | 'updated'> {
+  private async put(state: TargetState, plaintext: string, name: string): Promise<'created' | 'updated'> {
     const { base, params } = scope(state.target)
     const body: Record<string, unknown> = {
       ...params,
-      secret_name: this.secretName,
+      secret_name: name,
       encrypted_value: await this.seal(plaintext, state.publicKey.key),
       key_id: state.publicKey.keyId
     }
     if (state.target.kind === 'org') {
-      body.visibility = state.visibility
-      if (state.visibility === 'selected') body.selected_repository_ids = state.selectedRepositoryIds ?? []
+      body.visibility = name === this.secretName ? state.visibility : 'private'
+      if (body.visibility === 'selected') body.selected_repository_ids = state.selectedRepositoryIds ?? []
     }
     const { status } = await this.request(`PUT ${base}/{secret_name}`, body)
     return status === 201 ? 'created' : 'updated'

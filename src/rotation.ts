@@ -33,7 +33,7 @@ export interface Outcome {
 
 export interface RotationDeps {
   thingspace: Pick<ThingSpaceClient, 'token' | 'login' | 'resetPassword' | 'logout'>
-  github: Pick<GitHubSecrets, 'inspect' | 'write' | 'runStartedAt'>
+  github: Pick<GitHubSecrets, 'inspect' | 'write' | 'runStartedAt' | 'markerName'>
   seal: SealFn
   cancel: Cancellation
   now: () => number
@@ -82,7 +82,7 @@ class Rotation {
       session = await this.freshSession(session)
       this.d.cancel.enterCritical()
     } catch (error) {
-      return this.closing(this.beforeResetFailure(error))
+      return this.closing(await this.beforeResetFailure(error))
     }
     return this.resetAndStore(session)
   }
@@ -94,7 +94,7 @@ class Rotation {
     const token = s.minAgeDays === 0 ? d.thingspace.token() : undefined
     token?.catch(() => {}) // awaited in login(); this keeps an early failure from going unhandled meanwhile
     d.log.info(`Reading ${s.targets.length} target${s.targets.length === 1 ? '' : 's'} for secret ${s.secretName}`)
-    const [inspected, runStart] = await d.cancel.guard(Promise.all([Promise.allSettled(s.targets.map((t) => d.github.inspect(t))), this.runStart()]))
+    const [inspected, runStart] = await d.cancel.guard(Promise.all([Promise.allSettled(s.targets.map((t, i) => d.github.inspect(t, i === 0))), this.runStart()]))
     const failures: string[] = []
     inspected.forEach((r, i) => {
       if (r.status === 'rejected') {
@@ -136,7 +136,27 @@ class Rotation {
         }
       }
     }
-    return undefined
+    return this.lockoutGuard()
+  }
+
+  /**
+   * A login refused in an earlier run left a marker secret. Until a target's password secret is
+   * updated after it, logging in again would only spend another of the 5 attempts before lockout.
+   */
+  private lockoutGuard(): Omit<Outcome, 'targets'> | undefined {
+    const { s, d } = this
+    const rejectedAt = this.states[0].rejectedAt
+    if (!rejectedAt) return undefined
+    const lastUpdate = Math.max(...this.states.map((st) => st.existing?.updatedAt.getTime() ?? 0))
+    if (lastUpdate > rejectedAt.getTime()) return undefined
+    return {
+      result: 'failed-unchanged',
+      ok: false,
+      message:
+        `The password was not changed, and no login was attempted: ThingSpace refused this password at ${rejectedAt.toISOString()} ` +
+        `(recorded in the ${d.github.markerName} secret of ${this.states[0].target.label}), and ${s.secretName} has not been updated in any target since. ` +
+        `Another refused login would count toward the 5-failure lockout. Store the current password in ${s.secretName}, then run again.`
+    }
   }
 
   /** The stale-password guard needs the run's start; without it (no permission, a local run) it warns and goes on. */
@@ -197,22 +217,32 @@ class Rotation {
     return this.login()
   }
 
-  private beforeResetFailure(error: unknown): Omit<Outcome, 'targets'> {
+  private async beforeResetFailure(error: unknown): Promise<Omit<Outcome, 'targets'>> {
     const { s } = this
     if ((error as Error)?.name === 'CancelledError') {
       return { result: 'failed-unchanged', ok: false, message: `The password was not changed: ${errorText(error)} before the reset was sent.` }
     }
     if (error instanceof ThingSpaceError && error.rejected && /\/session\/login/.test(error.message)) {
+      const marked = await this.markRejected()
       return {
         result: 'failed-unchanged',
         ok: false,
         message:
           `The password was not changed: ThingSpace refused the login for ${s.username} (${error.message}). ` +
           `The login was not retried, because 5 consecutive failed logins lock the username until Verizon M2M support unlocks it. ` +
-          `Check that the password input holds the current password (a login in the ThingSpace portal also counts toward the lockout) before running again.`
+          `${marked ? `Later runs will not log in until ${s.secretName} is updated (the refusal is recorded in ${this.d.github.markerName}). ` : ''}` +
+          `Check that ${s.secretName} holds the current password (a failed login in the ThingSpace portal also counts toward the lockout) before running again.`
       }
     }
     return { result: 'failed-unchanged', ok: false, message: `The password was not changed: ${errorText(error)}` }
+  }
+
+  /** Records a refused login in every target (best effort), for the lockout guard of later runs. */
+  private async markRejected(): Promise<boolean> {
+    const { d } = this
+    const note = `login refused at ${new Date(d.now()).toISOString()}`
+    const written = await Promise.allSettled(this.states.map((st) => d.github.write(st, note, d.github.markerName)))
+    return written.some((w) => w.status === 'fulfilled')
   }
 
   // Steps 7-10: from here on nothing is aborted; the only ways out are stored, escrowed, or said.
