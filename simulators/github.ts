@@ -69,6 +69,18 @@ export class GitHubSimulator extends Simulator {
     return { keyId: String(randomInt(1e11, 9e11)), publicKey: pair.publicKey, privateKey: pair.privateKey }
   }
 
+  /**
+   * GitHub's secondary rate limits turn away bursts of content-creating requests; the simulator does
+   * the same above `max` concurrent secret writes (403, retry-after).
+   */
+  limitConcurrentWrites(max: number): void {
+    this.concurrencyLimit = {
+      calls: ['put-secret'],
+      max,
+      answer: { status: 403, body: { message: 'You have exceeded a secondary rate limit. Please wait a few minutes before you try again.' }, headers: { 'retry-after': '1' } }
+    }
+  }
+
   addToken(token: string, grant: TokenGrant = { write: true }): void {
     this.tokens.set(token, grant)
   }

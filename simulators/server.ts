@@ -73,6 +73,11 @@ export abstract class Simulator {
   readonly faults: Fault[] = []
   /** Added to every request, to stand for a real network in the benchmark. */
   latencyMs = 0
+  /** A concurrency limit on some calls, answered the way the real service answers it when exceeded. */
+  concurrencyLimit: { calls: string[]; max: number; answer: Answer } | undefined
+  /** How many requests the concurrency limit turned away. */
+  limited = 0
+  private readonly inFlight = new Map<string, number>()
   private readonly hits = new Map<Fault, number>()
   private server: http.Server | undefined
   private readonly sockets = new Set<import('node:net').Socket>()
@@ -143,8 +148,23 @@ export abstract class Simulator {
     this.log.push(entry)
     const fault = this.matchFault(routed)
     fault?.onHit?.()
+    const limit = this.concurrencyLimit?.calls.includes(routed.call) ? this.concurrencyLimit : undefined
+    const running = (this.inFlight.get(routed.call) ?? 0) + 1
+    this.inFlight.set(routed.call, running)
     const delay = this.latencyMs + (fault?.delayMs ?? 0)
-    if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay))
+    try {
+      if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay))
+      if (limit && running > limit.max) {
+        this.limited++
+        routed = { ...routed, handle: () => limit.answer }
+      }
+      this.answer(req, res, routed, fault, entry)
+    } finally {
+      this.inFlight.set(routed.call, (this.inFlight.get(routed.call) ?? 1) - 1)
+    }
+  }
+
+  private answer(req: http.IncomingMessage, res: http.ServerResponse, routed: Routed, fault: Fault | undefined, entry: LogEntry): void {
     if (fault?.rotateKey) this.rotateKey(routed.scope)
 
     const finish = (status: number | 'dropped'): void => {

@@ -2,7 +2,7 @@
  * Reads and validates every input in one place. Nothing is sent anywhere until this returns; each
  * error names the input and says what would be valid. Secret inputs are masked as they are read.
  */
-import * as core from '@actions/core'
+import * as core from './runner.ts'
 import type { SecretMask } from './secrets-mask.ts'
 import { parseRepository, parseTargets, TargetError, type Repository, type Target } from './targets.ts'
 

@@ -2,7 +2,7 @@
  * Wires the real clients to the rotation and turns its outcome into outputs, a summary and an exit
  * code. This is the single place that catches: lower layers wrap their errors with context.
  */
-import * as core from '@actions/core'
+import * as core from './runner.ts'
 import { Cancellation } from './cancellation.ts'
 import { createGitHubRequest } from './github-client.ts'
 import { GitHubSecrets } from './github-secrets.ts'
@@ -54,6 +54,6 @@ export async function run(env: NodeJS.ProcessEnv = process.env): Promise<void> {
     const message = error instanceof InputError ? `${error.message}. Nothing was sent.` : `The password was not changed: ${errorText(error)}`
     outcome = { result: 'failed-unchanged', ok: false, message, targets: [] }
   }
-  await report(outcome, mask)
+  report(outcome, mask)
   cancel.dispose()
 }

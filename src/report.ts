@@ -2,7 +2,7 @@
  * Outputs, job summary and the step's verdict. Only the result, counts, target names and the sealed
  * recovery ciphertext leave the process; every text is scrubbed of known secrets on the way out.
  */
-import * as core from '@actions/core'
+import * as core from './runner.ts'
 import type { Outcome } from './rotation.ts'
 import type { SecretMask } from './secrets-mask.ts'
 
@@ -41,14 +41,12 @@ export function renderSummary(outcome: Outcome, mask: SecretMask): string {
   return lines.join('\n')
 }
 
-export async function report(outcome: Outcome, mask: SecretMask): Promise<void> {
+export function report(outcome: Outcome, mask: SecretMask): void {
   setOutputs(outcome)
-  if (process.env.GITHUB_STEP_SUMMARY) {
-    try {
-      await core.summary.addRaw(renderSummary(outcome, mask), true).write()
-    } catch (error) {
-      core.warning(`Could not write the job summary: ${mask.redact((error as Error)?.message ?? String(error))}`)
-    }
+  try {
+    core.appendSummary(renderSummary(outcome, mask))
+  } catch (error) {
+    core.warning(`Could not write the job summary: ${mask.redact((error as Error)?.message ?? String(error))}`)
   }
   const message = mask.redact(outcome.message)
   if (outcome.ok) core.info(message)

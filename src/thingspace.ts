@@ -3,6 +3,7 @@
  * logins lock the username until Verizon support unlocks it, so a login the server answered with a
  * 4xx is never sent again, and the reset (which changes the password at once) is never repeated.
  */
+import { send, type HttpResponse } from './http.ts'
 import { withRetry, type RetryPolicy, type Sleep } from './retry.ts'
 import type { SecretMask } from './secrets-mask.ts'
 
@@ -165,41 +166,30 @@ export class ThingSpaceClient {
     const signals = [AbortSignal.timeout(timeoutMs)]
     if (opts.abortable !== false && this.options.signal) signals.push(this.options.signal)
     const what = `${method} ${path}`
-    let response: Response
+    let response: HttpResponse
     try {
-      response = await fetch(url, {
-        method,
-        headers: { Accept: 'application/json', ...init.headers },
-        body: init.body,
-        signal: AbortSignal.any(signals)
-      })
+      response = await send(url, { method, headers: { Accept: 'application/json', ...init.headers }, body: init.body, signal: AbortSignal.any(signals) })
     } catch (error) {
-      // The fetch error is rebuilt from scratch so no request detail (headers, body) can ride along.
+      // The error is rebuilt from scratch so no request detail (headers, body) can ride along.
       const name = (error as Error)?.name
       if (name === 'TimeoutError') throw new ThingSpaceError(`${what}: no answer within ${timeoutMs} ms`, 'timeout')
-      if (name === 'AbortError') throw new ThingSpaceError(`${what}: cancelled`, 'aborted')
-      const cause = (error as { cause?: { code?: unknown } })?.cause?.code
-      throw new ThingSpaceError(`${what}: network error${typeof cause === 'string' ? ` (${cause})` : ''}`, 'network')
+      if (name === 'AbortError' || name === 'CancelledError') throw new ThingSpaceError(`${what}: cancelled`, 'aborted')
+      const code = (error as { code?: unknown })?.code
+      throw new ThingSpaceError(`${what}: network error${typeof code === 'string' ? ` (${code})` : ''}`, 'network')
     }
-    let text: string
-    try {
-      text = await response.text()
-    } catch (error) {
-      const name = (error as Error)?.name
-      throw new ThingSpaceError(`${what}: the answer (HTTP ${response.status}) was cut off`, name === 'TimeoutError' ? 'timeout' : 'network', undefined)
-    }
+    const text = response.body
     let body: unknown
     try {
       body = text === '' ? undefined : JSON.parse(text)
     } catch {
       body = undefined
     }
-    if (response.ok) {
+    if (response.status >= 200 && response.status < 300) {
       if (text !== '' && body === undefined) throw new ThingSpaceError(`${what}: HTTP ${response.status} with a body that is not JSON`, 'bad-response', response.status)
       return body
     }
     const { code, description } = describeError(body)
-    const retryAfter = Number(response.headers.get('retry-after'))
+    const retryAfter = Number(response.headers['retry-after'] ?? NaN)
     throw new ThingSpaceError(
       `${what}: HTTP ${response.status}${code ? ` ${code}` : ''}${description ? ` (${description})` : ''}`,
       'http',
