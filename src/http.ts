@@ -52,8 +52,8 @@ export async function send(url: URL, request: HttpRequest, redirectsLeft = 3): P
 
 async function once(url: URL, request: HttpRequest): Promise<HttpResponse> {
   const { signal } = request
-  signal?.throwIfAborted()
   const { request: open } = await transport(url.protocol)
+  signal?.throwIfAborted() // after the await: an abort while the module loaded counts too
   const headers: Record<string, string | number> = { ...request.headers }
   if (request.body !== undefined) headers['Content-Length'] = Buffer.byteLength(request.body)
   return new Promise<HttpResponse>((resolve, reject) => {
