@@ -40,13 +40,28 @@ const rows: [string, Record<string, string>, Record<string, string>, RegExp][] =
   ['negative min-age-days', { 'min-age-days': '-1' }, {}, /Input "min-age-days" must be a whole number/],
   ['fractional min-age-days', { 'min-age-days': '1.5' }, {}, /Input "min-age-days"/],
   ['worded min-age-days', { 'min-age-days': 'ninety' }, {}, /Input "min-age-days"/],
-  ['recovery-public-key that is not base64', { 'recovery-public-key': 'not a key' }, {}, /Input "recovery-public-key" must be the standard base64 of a 32-byte/],
+  [
+    'recovery-public-key that is not base64',
+    { 'recovery-public-key': 'not a key' },
+    {},
+    /Input "recovery-public-key" must be the standard base64 of a 32-byte/
+  ],
   ['recovery-public-key of 31 bytes', { 'recovery-public-key': B64_31 }, {}, /Input "recovery-public-key"/],
   ['recovery-public-key in URL-safe base64', { 'recovery-public-key': B64URL_32 }, {}, /Input "recovery-public-key"/],
-  ['plain http thingspace-url to a remote host', { 'thingspace-url': 'http://thingspace.verizon.com' }, {}, /Input "thingspace-url" must be an https:\/\/ URL; plain http:\/\/ is accepted only for a loopback host/],
+  [
+    'plain http thingspace-url to a remote host',
+    { 'thingspace-url': 'http://thingspace.verizon.com' },
+    {},
+    /Input "thingspace-url" must be an https:\/\/ URL; plain http:\/\/ is accepted only for a loopback host/
+  ],
   ['thingspace-url that is not a URL', { 'thingspace-url': 'thingspace.verizon.com' }, {}, /Input "thingspace-url" must be an https:\/\/ URL/],
   ['thingspace-url with another scheme', { 'thingspace-url': 'ftp://127.0.0.1/' }, {}, /Input "thingspace-url" must be an https:\/\/ URL/],
-  ['thingspace-url with credentials', { 'thingspace-url': 'https://user:pw@thingspace.verizon.com' }, {}, /Input "thingspace-url" must not carry credentials/]
+  [
+    'thingspace-url with credentials',
+    { 'thingspace-url': 'https://user:pw@thingspace.verizon.com' },
+    {},
+    /Input "thingspace-url" must not carry credentials/
+  ]
 ]
 
 describe('bad input stops the step before any request', () => {

@@ -20,7 +20,10 @@ function recoveryKeypair(): { publicKey: string; privateKey: string } {
 }
 
 function openRecovery(ciphertext: string, privateKey: string): string {
-  return execFileSync(NODE, [RECOVERY_TOOL, 'open', ciphertext], { encoding: 'utf8', env: { ...process.env, RECOVERY_PRIVATE_KEY: privateKey } }).trimEnd()
+  return execFileSync(NODE, [RECOVERY_TOOL, 'open', ciphertext], {
+    encoding: 'utf8',
+    env: { ...process.env, RECOVERY_PRIVATE_KEY: privateKey }
+  }).trimEnd()
 }
 
 function error(result: ActionRun): string {
@@ -293,7 +296,12 @@ describe('after the reset', () => {
 
   test('a refused verify login is reported (and not retried), though the password is stored', async () => {
     const sims = await simulators()
-    sims.thingspace.inject({ call: 'login', attempts: [2], status: 400, body: { errorCode: 'UnifiedWebService.REQUEST_FAILED.InvalidCredentials', errorMessage: 'x' } })
+    sims.thingspace.inject({
+      call: 'login',
+      attempts: [2],
+      status: 400,
+      body: { errorCode: 'UnifiedWebService.REQUEST_FAILED.InvalidCredentials', errorMessage: 'x' }
+    })
     const result = await run(sims)
     expect(result.code).toBe(1)
     expect(result.outputs).toMatchObject({ result: 'rotated', rotated: 'true', 'targets-updated': '1' })
@@ -342,7 +350,10 @@ describe('cancellation (SIGINT, then SIGTERM 7.5 s later, then SIGKILL 2.5 s aft
     let child: ChildProcess | undefined
     sims.thingspace.inject({ call: 'reset', onHit: () => runnerCancel(child!)() })
     sims.github.inject({ call: 'put-secret', scope: ENV, attempts: [2], delayMs: 30_000 })
-    const result = await run(sims, { onSpawn: (c) => (child = c), inputs: { targets: 'repo\nenv:production', 'recovery-public-key': keys.publicKey } })
+    const result = await run(sims, {
+      onSpawn: (c) => (child = c),
+      inputs: { targets: 'repo\nenv:production', 'recovery-public-key': keys.publicKey }
+    })
     expect(result.signal).toBeNull() // finished before SIGKILL
     expect(result.outputs).toMatchObject({ result: 'failed-changed', 'targets-updated': '1' })
     expect(stored(sims, REPO)).toBe(sims.thingspace.password)

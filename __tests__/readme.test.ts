@@ -28,14 +28,23 @@ function table(marker: string): string[][] {
     .slice(start, end)
     .split('\n')
     .filter((line) => line.startsWith('| `'))
-    .map((line) => line.split(/(?<!\\)\|/).slice(1, -1).map((cell) => cell.trim()))
+    .map((line) =>
+      line
+        .split(/(?<!\\)\|/)
+        .slice(1, -1)
+        .map((cell) => cell.trim())
+    )
 }
 
 const unquote = (cell: string): string => cell.replace(/^`|`$/g, '')
 
 describe('README', () => {
   test('the inputs table lists every input of action.yml, in order, with its requirement and default', () => {
-    const rows = table('inputs').map(([name, required, fallback]) => ({ name: unquote(name), required: required === 'yes', default: unquote(fallback) }))
+    const rows = table('inputs').map(([name, required, fallback]) => ({
+      name: unquote(name),
+      required: required === 'yes',
+      default: unquote(fallback)
+    }))
     const expected = Object.entries(action.inputs).map(([name, spec]) => ({ name, required: spec.required === true, default: spec.default ?? '' }))
     expect(rows).toEqual(expected)
   })

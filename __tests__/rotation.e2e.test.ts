@@ -66,6 +66,13 @@ describe('a rotation', () => {
     expect(stored(sims, REPO)).toBe(sims.thingspace.password)
   })
 
+  test("github-api-url, when set, is used instead of the runner's GITHUB_API_URL", async () => {
+    const sims = await simulators()
+    const result = await run(sims, { inputs: { 'github-api-url': sims.github.url }, env: { GITHUB_API_URL: 'http://127.0.0.1:1' } })
+    expect(result.outputs.result).toBe('rotated')
+    expect(stored(sims, REPO)).toBe(sims.thingspace.password)
+  })
+
   test('honours a custom secret-name', async () => {
     const sims = await simulators()
     const result = await run(sims, { inputs: { 'secret-name': 'uws_password' } })

@@ -56,7 +56,12 @@ describe('the runner protocol matches @actions/core', () => {
   test('getInput reads the same variable, trimmed or not', () => {
     process.env['INPUT_MIN-AGE-DAYS'] = '  30 '
     process.env.INPUT_MY_INPUT = ' a b '
-    for (const [name, options] of [['min-age-days', {}], ['my input', {}], ['my input', { trimWhitespace: false }], ['absent', {}]] as const) {
+    for (const [name, options] of [
+      ['min-age-days', {}],
+      ['my input', {}],
+      ['my input', { trimWhitespace: false }],
+      ['absent', {}]
+    ] as const) {
       expect(runner.getInput(name, options)).toBe(core.getInput(name, options))
     }
   })

@@ -5,7 +5,18 @@ const here = { owner: 'acme', repo: 'fleet' }
 
 describe('the targets grammar', () => {
   test('parses every kind, skipping blank lines and comments', () => {
-    const text = ['repo', 'repo:other/thing.js', '', '  # a comment', 'env:production', 'env:other/thing.js/staging area', 'org:acme', 'org:acme-labs:all', 'org:b:private', 'org:c:selected'].join('\n')
+    const text = [
+      'repo',
+      'repo:other/thing.js',
+      '',
+      '  # a comment',
+      'env:production',
+      'env:other/thing.js/staging area',
+      'org:acme',
+      'org:acme-labs:all',
+      'org:b:private',
+      'org:c:selected'
+    ].join('\n')
     expect(parseTargets(text, here).map((t) => t.label)).toEqual([
       'repo:acme/fleet',
       'repo:other/thing.js',

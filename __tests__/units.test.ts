@@ -29,7 +29,10 @@ describe('send', () => {
     const response = await send(new URL(`${base}/moved`), { method: 'GET', headers: { Authorization: 'Bearer t' } })
     expect(response).toMatchObject({ status: 200, body: '{"ok":true}', url: `${base}/here` })
     expect(response.headers['set-cookie']).toBe('a=1, b=2')
-    expect(seen).toEqual([{ url: '/moved', auth: 'Bearer t' }, { url: '/here', auth: 'Bearer t' }])
+    expect(seen).toEqual([
+      { url: '/moved', auth: 'Bearer t' },
+      { url: '/here', auth: 'Bearer t' }
+    ])
   })
 
   test('does not follow a redirect to another origin', async () => {
@@ -38,7 +41,9 @@ describe('send', () => {
   })
 
   test('rejects with the signal reason on timeout and on abort', async () => {
-    await expect(send(new URL(`${base}/slow`), { method: 'GET', headers: {}, signal: AbortSignal.timeout(50) })).rejects.toMatchObject({ name: 'TimeoutError' })
+    await expect(send(new URL(`${base}/slow`), { method: 'GET', headers: {}, signal: AbortSignal.timeout(50) })).rejects.toMatchObject({
+      name: 'TimeoutError'
+    })
     const controller = new AbortController()
     const pending = send(new URL(`${base}/slow`), { method: 'GET', headers: {}, signal: controller.signal })
     controller.abort(new Error('stop'))
@@ -57,24 +62,28 @@ describe('withRetry', () => {
     const sleeps: number[] = []
     let calls = 0
     const result = await withRetry(
-      async () => {
-        if (++calls < 4) throw new Error('transient')
-        return 'done'
-      },
+      () => (++calls < 4 ? Promise.reject(new Error('transient')) : Promise.resolve('done')),
       policy,
-      async (ms) => void sleeps.push(ms),
+      (ms) => (sleeps.push(ms), Promise.resolve()),
       () => 1
     )
     expect(result).toBe('done')
     expect(sleeps).toEqual([100, 200, 400])
-    await expect(withRetry(async () => Promise.reject(new Error('final')), policy, async () => {})).rejects.toThrow('final')
+    await expect(
+      withRetry(
+        () => Promise.reject(new Error('final')),
+        policy,
+        () => Promise.resolve()
+      )
+    ).rejects.toThrow('final')
   })
 
   test('gives up after the last attempt, and prefers the server hint', async () => {
     const sleeps: number[] = []
     let calls = 0
     const hinted = { ...policy, retryAfterMs: () => 5000 }
-    await expect(withRetry(async () => (calls++, Promise.reject(new Error('transient'))), hinted, async (ms) => void sleeps.push(ms))).rejects.toThrow('transient')
+    const failing = (): Promise<never> => (calls++, Promise.reject(new Error('transient')))
+    await expect(withRetry(failing, hinted, (ms) => (sleeps.push(ms), Promise.resolve()))).rejects.toThrow('transient')
     expect(calls).toBe(4)
     expect(sleeps).toEqual([1000, 1000, 1000]) // the hint, capped
   })

@@ -95,7 +95,10 @@ const firstAt0: number[] = []
 row('client', 'targets', 'latency', 'median wall', 'waves', 'to first request', 'peak RSS', 'rate-limited', 'result')
 row('---', '---', '---', '---', '---', '---', '---', '---', '---')
 for (const latency of [0, 100]) {
-  for (const [client, entry] of [['action', undefined], ['reference', path.join(ROOT, 'scripts/reference-client.mjs')]] as const) {
+  for (const [client, entry] of [
+    ['action', undefined],
+    ['reference', path.join(ROOT, 'scripts/reference-client.mjs')]
+  ] as const) {
     for (const targets of [1, 20] as const) {
       if (client === 'reference' && targets === 20) continue
       const samples: Sample[] = []
@@ -143,7 +146,7 @@ console.log(`\n${report}\n`)
 if (process.argv.includes('--write')) {
   writeFileSync(
     path.join(ROOT, 'BENCHMARKS.md'),
-    `# Benchmarks\n\nThe latest figures from \`npm run bench -- --write\` (see \`scripts/bench.ts\`). Waves are sequential rounds of requests, counted from the simulators' request logs; the reference is \`scripts/reference-client.mjs\`, a minimal script doing the same safe sequence. At 0 ms latency a \"wave\" is any gap in the request log, so only the 100 ms rows count round trips. Start-up is timed with the RSS probe preloaded (\`scripts/rss-probe.mjs\`), in both clients.\n\n${report}\n`
+    `# Benchmarks\n\nThe latest figures from \`npm run bench -- --write\` (see \`scripts/bench.ts\`). Waves are sequential rounds of requests, counted from the simulators' request logs; the reference is \`scripts/reference-client.mjs\`, a minimal script doing the same safe sequence. At 0 ms latency a "wave" is any gap in the request log, so only the 100 ms rows count round trips. Start-up is timed with the RSS probe preloaded (\`scripts/rss-probe.mjs\`), in both clients.\n\n${report}\n`
   )
   console.log('Wrote BENCHMARKS.md')
 }

@@ -23,16 +23,23 @@ function check(sims: Simulators): void {
   for (const scope of SCOPES) {
     const held = sims.github.secret(scope, 'THINGSPACE_PASSWORD')
     const state = held?.value === sims.thingspace.password ? 'decrypts to the live ThingSpace password' : 'does NOT hold the live password'
-    console.log(`  ${scope.padEnd(28)} ${state}${held?.visibility ? ` (visibility ${held.visibility}${held.selected ? `, ${held.selected.length} selected repositories` : ''})` : ''}`)
+    console.log(
+      `  ${scope.padEnd(28)} ${state}${held?.visibility ? ` (visibility ${held.visibility}${held.selected ? `, ${held.selected.length} selected repositories` : ''})` : ''}`
+    )
   }
   const ts = sims.thingspace
-  console.log(`  ThingSpace: ${ts.calls('login').length} logins, ${ts.calls('reset').length} reset, ${ts.openSessions} sessions left open, lockout counter ${ts.consecutiveFailures}`)
+  console.log(
+    `  ThingSpace: ${ts.calls('login').length} logins, ${ts.calls('reset').length} reset, ${ts.openSessions} sessions left open, lockout counter ${ts.consecutiveFailures}`
+  )
 }
 
 const sims = await startSimulators()
 try {
   // An org secret rotated by hand 120 days ago, visible to two selected repositories.
-  sims.github.seed(`org:${FIXTURE.org}`, 'THINGSPACE_PASSWORD', sims.thingspace.password, new Date(Date.now() - 120 * DAY), { visibility: 'selected', selected: [1000, 1001] })
+  sims.github.seed(`org:${FIXTURE.org}`, 'THINGSPACE_PASSWORD', sims.thingspace.password, new Date(Date.now() - 120 * DAY), {
+    visibility: 'selected',
+    selected: [1000, 1001]
+  })
   const inputs = { targets: TARGETS.join('\n'), 'min-age-days': '80' }
 
   const first = await runAction(sims, { inputs })

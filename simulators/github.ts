@@ -77,7 +77,11 @@ export class GitHubSimulator extends Simulator {
     this.concurrencyLimit = {
       calls: ['put-secret'],
       max,
-      answer: { status: 403, body: { message: 'You have exceeded a secondary rate limit. Please wait a few minutes before you try again.' }, headers: { 'retry-after': '1' } }
+      answer: {
+        status: 403,
+        body: { message: 'You have exceeded a secondary rate limit. Please wait a few minutes before you try again.' },
+        headers: { 'retry-after': '1' }
+      }
     }
   }
 
@@ -196,7 +200,12 @@ export class GitHubSimulator extends Simulator {
     throw new JsonError(404, { message: 'Not Found' })
   }
 
-  private withAuth(req: IncomingJson, scope: string, write: boolean, handle: () => { status: number; body?: unknown }): { status: number; body?: unknown } {
+  private withAuth(
+    req: IncomingJson,
+    scope: string,
+    write: boolean,
+    handle: () => { status: number; body?: unknown }
+  ): { status: number; body?: unknown } {
     const auth = req.headers.authorization ?? ''
     const match = /^(?:token|bearer) (.+)$/i.exec(auth)
     if (!match) throw new JsonError(401, { message: 'Requires authentication' })
@@ -249,7 +258,8 @@ export class GitHubSimulator extends Simulator {
   private put(scope: Scope, rawName: string, text: string, isOrg: boolean): { status: number } {
     const name = rawName.toUpperCase()
     if (!/^[A-Z_][A-Z0-9_]*$/.test(name) || name.startsWith('GITHUB_')) throw new JsonError(422, { message: 'Invalid secret name' })
-    const body = parseJson(text) as { encrypted_value?: unknown; key_id?: unknown; visibility?: unknown; selected_repository_ids?: unknown } | undefined
+    const body = parseJson(text) as
+      { encrypted_value?: unknown; key_id?: unknown; visibility?: unknown; selected_repository_ids?: unknown } | undefined
     if (typeof body?.encrypted_value !== 'string' || typeof body.key_id !== 'string') {
       throw new JsonError(422, { message: 'Invalid request.\n\nencrypted_value and key_id are required.' })
     }

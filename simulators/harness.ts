@@ -70,7 +70,7 @@ let defaults: Record<string, string> | undefined
 /** The inputs action.yml declares, with their defaults ('' when none). */
 export function actionDefaults(): Record<string, string> {
   if (!defaults) {
-    const action = parse(readFileSync(path.join(ROOT, 'action.yml'), 'utf8')) as { inputs: Record<string, { default?: unknown }> }
+    const action = parse(readFileSync(path.join(ROOT, 'action.yml'), 'utf8')) as { inputs: Record<string, { default?: string | number | boolean }> }
     defaults = Object.fromEntries(Object.entries(action.inputs).map(([name, spec]) => [name, spec.default === undefined ? '' : String(spec.default)]))
   }
   return defaults

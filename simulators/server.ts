@@ -3,7 +3,7 @@
  * (to count sequential waves), global latency, and fault injection per call and per attempt.
  */
 import http from 'node:http'
-import type { AddressInfo } from 'node:net'
+import type { AddressInfo, Socket } from 'node:net'
 
 export interface Fault {
   /** The call it applies to, by the simulator's name for it (`login`, `reset`, `put-secret`, ...). */
@@ -80,7 +80,7 @@ export abstract class Simulator {
   private readonly inFlight = new Map<string, number>()
   private readonly hits = new Map<Fault, number>()
   private server: http.Server | undefined
-  private readonly sockets = new Set<import('node:net').Socket>()
+  private readonly sockets = new Set<Socket>()
   url = ''
   abstract readonly service: string
 
@@ -144,7 +144,16 @@ export abstract class Simulator {
       const answer = error instanceof JsonError ? error.answer : { status: 500, body: { message: String(error) } }
       routed = { call: 'unknown', handle: () => answer }
     }
-    const entry: LogEntry = { service: this.service, call: routed.call, scope: routed.scope, method: incoming.method, path: incoming.path, status: 0, start, end: start }
+    const entry: LogEntry = {
+      service: this.service,
+      call: routed.call,
+      scope: routed.scope,
+      method: incoming.method,
+      path: incoming.path,
+      status: 0,
+      start,
+      end: start
+    }
     this.log.push(entry)
     const fault = this.matchFault(routed)
     fault?.onHit?.()

@@ -20,23 +20,27 @@ if (values['port-thingspace'] || values['port-github']) {
 }
 
 const settings = {
-  THINGSPACE_URL: sims.thingspace.url,
-  GITHUB_API_URL: sims.github.url,
-  GITHUB_REPOSITORY: FIXTURE.repository,
-  GITHUB_RUN_ID: String(FIXTURE.runId),
+  // Not GITHUB_*: a workflow cannot override those; pass these as the thingspace-url and github-api-url inputs.
+  SIM_THINGSPACE_URL: sims.thingspace.url,
+  SIM_GITHUB_API_URL: sims.github.url,
+  SIM_REPOSITORY: FIXTURE.repository,
   SIM_USERNAME: sims.thingspace.username,
   SIM_PASSWORD: sims.thingspace.password,
   SIM_CLIENT_ID: sims.thingspace.appKey,
   SIM_CLIENT_SECRET: sims.thingspace.appSecret,
   SIM_GITHUB_TOKEN: FIXTURE.githubToken
 }
-const text = Object.entries(settings).map(([k, v]) => `${k}=${v}`).join('\n')
+const text = Object.entries(settings)
+  .map(([k, v]) => `${k}=${v}`)
+  .join('\n')
 if (values['github-env']) appendFileSync(values['github-env'], `${text}\n`)
-console.log(`Simulators are up (Ctrl-C stops them). Repository ${FIXTURE.repository} with environment ${FIXTURE.environment}, organization ${FIXTURE.org}.\n${text}`)
+console.log(
+  `Simulators are up (Ctrl-C stops them). Repository ${FIXTURE.repository} with environment ${FIXTURE.environment}, organization ${FIXTURE.org}.\n${text}`
+)
 
 const stop = async (): Promise<void> => {
   await sims.stop()
   process.exit(0)
 }
-process.on('SIGINT', stop)
-process.on('SIGTERM', stop)
+process.on('SIGINT', () => void stop())
+process.on('SIGTERM', () => void stop())

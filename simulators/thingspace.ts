@@ -128,7 +128,11 @@ export class ThingSpaceSimulator extends Simulator {
   private login(req: IncomingJson): { status: number; body: unknown } {
     this.requireBearer(req)
     const body = parseJson(req.text) as { username?: unknown; password?: unknown } | undefined
-    if (!String(req.headers['content-type']).startsWith('application/json') || typeof body?.username !== 'string' || typeof body?.password !== 'string') {
+    if (
+      !String(req.headers['content-type']).startsWith('application/json') ||
+      typeof body?.username !== 'string' ||
+      typeof body?.password !== 'string'
+    ) {
       throw apiError(400, 'UnifiedWebService.INPUT_INVALID.Body', 'username and password are required.')
     }
     if (this.locked) throw apiError(400, 'UnifiedWebService.REQUEST_FAILED.UserLocked', 'The user is locked. Contact M2M Support.')

@@ -60,9 +60,9 @@ export class Cancellation {
   /** Settles like `promise`, or rejects with CancelledError as soon as a signal arrives before the reset. */
   guard<T>(promise: Promise<T>): Promise<T> {
     const signal = this.controller.signal
-    if (signal.aborted) return Promise.reject(signal.reason)
+    if (signal.aborted) return Promise.reject(signal.reason as Error)
     return new Promise<T>((resolve, reject) => {
-      const onAbort = (): void => reject(signal.reason)
+      const onAbort = (): void => reject(signal.reason as Error)
       signal.addEventListener('abort', onAbort, { once: true })
       promise.then(
         (value) => {
@@ -71,7 +71,7 @@ export class Cancellation {
         },
         (error) => {
           signal.removeEventListener('abort', onAbort)
-          reject(signal.aborted ? signal.reason : error)
+          reject((signal.aborted ? signal.reason : error) as Error)
         }
       )
     })

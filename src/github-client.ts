@@ -19,25 +19,27 @@ const MAX_RATE_LIMIT_RETRIES = 2
 const WRITE_CONCURRENCY = 4
 
 export function createGitHubRequest(token: string, baseUrl: URL): RequestFn {
-  const onLimit = (kind: string) => (retryAfter: number, options: { method?: string; url?: string }, _octokit: unknown, retryCount: number): boolean => {
-    const again = retryCount < MAX_RATE_LIMIT_RETRIES && retryAfter <= MAX_RATE_LIMIT_WAIT_S
-    core.warning(`GitHub ${kind} rate limit on ${options.method} ${options.url}: ${again ? `retrying in ${retryAfter} s` : 'giving up'}`)
-    return again
-  }
+  const onLimit =
+    (kind: string) =>
+    (retryAfter: number, options: { method?: string; url?: string }, _octokit: unknown, retryCount: number): boolean => {
+      const again = retryCount < MAX_RATE_LIMIT_RETRIES && retryAfter <= MAX_RATE_LIMIT_WAIT_S
+      core.warning(`GitHub ${kind} rate limit on ${options.method} ${options.url}: ${again ? `retrying in ${retryAfter} s` : 'giving up'}`)
+      return again
+    }
   const GitHub = Octokit.plugin(retry, throttling)
   const octokit = new GitHub({
-      auth: token,
-      userAgent: 'thingspace-password-rotation',
-      baseUrl: baseUrl.href.replace(/\/$/, ''),
-      log: { debug: () => {}, info: () => {}, warn: (m: string) => core.warning(String(m)), error: (m: string) => core.warning(String(m)) },
-      request: { fetch: fetchForOctokit },
-      retry: { retries: 3 },
-      throttle: {
-        onRateLimit: onLimit('primary'),
-        onSecondaryRateLimit: onLimit('secondary'),
-        // The plugin's default spaces writes one second apart; bounded concurrency keeps a rotation fast.
-        write: new Bottleneck.Group({ maxConcurrent: WRITE_CONCURRENCY, minTime: 0 })
-      }
+    auth: token,
+    userAgent: 'thingspace-password-rotation',
+    baseUrl: baseUrl.href.replace(/\/$/, ''),
+    log: { debug: () => {}, info: () => {}, warn: (m: string) => core.warning(String(m)), error: (m: string) => core.warning(String(m)) },
+    request: { fetch: fetchForOctokit },
+    retry: { retries: 3 },
+    throttle: {
+      onRateLimit: onLimit('primary'),
+      onSecondaryRateLimit: onLimit('secondary'),
+      // The plugin's default spaces writes one second apart; bounded concurrency keeps a rotation fast.
+      write: new Bottleneck.Group({ maxConcurrent: WRITE_CONCURRENCY, minTime: 0 })
+    }
   })
   return (route, params) => octokit.request(route, params) as Promise<{ status: number; data: unknown }>
 }

@@ -4,7 +4,7 @@
  * in a few milliseconds (`npm run bench` measures start-up). Connections are kept alive by Node's
  * default agents. Redirects are followed only within the same origin, so credentials stay there.
  */
-import type { IncomingMessage, RequestOptions } from 'node:http'
+import type { ClientRequest, IncomingMessage, RequestOptions } from 'node:http'
 
 export interface HttpRequest {
   method: string
@@ -22,14 +22,14 @@ export interface HttpResponse {
   body: string
 }
 
-type Transport = { request: (url: URL, options: RequestOptions, callback: (res: IncomingMessage) => void) => import('node:http').ClientRequest }
+type Transport = { request: (url: URL, options: RequestOptions, callback: (res: IncomingMessage) => void) => ClientRequest }
 const transports = new Map<string, Promise<Transport>>()
 
 function transport(protocol: string): Promise<Transport> {
   let loaded = transports.get(protocol)
   if (!loaded) {
     // node:https (and TLS with it) is loaded only when an https:// URL is used.
-    loaded = (protocol === 'https:' ? import('node:https') : import('node:http')) as Promise<Transport>
+    loaded = protocol === 'https:' ? import('node:https') : import('node:http')
     transports.set(protocol, loaded)
   }
   return loaded
@@ -66,12 +66,18 @@ async function once(url: URL, request: HttpRequest): Promise<HttpResponse> {
         signal?.removeEventListener('abort', onAbort)
         const flat: Record<string, string> = {}
         for (const [key, value] of Object.entries(res.headers)) if (value !== undefined) flat[key] = Array.isArray(value) ? value.join(', ') : value
-        resolve({ status: res.statusCode ?? 0, statusText: res.statusMessage ?? '', url: url.href, headers: flat, body: Buffer.concat(chunks).toString('utf8') })
+        resolve({
+          status: res.statusCode ?? 0,
+          statusText: res.statusMessage ?? '',
+          url: url.href,
+          headers: flat,
+          body: Buffer.concat(chunks).toString('utf8')
+        })
       })
     })
     const onAbort = (): void => {
       req.destroy()
-      reject(signal!.reason)
+      reject(signal!.reason as Error)
     }
     signal?.addEventListener('abort', onAbort, { once: true })
     req.on('error', (error) => {
@@ -90,14 +96,19 @@ export async function fetchForOctokit(
   url: string,
   init: { method?: string; headers?: Record<string, string>; body?: string; signal?: AbortSignal }
 ): Promise<unknown> {
-  const response = await send(new URL(url), { method: init.method ?? 'GET', headers: init.headers ?? {}, body: init.body, signal: init.signal ?? AbortSignal.timeout(GITHUB_TIMEOUT_MS) })
+  const response = await send(new URL(url), {
+    method: init.method ?? 'GET',
+    headers: init.headers ?? {},
+    body: init.body,
+    signal: init.signal ?? AbortSignal.timeout(GITHUB_TIMEOUT_MS)
+  })
   const headers = new Map(Object.entries(response.headers))
   return {
     status: response.status,
     statusText: response.statusText,
     url: response.url,
     headers: { get: (name: string) => headers.get(name.toLowerCase()) ?? null, [Symbol.iterator]: () => headers.entries() },
-    text: async () => response.body,
-    arrayBuffer: async () => new TextEncoder().encode(response.body).buffer
+    text: () => Promise.resolve(response.body),
+    arrayBuffer: () => Promise.resolve(new TextEncoder().encode(response.body).buffer)
   }
 }

@@ -67,7 +67,9 @@ export function parseServiceUrl(value: string, name: string): URL {
   if (url.username || url.password) throw new InputError(`${name} must not carry credentials in the URL`)
   if (url.search || url.hash) throw new InputError(`${name} must be a base URL without query or fragment, got "${value}"`)
   if (url.protocol === 'http:' && !isLoopback(url.hostname)) {
-    throw new InputError(`${name} must be an https:// URL; plain http:// is accepted only for a loopback host (127.0.0.1, ::1, localhost), got "${value}"`)
+    throw new InputError(
+      `${name} must be an https:// URL; plain http:// is accepted only for a loopback host (127.0.0.1, ::1, localhost), got "${value}"`
+    )
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new InputError(`${name} must be an https:// URL, got "${value}"`)
   url.pathname = url.pathname.replace(/\/+$/, '')
@@ -99,7 +101,9 @@ export function readSettings(env: NodeJS.ProcessEnv, mask: SecretMask): Settings
 
   const secretName = core.getInput('secret-name') || 'THINGSPACE_PASSWORD'
   if (!SECRET_NAME.test(secretName) || /^GITHUB_/i.test(secretName)) {
-    throw new InputError(`Input "secret-name" must use only letters, digits and "_", must not start with a digit or with GITHUB_, got "${secretName}"`)
+    throw new InputError(
+      `Input "secret-name" must use only letters, digits and "_", must not start with a digit or with GITHUB_, got "${secretName}"`
+    )
   }
 
   let repository: Repository | undefined
@@ -125,11 +129,15 @@ export function readSettings(env: NodeJS.ProcessEnv, mask: SecretMask): Settings
 
   const recoveryPublicKey = core.getInput('recovery-public-key') || undefined
   if (recoveryPublicKey !== undefined && !BASE64_32_BYTES.test(recoveryPublicKey)) {
-    throw new InputError('Input "recovery-public-key" must be the standard base64 of a 32-byte Curve25519 public key (44 characters ending in "="); make one with `node dist/recovery/index.js keygen`')
+    throw new InputError(
+      'Input "recovery-public-key" must be the standard base64 of a 32-byte Curve25519 public key (44 characters ending in "="); make one with `node dist/recovery/index.js keygen`'
+    )
   }
 
   const thingspaceUrl = parseServiceUrl(core.getInput('thingspace-url') || 'https://thingspace.verizon.com', 'Input "thingspace-url"')
-  const githubApiUrl = parseServiceUrl(env.GITHUB_API_URL || 'https://api.github.com', 'GITHUB_API_URL')
+  const githubApiUrl = core.getInput('github-api-url')
+    ? parseServiceUrl(core.getInput('github-api-url'), 'Input "github-api-url"')
+    : parseServiceUrl(env.GITHUB_API_URL || 'https://api.github.com', 'GITHUB_API_URL')
 
   const runIdText = env.GITHUB_RUN_ID
   const runId = runIdText && /^\d+$/.test(runIdText) ? Number(runIdText) : undefined

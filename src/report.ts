@@ -15,12 +15,7 @@ export function setOutputs(outcome: Outcome): void {
 
 export function renderSummary(outcome: Outcome, mask: SecretMask): string {
   const cell = (text: string): string => mask.redact(text).replace(/\|/g, '\\|').replace(/\r?\n/g, '<br>')
-  const lines = [
-    `## ThingSpace password rotation: \`${outcome.result}\``,
-    '',
-    mask.redact(outcome.message).replace(/\r?\n/g, '  \n'),
-    ''
-  ]
+  const lines = [`## ThingSpace password rotation: \`${outcome.result}\``, '', mask.redact(outcome.message).replace(/\r?\n/g, '  \n'), '']
   if (outcome.targets.length > 0) {
     lines.push('| Target | Before this run | This run |', '| --- | --- | --- |')
     for (const t of outcome.targets) lines.push(`| \`${cell(t.label)}\` | ${cell(t.before)} | ${cell(t.outcome)} |`)

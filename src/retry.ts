@@ -12,12 +12,7 @@ export interface RetryPolicy {
   retryAfterMs?: (error: unknown) => number | undefined
 }
 
-export async function withRetry<T>(
-  call: () => Promise<T>,
-  policy: RetryPolicy,
-  sleep: Sleep,
-  random: () => number = Math.random
-): Promise<T> {
+export async function withRetry<T>(call: () => Promise<T>, policy: RetryPolicy, sleep: Sleep, random: () => number = Math.random): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await call()

@@ -94,7 +94,9 @@ class Rotation {
     const token = s.minAgeDays === 0 ? d.thingspace.token() : undefined
     token?.catch(() => {}) // awaited in login(); this keeps an early failure from going unhandled meanwhile
     d.log.info(`Reading ${s.targets.length} target${s.targets.length === 1 ? '' : 's'} for secret ${s.secretName}`)
-    const [inspected, runStart] = await d.cancel.guard(Promise.all([Promise.allSettled(s.targets.map((t, i) => d.github.inspect(t, i === 0))), this.runStart()]))
+    const [inspected, runStart] = await d.cancel.guard(
+      Promise.all([Promise.allSettled(s.targets.map((t, i) => d.github.inspect(t, i === 0))), this.runStart()])
+    )
     const failures: string[] = []
     inspected.forEach((r, i) => {
       if (r.status === 'rejected') {
@@ -106,7 +108,11 @@ class Rotation {
       }
     })
     if (failures.length > 0) {
-      return { result: 'failed-unchanged', ok: false, message: `The password was not changed: not every target can be read, so none was written and ThingSpace was not contacted.\n${failures.join('\n')}` }
+      return {
+        result: 'failed-unchanged',
+        ok: false,
+        message: `The password was not changed: not every target can be read, so none was written and ThingSpace was not contacted.\n${failures.join('\n')}`
+      }
     }
     this.states = inspected.map((r) => (r as PromiseFulfilledResult<TargetState>).value)
 
@@ -287,7 +293,12 @@ class Rotation {
     }
 
     // The first session's logout and the verify login ran alongside the stores; wait for them too.
-    const verifyProblem = cancelledWhileStoring ? undefined : await this.untilDeadline(Promise.all([verify, logout])).then(([problem]) => problem, () => undefined)
+    const verifyProblem = cancelledWhileStoring
+      ? undefined
+      : await this.untilDeadline(Promise.all([verify, logout])).then(
+          ([problem]) => problem,
+          () => undefined
+        )
 
     const holders = this.reports.filter((r) => r.holdsNewPassword)
     if (holders.length === this.reports.length) {
@@ -300,7 +311,10 @@ class Rotation {
 
     const recoveryCiphertext = await this.untilDeadline(recovery).catch(() => undefined)
     const missing = this.reports.filter((r) => !r.holdsNewPassword).map((r) => r.label)
-    const where = holders.length > 0 ? `The new password is stored only in ${holders.map((r) => r.label).join(', ')}.` : 'The new password is stored in no target.'
+    const where =
+      holders.length > 0
+        ? `The new password is stored only in ${holders.map((r) => r.label).join(', ')}.`
+        : 'The new password is stored in no target.'
     const escrow = recoveryCiphertext
       ? ' It is in the recovery-ciphertext output and the job summary, sealed to your recovery key: open it with `node dist/recovery/index.js open` and store it in the targets by hand.'
       : holders.length > 0
@@ -377,4 +391,3 @@ export function errorText(error: unknown): string {
   if (error instanceof Error) return error.message
   return String(error)
 }
-

@@ -2,13 +2,15 @@
  * Sealed boxes (crypto_box_seal), the encryption GitHub requires for secret values. libsodium is
  * loaded on first use, so its start-up overlaps the first network waits instead of delaying them.
  */
-type Sodium = typeof import('libsodium-wrappers')
+import type sodiumModule from 'libsodium-wrappers'
+
+type Sodium = typeof sodiumModule
 
 let sodium: Promise<Sodium> | undefined
 
 export function loadSodium(): Promise<Sodium> {
   sodium ??= import('libsodium-wrappers').then(async (module) => {
-    const lib = (module as unknown as { default?: Sodium }).default ?? (module as unknown as Sodium)
+    const lib = (module as unknown as { default?: Sodium }).default ?? module
     await lib.ready
     return lib
   })

@@ -34,7 +34,10 @@ export function parseRepository(value: string, where: string): Repository {
 function parseLine(line: string, current: Repository | undefined, lineNo: number): Target {
   const where = `line ${lineNo} "${line}"`
   const needCurrent = (): Repository => {
-    if (!current) throw new TargetError(`${where}: this repository is unknown (GITHUB_REPOSITORY is not set); write repo:OWNER/REPO or env:OWNER/REPO/ENVIRONMENT`)
+    if (!current)
+      throw new TargetError(
+        `${where}: this repository is unknown (GITHUB_REPOSITORY is not set); write repo:OWNER/REPO or env:OWNER/REPO/ENVIRONMENT`
+      )
     return current
   }
   const colon = line.indexOf(':')
@@ -77,7 +80,9 @@ function parseLine(line: string, current: Repository | undefined, lineNo: number
         : { kind: 'org', org, visibility: visibility as Visibility, label: `org:${org}:${visibility}` }
     }
     default:
-      throw new TargetError(`${where}: unknown kind "${kind}"; use repo, repo:OWNER/REPO, env:ENVIRONMENT, env:OWNER/REPO/ENVIRONMENT, org:ORG or org:ORG:all|private|selected`)
+      throw new TargetError(
+        `${where}: unknown kind "${kind}"; use repo, repo:OWNER/REPO, env:ENVIRONMENT, env:OWNER/REPO/ENVIRONMENT, org:ORG or org:ORG:all|private|selected`
+      )
   }
 }
 

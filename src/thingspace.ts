@@ -168,7 +168,12 @@ export class ThingSpaceClient {
     const what = `${method} ${path}`
     let response: HttpResponse
     try {
-      response = await send(url, { method, headers: { Accept: 'application/json', ...init.headers }, body: init.body, signal: AbortSignal.any(signals) })
+      response = await send(url, {
+        method,
+        headers: { Accept: 'application/json', ...init.headers },
+        body: init.body,
+        signal: AbortSignal.any(signals)
+      })
     } catch (error) {
       // The error is rebuilt from scratch so no request detail (headers, body) can ride along.
       const name = (error as Error)?.name
@@ -185,7 +190,8 @@ export class ThingSpaceClient {
       body = undefined
     }
     if (response.status >= 200 && response.status < 300) {
-      if (text !== '' && body === undefined) throw new ThingSpaceError(`${what}: HTTP ${response.status} with a body that is not JSON`, 'bad-response', response.status)
+      if (text !== '' && body === undefined)
+        throw new ThingSpaceError(`${what}: HTTP ${response.status} with a body that is not JSON`, 'bad-response', response.status)
       return body
     }
     const { code, description } = describeError(body)

@@ -46,7 +46,10 @@ export function scanForLeaks(run: ActionRun, secrets: KnownSecret[]): string[] {
     for (const form of derivedForms(secret.value)) {
       for (const [place, lines] of places) {
         const hit = lines.find((line) => line.includes(form))
-        if (hit !== undefined) problems.push(`${secret.name} (as "${form === secret.value ? 'itself' : 'an encoded form'}") appears in ${place}: ${hit.slice(0, 80).replace(form, '<secret>')}`)
+        if (hit !== undefined)
+          problems.push(
+            `${secret.name} (as "${form === secret.value ? 'itself' : 'an encoded form'}") appears in ${place}: ${hit.slice(0, 80).replace(form, '<secret>')}`
+          )
       }
     }
     const escaped = secret.value.replace(/%/g, '%25').replace(/\r/g, '%0D').replace(/\n/g, '%0A')
@@ -56,7 +59,8 @@ export function scanForLeaks(run: ActionRun, secrets: KnownSecret[]): string[] {
       problems.push(`${secret.name} was never masked`)
       continue
     }
-    if (secret.input && firstPlain >= 0 && maskAt > firstPlain) problems.push(`${secret.name} was masked only after the log line "${log[firstPlain]}"`)
+    if (secret.input && firstPlain >= 0 && maskAt > firstPlain)
+      problems.push(`${secret.name} was masked only after the log line "${log[firstPlain]}"`)
     if (secret.maskBefore) {
       const arrived = log.findIndex((line) => secret.maskBefore!.test(line))
       if (arrived >= 0 && maskAt > arrived) problems.push(`${secret.name} was masked only after "${log[arrived]}"`)

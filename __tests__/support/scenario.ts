@@ -40,7 +40,11 @@ export function knownSecrets(
   input('client-secret', inputs['client-secret'])
   input('github-token', inputs['github-token'])
   if (inputs['client-id'] && inputs['client-secret']?.trim()) {
-    secrets.push({ name: 'Basic credential', value: Buffer.from(`${inputs['client-id']}:${inputs['client-secret']}`).toString('base64'), input: true })
+    secrets.push({
+      name: 'Basic credential',
+      value: Buffer.from(`${inputs['client-id']}:${inputs['client-secret']}`).toString('base64'),
+      input: true
+    })
   }
   ts.issuedTokens.forEach((value, i) => secrets.push({ name: `token #${i + 1}`, value, mustMask: i >= issuedBefore.tokens }))
   ts.issuedPasswords.forEach((value, i) =>
