@@ -226,6 +226,25 @@ describe('GitHub before the reset', () => {
     expect(retried[1].start - retried[0].end).toBeGreaterThanOrEqual(900) // waited for retry-after: 1
   })
 
+  test('a primary rate limit waits until x-ratelimit-reset', async () => {
+    const sims = await simulators()
+    const reset = () => String(Math.ceil(Date.now() / 1000) + 1)
+    sims.github.inject({
+      call: 'public-key',
+      attempts: [1],
+      status: 403,
+      body: { message: 'API rate limit exceeded for user.' },
+      get headers() {
+        return { 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': reset() }
+      }
+    })
+    const result = await run(sims)
+    expect(result.outputs.result).toBe('rotated')
+    const [limited, retried] = sims.github.calls('public-key')
+    expect(retried.start - limited.end).toBeGreaterThanOrEqual(900) // waited for the reset second, not a fixed backoff
+    expect(result.stdout).toMatch(/::warning::GitHub primary rate limit on GET .*retrying in \d+ s/)
+  })
+
   test('a public key rotated between read and write: read again, sealed again, written once more', async () => {
     const sims = await simulators()
     sims.github.inject({ call: 'put-secret', scope: ENV, attempts: [2], rotateKey: true }) // the store after the reset

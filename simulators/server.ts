@@ -162,7 +162,8 @@ export abstract class Simulator {
     this.inFlight.set(routed.call, running)
     const delay = this.latencyMs + (fault?.delayMs ?? 0)
     try {
-      if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay))
+      // Unreferenced, so a request still held back by a fault does not keep a stopped simulator's process alive.
+      if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay).unref())
       if (limit && running > limit.max) {
         this.limited++
         routed = { ...routed, handle: () => limit.answer }
