@@ -164,6 +164,14 @@ describe('reset', () => {
     expect(stored(sims, REPO)).toBe(initial)
   })
 
+  test('a redirect on the reset is not followed: the PUT is sent once', async () => {
+    const sims = await simulators()
+    sims.thingspace.inject({ call: 'reset', status: 307, headers: { location: '/api/m2m/v1/session/password/actions/reset' } })
+    const result = await run(sims)
+    expect(result.outputs.result).toBe('failed-unknown')
+    expect(counts(sims).reset).toBe(1)
+  })
+
   test('an idle session is refreshed by one login with the current password before the reset', async () => {
     const sims = await simulators({ sessionIdleMs: 1000, expiresInSeconds: 1 })
     sims.github.inject({ call: 'put-secret', attempts: [1], delayMs: 1500 }) // the write proof takes longer than the session lives

@@ -315,11 +315,18 @@ class Rotation {
       holders.length > 0
         ? `The new password is stored only in ${holders.map((r) => r.label).join(', ')}.`
         : 'The new password is stored in no target.'
-    const escrow = recoveryCiphertext
-      ? ' It is in the recovery-ciphertext output and the job summary, sealed to your recovery key: open it with `node dist/recovery/index.js open` and store it in the targets by hand.'
-      : holders.length > 0
-        ? ' No recovery-public-key was given; workflows can still use the secret in the targets that hold it.'
-        : ' No recovery-public-key was given, so the new password is lost: reset the password in the ThingSpace portal (or ask Verizon M2M support) and store it by hand.'
+    let escrow: string
+    if (recoveryCiphertext) {
+      escrow =
+        ' It is in the recovery-ciphertext output and the job summary, sealed to your recovery key: open it with `node dist/recovery/index.js open` and store it in the targets by hand.'
+    } else if (s.recoveryPublicKey) {
+      escrow = ' Sealing it to the recovery-public-key did not finish, so there is no recovery-ciphertext.'
+    } else {
+      escrow = ' No recovery-public-key was given, so there is no recovery-ciphertext.'
+    }
+    if (holders.length > 0) escrow += ' Workflows can still use the secret in the targets that hold it.'
+    else if (!recoveryCiphertext)
+      escrow += ' The new password is lost: reset the password in the ThingSpace portal (or ask Verizon M2M support) and store it by hand.'
     return this.outcome({
       result: 'failed-changed',
       ok: false,

@@ -168,12 +168,9 @@ export class ThingSpaceClient {
     const what = `${method} ${path}`
     let response: HttpResponse
     try {
-      response = await send(url, {
-        method,
-        headers: { Accept: 'application/json', ...init.headers },
-        body: init.body,
-        signal: AbortSignal.any(signals)
-      })
+      // No redirects: following one would send a login, or the reset, a second time.
+      const request = { method, headers: { Accept: 'application/json', ...init.headers }, body: init.body, signal: AbortSignal.any(signals) }
+      response = await send(url, request, 0)
     } catch (error) {
       // The error is rebuilt from scratch so no request detail (headers, body) can ride along.
       const name = (error as Error)?.name
