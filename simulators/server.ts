@@ -226,9 +226,10 @@ export function parseJson(text: string): unknown {
 
 /**
  * Groups a request log into sequential waves: a request belongs to the current wave when it started
- * before every request of that wave had ended; one that starts later opens the next wave.
+ * before any request of that wave had answered; one that starts later could depend on an answer, so
+ * it opens the next wave. Meaningful with latency, where a wave's requests start within a few ms.
  */
-export function countWaves(entries: LogEntry[], slackMs = 5): number {
+export function countWaves(entries: LogEntry[], slackMs = 0): number {
   const sorted = [...entries].sort((a, b) => a.start - b.start)
   let waves = 0
   let waveFirstEnd = -Infinity

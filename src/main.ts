@@ -27,6 +27,8 @@ function buildDeps(settings: Settings, mask: SecretMask, cancel: Cancellation): 
     thingspace,
     github,
     seal,
+    // Deferred a turn, so the request just started is written to its socket first.
+    prepareSeal: () => setImmediate(() => void loadSodium().catch(() => {})),
     cancel,
     now: Date.now,
     log: { info: (m) => core.info(mask.redact(m)), warning: (m) => core.warning(mask.redact(m)) }
@@ -47,8 +49,6 @@ export async function run(env: NodeJS.ProcessEnv = process.env): Promise<void> {
   try {
     const settings = readSettings(env, mask)
     const deps = buildDeps(settings, mask, cancel)
-    // libsodium compiles while the first requests are on the wire.
-    setImmediate(() => void loadSodium().catch(() => {}))
     outcome = await rotate(settings, deps)
   } catch (error) {
     const message = error instanceof InputError ? `${error.message}. Nothing was sent.` : `The password was not changed: ${errorText(error)}`

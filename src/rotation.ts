@@ -35,6 +35,8 @@ export interface RotationDeps {
   thingspace: Pick<ThingSpaceClient, 'token' | 'login' | 'resetPassword' | 'logout'>
   github: Pick<GitHubSecrets, 'inspect' | 'write' | 'runStartedAt' | 'markerName'>
   seal: SealFn
+  /** Starts loading the sealing library, to overlap the login's round trip rather than delay the first requests. */
+  prepareSeal: () => void
   cancel: Cancellation
   now: () => number
   log: { info: (message: string) => void; warning: (message: string) => void }
@@ -69,7 +71,9 @@ class Rotation {
     try {
       const early = await this.readTargets()
       if (early) return this.outcome(early)
-      session = await this.login()
+      const loggingIn = this.login()
+      this.d.prepareSeal() // after the login is under way, so the library loads during its round trip
+      session = await loggingIn
       const proofFailure = await this.proveWritable()
       if (proofFailure) return await this.closing(proofFailure)
       if (this.s.dryRun) {
