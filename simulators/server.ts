@@ -200,6 +200,7 @@ export abstract class Simulator {
     if (fault?.drop === 'after') {
       finish('dropped')
       req.socket.destroy()
+      this.undelivered(answer)
       return
     }
     finish(answer.status)
@@ -211,6 +212,9 @@ export abstract class Simulator {
     })
     res.end(text)
   }
+
+  /** Called with an answer the client never received (its connection was dropped after the change). */
+  protected undelivered(_answer: Answer): void {}
 
   /** GitHub overrides this; a ThingSpace fault never asks for it. */
   protected rotateKey(_scope: string | undefined): void {}

@@ -4,7 +4,7 @@
  * reset (server-generated, effective at once), logout, and errorCode / gateway fault bodies.
  */
 import { randomBytes } from 'node:crypto'
-import { JsonError, Simulator, parseJson, type IncomingJson, type Routed } from './server.ts'
+import { JsonError, Simulator, parseJson, type Answer, type IncomingJson, type Routed } from './server.ts'
 
 export interface ThingSpaceOptions {
   appKey?: string
@@ -44,6 +44,8 @@ export class ThingSpaceSimulator extends Simulator {
   readonly issuedPasswords: string[] = []
   /** Every OAuth and session token handed out (the leak scanner looks for them). */
   readonly issuedTokens: string[] = []
+  /** Tokens and passwords issued in answers whose connection was dropped: the client never saw them. */
+  readonly neverDelivered = new Set<string>()
   private accessToken: { value: string; expires: number } | undefined
   readonly sessions = new Map<string, { lastActivity: number }>()
   readonly loggedOut = new Set<string>()
@@ -85,6 +87,10 @@ export class ThingSpaceSimulator extends Simulator {
       default:
         throw gatewayError('900906', 'No matching resource found in the API for the given request')
     }
+  }
+
+  protected undelivered(answer: Answer): void {
+    for (const value of Object.values((answer.body ?? {}) as Record<string, unknown>)) if (typeof value === 'string') this.neverDelivered.add(value)
   }
 
   private token(req: IncomingJson): { status: number; body: unknown } {

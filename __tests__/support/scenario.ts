@@ -46,9 +46,16 @@ export function knownSecrets(
       input: true
     })
   }
-  ts.issuedTokens.forEach((value, i) => secrets.push({ name: `token #${i + 1}`, value, mustMask: i >= issuedBefore.tokens }))
+  // A value whose answer was dropped never reached the action: it can only be checked for absence.
+  const delivered = (value: string): boolean => !ts.neverDelivered.has(value)
+  ts.issuedTokens.forEach((value, i) => secrets.push({ name: `token #${i + 1}`, value, mustMask: i >= issuedBefore.tokens && delivered(value) }))
   ts.issuedPasswords.forEach((value, i) =>
-    secrets.push({ name: `new password #${i + 1}`, value, maskBefore: /issued a new password/i, mustMask: received && i >= issuedBefore.passwords })
+    secrets.push({
+      name: `new password #${i + 1}`,
+      value,
+      maskBefore: /issued a new password/i,
+      mustMask: received && i >= issuedBefore.passwords && delivered(value)
+    })
   )
   return secrets
 }
