@@ -51,7 +51,10 @@ export async function run(env: NodeJS.ProcessEnv = process.env): Promise<void> {
     const deps = buildDeps(settings, mask, cancel)
     outcome = await rotate(settings, deps)
   } catch (error) {
-    const message = error instanceof InputError ? `${error.message}. Nothing was sent.` : `The password was not changed: ${errorText(error)}`
+    const message =
+      error instanceof InputError
+        ? `${error.message}. Nothing was sent; the password was not changed.`
+        : `The password was not changed: ${errorText(error)}`
     outcome = { result: 'failed-unchanged', ok: false, message, targets: [] }
   }
   report(outcome, mask)
