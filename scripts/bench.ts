@@ -123,6 +123,28 @@ for (const latency of [0, 100]) {
   }
 }
 
+// Peak RSS by number of targets (repositories, 0 ms latency): it should flatten once the bounded
+// request concurrency is reached, since a target's own data is a few hundred bytes.
+const rssByTargets: string[] = []
+for (const n of [1, 5, 10, 20, 40]) {
+  const peaks: number[] = []
+  for (let i = 0; i < 3; i++) {
+    const sims = await startSimulators()
+    try {
+      const lines = ['repo']
+      for (let k = 1; k < n; k++) {
+        sims.github.addRepo(`${FIXTURE.org}/svc-${k}`)
+        lines.push(`repo:${FIXTURE.org}/svc-${k}`)
+      }
+      const run = await runAction(sims, { inputs: { targets: lines.join('\n') }, env: { NODE_OPTIONS: PROBE } })
+      peaks.push(Number(/maxrss (\d+)/.exec(run.stderr)?.[1] ?? NaN) / 1024)
+    } finally {
+      await sims.stop()
+    }
+  }
+  rssByTargets.push(`${n}: ${median(peaks).toFixed(1)} MiB`)
+}
+
 const chunks = readdirSync(path.join(ROOT, 'dist')).filter((f) => f.endsWith('.js'))
 const startup = median(firstAt0) - bareMs
 const ratio = wallAt100.action / wallAt100.reference
@@ -135,6 +157,7 @@ const report = [
   `- Bare \`node -e 0\`: median ${ms(bareMs)}. Start-up overhead (median time to first request at 0 ms latency, minus bare node): **${ms(startup)}**.`,
   `- Action / reference wall time, 1 target at 100 ms latency: **${ratio.toFixed(2)}** (${ms(wallAt100.action)} / ${ms(wallAt100.reference)}).`,
   `- Bundle: ${chunks.map((f) => `\`dist/${f}\` ${fileKiB(`dist/${f}`).toFixed(0)} KiB`).join(', ')} (libsodium is the lazily loaded chunk).`,
+  `- Peak RSS by number of targets (median of 3): ${rssByTargets.join(', ')}.`,
   `- "rate-limited": writes the GitHub simulator turned away with a secondary rate limit (it allows 10 concurrent secret writes).`
 ].join('\n')
 
