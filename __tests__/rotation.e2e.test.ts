@@ -47,6 +47,14 @@ describe('a rotation', () => {
     expect(sims.github.secret('org:acme-ops', SECRET)).toMatchObject({ visibility: 'private', selected: undefined, value: sims.thingspace.password })
   })
 
+  test('org:ORG:selected on a new secret selects no repository, and says so', async () => {
+    const sims = await simulators()
+    const result = await run(sims, { inputs: { targets: 'org:acme:selected' } })
+    expect(result.outputs.result).toBe('rotated')
+    expect(sims.github.secret(ORG, SECRET)).toMatchObject({ visibility: 'selected', selected: [], value: sims.thingspace.password })
+    expect(result.stdout).toMatch(/::warning::org:acme:selected: THINGSPACE_PASSWORD will be visible to no repository/)
+  })
+
   test('org:ORG:selected keeps an existing selection', async () => {
     const sims = await simulators()
     const ids = Array.from({ length: 130 }, (_, i) => 5000 + i) // more than one page of 100

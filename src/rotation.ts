@@ -119,6 +119,11 @@ class Rotation {
       }
     }
     this.states = inspected.map((r) => (r as PromiseFulfilledResult<TargetState>).value)
+    for (const st of this.states) {
+      if (st.visibility === 'selected' && st.selectedRepositoryIds?.length === 0) {
+        d.log.warning(`${st.target.label}: ${s.secretName} will be visible to no repository until you select some in the organization's settings`)
+      }
+    }
 
     if (s.minAgeDays > 0) {
       const cutoff = d.now() - s.minAgeDays * DAY_MS
