@@ -75,15 +75,16 @@ describe('login', () => {
   test('a schedule never tries a refused password again until the secret is updated', async () => {
     const sims = await simulators()
     const inputs = { password: 'an-old-password', targets: 'repo\nenv:production', 'min-age-days': '90' }
+    const env = { GITHUB_EVENT_NAME: 'schedule' }
     sims.github.seed(REPO, SECRET, 'an-old-password', new Date(Date.now() - 100 * DAY))
 
-    const first = await run(sims, { inputs })
+    const first = await run(sims, { inputs, env })
     expect(first.outputs.result).toBe('failed-unchanged')
     expect(sims.github.secret(REPO, `${SECRET}_REJECTED`)?.value).toMatch(/^login refused at /)
     expect(sims.github.secret(ENV, `${SECRET}_REJECTED`)).toBeDefined()
 
     for (let day = 0; day < 6; day++) {
-      const again = await run(sims, { inputs })
+      const again = await run(sims, { inputs, env })
       expect(again.outputs.result).toBe('failed-unchanged')
       expect(error(again)).toMatch(/refused this password at .*has not been updated in any target since/)
     }
@@ -93,9 +94,24 @@ describe('login', () => {
     // Someone stores the current password; the next workflow run rotates.
     sims.github.seed(REPO, SECRET, sims.thingspace.password, new Date())
     sims.github.addRun(FIXTURE.runId, new Date(Date.now() + 1000))
-    const fixed = await run(sims, { inputs: { ...inputs, password: sims.thingspace.password, 'min-age-days': '0' } })
+    const fixed = await run(sims, { inputs: { ...inputs, password: sims.thingspace.password, 'min-age-days': '0' }, env })
     expect(fixed.outputs.result).toBe('rotated')
     expect(stored(sims, ENV)).toBe(sims.thingspace.password)
+  })
+
+  test('a run started by hand after a refusal tries once, with a warning', async () => {
+    const sims = await simulators()
+    const wrong = await run(sims, { inputs: { password: 'an-old-password' }, env: { GITHUB_EVENT_NAME: 'schedule' } })
+    expect(wrong.outputs.result).toBe('failed-unchanged')
+    sims.github.addRun(FIXTURE.runId, new Date(Date.now() + 1000)) // a new workflow run
+
+    const manual = await run(sims, { env: { GITHUB_EVENT_NAME: 'workflow_dispatch' } })
+
+    expect(manual.outputs.result).toBe('rotated')
+    expect(manual.stdout).toMatch(
+      /::warning::ThingSpace refused a login with this password at .*trying once because this run was started by workflow_dispatch/
+    )
+    expect(counts(sims).login).toBe(3) // the refused one, this run's login, its verify login
   })
 
   test('a locked account gets one attempt', async () => {

@@ -25,6 +25,8 @@ export interface Settings {
   repository: Repository | undefined
   /** GITHUB_RUN_ID, for the stale-password guard. */
   runId: number | undefined
+  /** GITHUB_EVENT_NAME: the lockout guard stops scheduled runs only. */
+  eventName: string | undefined
 }
 
 export class InputError extends Error {}
@@ -156,6 +158,7 @@ export function readSettings(env: NodeJS.ProcessEnv, mask: SecretMask): Settings
     thingspaceUrl,
     githubApiUrl,
     repository,
-    runId
+    runId,
+    eventName: env.GITHUB_EVENT_NAME || undefined
   }
 }

@@ -156,7 +156,8 @@ class Rotation {
 
   /**
    * A login refused in an earlier run left a marker secret. Until a target's password secret is
-   * updated after it, logging in again would only spend another of the 5 attempts before lockout.
+   * updated after it, a scheduled run would only spend another of the 5 attempts before lockout, so
+   * it stops. A run started otherwise (workflow_dispatch, by a person) tries once, with a warning.
    */
   private lockoutGuard(): Omit<Outcome, 'targets'> | undefined {
     const { s, d } = this
@@ -164,13 +165,20 @@ class Rotation {
     if (!rejectedAt) return undefined
     const lastUpdate = Math.max(...this.states.map((st) => st.existing?.updatedAt.getTime() ?? 0))
     if (lastUpdate > rejectedAt.getTime()) return undefined
+    if (s.eventName !== 'schedule') {
+      d.log.warning(
+        `ThingSpace refused a login with this password at ${rejectedAt.toISOString()} and ${s.secretName} has not been updated since; ` +
+          `trying once because this run was started by ${s.eventName ?? 'hand'}, not by the schedule.`
+      )
+      return undefined
+    }
     return {
       result: 'failed-unchanged',
       ok: false,
       message:
         `The password was not changed, and no login was attempted: ThingSpace refused this password at ${rejectedAt.toISOString()} ` +
         `(recorded in the ${d.github.markerName} secret of ${this.states[0].target.label}), and ${s.secretName} has not been updated in any target since. ` +
-        `Another refused login would count toward the 5-failure lockout. Store the current password in ${s.secretName}, then run again.`
+        `Another refused login would count toward the 5-failure lockout, so scheduled runs stop here. Store the current password in ${s.secretName} (or start the workflow by hand to try once).`
     }
   }
 
@@ -245,7 +253,7 @@ class Rotation {
         message:
           `The password was not changed: ThingSpace refused the login for ${s.username} (${error.message}). ` +
           `The login was not retried, because 5 consecutive failed logins lock the username until Verizon M2M support unlocks it. ` +
-          `${marked ? `Later runs will not log in until ${s.secretName} is updated (the refusal is recorded in ${this.d.github.markerName}). ` : ''}` +
+          `${marked ? `Scheduled runs will not log in again until ${s.secretName} is updated (the refusal is recorded in ${this.d.github.markerName}). ` : ''}` +
           `Check that ${s.secretName} holds the current password (a failed login in the ThingSpace portal also counts toward the lockout) before running again.`
       }
     }
