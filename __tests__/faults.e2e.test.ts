@@ -402,5 +402,8 @@ describe('cancellation (SIGINT, then SIGTERM 7.5 s later, then SIGKILL 2.5 s aft
     expect(stored(sims, REPO)).toBe(sims.thingspace.password)
     expect(openRecovery(result.outputs['recovery-ciphertext'], keys.privateKey)).toBe(sims.thingspace.password)
     expect(result.summary).toMatch(/env:acme\/fleet\/production` \| no secret yet \| unknown: the write was still in flight/)
+    expect(error(result)).toMatch(
+      /stored only in repo:acme\/fleet\. Unknown \(the write was in flight when the step was cancelled\): env:acme\/fleet\/production\./
+    )
   }, 20_000)
 })

@@ -327,7 +327,9 @@ class Rotation {
     }
 
     const recoveryCiphertext = await this.untilDeadline(recovery).catch(() => undefined)
-    const missing = this.reports.filter((r) => !r.holdsNewPassword).map((r) => r.label)
+    const unknown = [...pending].map((i) => this.reports[i].label)
+    const missing = this.reports.filter((r, i) => !r.holdsNewPassword && !pending.has(i)).map((r) => r.label)
+    const notStored = `${missing.length > 0 ? ` Not stored in: ${missing.join(', ')}.` : ''}${unknown.length > 0 ? ` Unknown (the write was in flight when the step was cancelled): ${unknown.join(', ')}.` : ''}`
     const where =
       holders.length > 0
         ? `The new password is stored only in ${holders.map((r) => r.label).join(', ')}.`
@@ -347,7 +349,7 @@ class Rotation {
     return this.outcome({
       result: 'failed-changed',
       ok: false,
-      message: `The password WAS changed: the old one no longer works. ${where} Not stored in: ${missing.join(', ')}.${escrow}`,
+      message: `The password WAS changed: the old one no longer works. ${where}${notStored}${escrow}`,
       recoveryCiphertext
     })
   }
