@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process'
 import path from 'node:path'
 import { NODE, ROOT } from '../simulators/harness.ts'
 import type { Fault } from '../simulators/server.ts'
-import { ENV, ORG, REPO, counts, run, simulators, stopSimulators, stored } from './support/scenario.ts'
+import { ENV, ORG, REPO, counts, expectProofBeforeReset, run, simulators, stopSimulators, stored } from './support/scenario.ts'
 
 afterEach(stopSimulators)
 
@@ -92,6 +92,9 @@ test.each(CASES)(
     const live = sims.thingspace.password
     const holders = targets.filter((t) => stored(sims, t) === live)
     const c = counts(sims)
+
+    // Never a reset before every target was proven writable (after a successful login).
+    expectProofBeforeReset(sims, targets)
 
     // The reset is sent at most once; a refused login is never sent again.
     expect({ context, resets: c.reset <= 1 }).toEqual({ context, resets: true })

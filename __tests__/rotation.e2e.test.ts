@@ -3,7 +3,7 @@
  * Every assertion is on what the servers hold afterwards, and every run passes the leak scanner.
  */
 import { afterEach, describe, expect, test } from '@jest/globals'
-import { DAY, ENV, ORG, REPO, SECRET, counts, run, simulators, stopSimulators, stored } from './support/scenario.ts'
+import { DAY, ENV, ORG, REPO, SECRET, counts, expectProofBeforeReset, run, simulators, stopSimulators, stored } from './support/scenario.ts'
 
 afterEach(stopSimulators)
 
@@ -27,6 +27,7 @@ describe('a rotation', () => {
     expect(counts(sims)).toMatchObject({ reset: 1, login: 2, logout: 2 })
     expect(sims.thingspace.openSessions).toBe(0)
     expect(sims.thingspace.consecutiveFailures).toBe(0)
+    expectProofBeforeReset(sims, [REPO, ENV, ORG])
     expect(result.summary).toContain('`rotated`')
     expect(result.summary).toMatch(/\| `repo:acme\/fleet` \| no secret yet \| new password stored \|/)
     expect(result.files.state).toBe('')

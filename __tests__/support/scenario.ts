@@ -86,3 +86,18 @@ export function counts(sims: Simulators): { token: number; login: number; reset:
     puts: sims.github.calls('put-secret').length
   }
 }
+
+/**
+ * The order of guarantees, read from the simulators' clocks: if a reset was sent, every target had
+ * answered its first write (the proof) with a 2xx before, and that write came after a login succeeded.
+ */
+export function expectProofBeforeReset(sims: Simulators, targets: string[]): void {
+  const [reset] = sims.thingspace.calls('reset')
+  if (!reset) return
+  const login = sims.thingspace.calls('login').find((e) => e.status === 200)
+  expect(login).toBeDefined()
+  for (const target of targets) {
+    const proof = sims.github.calls('put-secret', target).find((e) => typeof e.status === 'number' && e.status < 300)
+    expect({ target, proven: proof !== undefined && proof.end <= reset.start && proof.start >= login!.end }).toEqual({ target, proven: true })
+  }
+}
