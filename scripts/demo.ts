@@ -1,9 +1,12 @@
 /**
  * `npm run demo`: the bundled action against the simulators, shown as a workflow would show it.
  * First a quarterly rotation into a repository, an environment and an organization secret; then the
- * same workflow on a frequent cron, where min-age-days makes it a no-op.
+ * same workflow on a frequent cron, where min-age-days makes it a no-op; then a rotation in which one
+ * target refuses the new password, escrowed to a recovery key and opened with the recovery tool.
  */
-import { FIXTURE, runAction, startSimulators, type ActionRun, type Simulators } from '../simulators/harness.ts'
+import { execFileSync } from 'node:child_process'
+import path from 'node:path'
+import { FIXTURE, NODE, ROOT, runAction, startSimulators, type ActionRun, type Simulators } from '../simulators/harness.ts'
 import { renderLikeRunner } from '../simulators/runner-log.ts'
 
 const DAY = 24 * 60 * 60 * 1000
@@ -51,7 +54,39 @@ try {
   show('Run 2: the same workflow again, minutes later', second)
   check(sims)
 
-  process.exitCode = first.outputs.result === 'rotated' && second.outputs.result === 'not-due' ? 0 : 1
+  // The environment's write access is revoked between the proof and the store.
+  const tool = path.join(ROOT, 'dist/recovery/index.js')
+  const keys = execFileSync(NODE, [tool, 'keygen'], { encoding: 'utf8' })
+  const publicKey = /recovery-public-key:\s+(\S+)/.exec(keys)![1]
+  const privateKey = /RECOVERY_PRIVATE_KEY:\s+(\S+)/.exec(keys)![1]
+  sims.github.inject({
+    call: 'put-secret',
+    scope: SCOPES[1],
+    attempts: [2],
+    status: 403,
+    body: { message: 'Resource not accessible by integration' }
+  })
+  const third = await runAction(sims, {
+    inputs: { ...inputs, password: sims.thingspace.password, 'min-age-days': '0', 'recovery-public-key': publicKey },
+    env: { GITHUB_RUN_ID: '4243' }
+  })
+  show('Run 3: a manual rotation while the environment target has lost write access (with recovery-public-key)', third)
+  check(sims)
+  const opened = execFileSync(NODE, [tool, 'open', third.outputs['recovery-ciphertext'] ?? ''], {
+    encoding: 'utf8',
+    env: { ...process.env, RECOVERY_PRIVATE_KEY: privateKey }
+  }).trimEnd()
+  console.log(
+    `\n── recovery ──\n  node dist/recovery/index.js open <recovery-ciphertext> → ${opened === sims.thingspace.password ? 'the live ThingSpace password (not shown)' : 'NOT the live password'}`
+  )
+
+  process.exitCode =
+    first.outputs.result === 'rotated' &&
+    second.outputs.result === 'not-due' &&
+    third.outputs.result === 'failed-changed' &&
+    opened === sims.thingspace.password
+      ? 0
+      : 1
 } finally {
   await sims.stop()
 }
