@@ -34,6 +34,11 @@ export class Cancellation {
     return this.controller.signal
   }
 
+  /** True from the moment the reset is about to be sent: nothing after that may claim "unchanged". */
+  get resetSent(): boolean {
+    return this.critical
+  }
+
   get cancelled(): boolean {
     return this.signalName !== undefined
   }

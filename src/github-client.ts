@@ -41,5 +41,5 @@ export function createGitHubRequest(token: string, baseUrl: URL): RequestFn {
       write: new Bottleneck.Group({ maxConcurrent: WRITE_CONCURRENCY, minTime: 0 })
     }
   })
-  return (route, params) => octokit.request(route, params) as Promise<{ status: number; data: unknown }>
+  return (route, params) => octokit.request(route, params) as Promise<{ data: unknown }>
 }

@@ -6,7 +6,6 @@
 import type { Target, Visibility } from './targets.ts'
 
 export interface OctokitResponse {
-  status: number
   data: unknown
 }
 /** The one Octokit method this client uses, so a test can hand it a fake. */
@@ -21,7 +20,6 @@ export interface PublicKey {
 export interface ExistingSecret {
   updatedAt: Date
   visibility?: Visibility
-  selectedRepositoryIds?: number[]
 }
 
 export interface TargetState {
@@ -180,7 +178,7 @@ export class GitHubSecrets {
    * Seals and stores a value. A 422 is what GitHub answers when the key rotated after it was read:
    * the key is read again, the value sealed again and the PUT sent once more.
    */
-  async write(state: TargetState, plaintext: string, name = this.secretName): Promise<'created' | 'updated'> {
+  async write(state: TargetState, plaintext: string, name = this.secretName): Promise<void> {
     const { target } = state
     try {
       return await this.put(state, plaintext, name)
@@ -196,7 +194,7 @@ export class GitHubSecrets {
     }
   }
 
-  private async put(state: TargetState, plaintext: string, name: string): Promise<'created' | 'updated'> {
+  private async put(state: TargetState, plaintext: string, name: string): Promise<void> {
     const { base, params } = scope(state.target)
     const body: Record<string, unknown> = {
       ...params,
@@ -208,8 +206,7 @@ export class GitHubSecrets {
       body.visibility = name === this.secretName ? state.visibility : 'private'
       if (body.visibility === 'selected') body.selected_repository_ids = state.selectedRepositoryIds ?? []
     }
-    const { status } = await this.request(`PUT ${base}/{secret_name}`, body)
-    return status === 201 ? 'created' : 'updated'
+    await this.request(`PUT ${base}/{secret_name}`, body)
   }
 
   /** When this attempt of the workflow run started; the secret inputs were read then. */

@@ -1,6 +1,6 @@
 /**
  * Reads and validates every input in one place. Nothing is sent anywhere until this returns; each
- * error names the input and says what would be valid. Secret inputs are masked as they are read.
+ * error names the input and says what would be valid. Secret inputs are masked before any is validated.
  */
 import * as core from './runner.ts'
 import type { SecretMask } from './secrets-mask.ts'
@@ -85,9 +85,15 @@ function isLoopback(hostname: string): boolean {
 
 /** Masks every secret input, and the Basic credential built from two of them, before any is validated. */
 function maskSecretInputs(mask: SecretMask): string {
-  for (const name of ['password', 'client-secret', 'github-token']) mask.add(core.getInput(name, { trimWhitespace: false }))
-  const clientId = core.getInput('client-id')
   const clientSecret = core.getInput('client-secret', { trimWhitespace: false })
+  for (const value of [
+    core.getInput('password', { trimWhitespace: false }),
+    clientSecret,
+    core.getInput('github-token', { trimWhitespace: false })
+  ]) {
+    mask.add(value)
+  }
+  const clientId = core.getInput('client-id')
   const basic = Buffer.from(`${clientId}:${clientSecret}`, 'utf8').toString('base64')
   if (clientId && clientSecret.trim()) mask.add(basic)
   return basic

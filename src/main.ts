@@ -51,11 +51,15 @@ export async function run(env: NodeJS.ProcessEnv = process.env): Promise<void> {
     const deps = buildDeps(settings, mask, cancel)
     outcome = await rotate(settings, deps)
   } catch (error) {
-    const message =
-      error instanceof InputError
-        ? `${error.message}. Nothing was sent; the password was not changed.`
-        : `The password was not changed: ${errorText(error)}`
-    outcome = { result: 'failed-unchanged', ok: false, message, targets: [] }
+    // rotate() returns an outcome on every path it knows; this is for input errors and for bugs.
+    if (error instanceof InputError) {
+      outcome = { result: 'failed-unchanged', ok: false, message: `${error.message}. Nothing was sent; the password was not changed.`, targets: [] }
+    } else if (cancel.resetSent) {
+      const message = `An unexpected error after the reset request was sent (${errorText(error)}): the password may have changed, and the new one may not be stored. Check the targets before running again; if no target logs in, reset the password in the ThingSpace portal.`
+      outcome = { result: 'failed-unknown', ok: false, message, targets: [] }
+    } else {
+      outcome = { result: 'failed-unchanged', ok: false, message: `The password was not changed: ${errorText(error)}`, targets: [] }
+    }
   }
   report(outcome, mask)
   cancel.dispose()

@@ -66,12 +66,10 @@ const TRANSIENT_ONLY: Omit<RetryPolicy, 'attempts'> = {
 
 export class ThingSpaceClient {
   private readonly options: ThingSpaceOptions
-  private readonly basic: string
   private accessToken: Promise<string> | undefined
 
   constructor(options: ThingSpaceOptions) {
     this.options = options
-    this.basic = options.basicCredential
   }
 
   /** The OAuth token for every M2M call. Asking again within the hour returns the same one, so retrying is harmless. */
@@ -85,7 +83,7 @@ export class ThingSpaceClient {
     const body = await withRetry(
       () =>
         this.send('POST', '/api/ts/v1/oauth2/token', {
-          headers: { Authorization: `Basic ${this.basic}`, 'Content-Type': 'application/x-www-form-urlencoded' },
+          headers: { Authorization: `Basic ${this.options.basicCredential}`, 'Content-Type': 'application/x-www-form-urlencoded' },
           body: 'grant_type=client_credentials'
         }),
       { attempts: 4, ...TRANSIENT_ONLY },
@@ -122,8 +120,8 @@ export class ThingSpaceClient {
 
   /**
    * Asks ThingSpace for a new password: sent exactly once, never retried and never aborted, because
-   * the old password stops working the moment the server acts on it. `onPassword` runs before the
-   * value is returned anywhere else, so it can be masked first.
+   * the old password stops working the moment the server acts on it. The new password is masked
+   * before it is returned anywhere.
    */
   async resetPassword(session: Session, oldPassword: string, timeoutMs: number): Promise<string> {
     const bearer = await this.token()
