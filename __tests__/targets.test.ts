@@ -1,6 +1,8 @@
 import { describe, expect, test } from '@jest/globals'
 import { parseTargets } from '../src/targets.ts'
 
+const lines = (text: string): string[] => text.split('\n')
+
 const here = { owner: 'acme', repo: 'fleet' }
 
 describe('the targets grammar', () => {
@@ -17,7 +19,7 @@ describe('the targets grammar', () => {
       'org:b:private',
       'org:c:selected'
     ].join('\n')
-    expect(parseTargets(text, here).map((t) => t.label)).toEqual([
+    expect(parseTargets(lines(text), here).map((t) => t.label)).toEqual([
       'repo:acme/fleet',
       'repo:other/thing.js',
       'env:acme/fleet/production',
@@ -27,8 +29,8 @@ describe('the targets grammar', () => {
       'org:b:private',
       'org:c:selected'
     ])
-    expect(parseTargets('org:acme-labs:all', here)[0]).toEqual({ kind: 'org', org: 'acme-labs', visibility: 'all', label: 'org:acme-labs:all' })
-    expect(parseTargets('env:o/r/e', here)[0]).toEqual({ kind: 'env', owner: 'o', repo: 'r', environment: 'e', label: 'env:o/r/e' })
+    expect(parseTargets(lines('org:acme-labs:all'), here)[0]).toEqual({ kind: 'org', org: 'acme-labs', visibility: 'all', label: 'org:acme-labs:all' })
+    expect(parseTargets(lines('env:o/r/e'), here)[0]).toEqual({ kind: 'env', owner: 'o', repo: 'r', environment: 'e', label: 'env:o/r/e' })
   })
 
   test.each([
@@ -51,16 +53,16 @@ describe('the targets grammar', () => {
     ['org:acme\norg:ACME:all', /already named/],
     ['env:production\nenv:acme/fleet/production', /already named/]
   ])('rejects %j', (text, message) => {
-    expect(() => parseTargets(text, here)).toThrow(message)
+    expect(() => parseTargets(lines(text), here)).toThrow(message)
   })
 
   test('a bare repo or env needs GITHUB_REPOSITORY', () => {
-    expect(() => parseTargets('repo', undefined)).toThrow(/GITHUB_REPOSITORY is not set/)
-    expect(() => parseTargets('env:production', undefined)).toThrow(/GITHUB_REPOSITORY is not set/)
-    expect(parseTargets('repo:o/r', undefined)).toHaveLength(1)
+    expect(() => parseTargets(lines('repo'), undefined)).toThrow(/GITHUB_REPOSITORY is not set/)
+    expect(() => parseTargets(lines('env:production'), undefined)).toThrow(/GITHUB_REPOSITORY is not set/)
+    expect(parseTargets(lines('repo:o/r'), undefined)).toHaveLength(1)
   })
 
   test('the same environment name in two repositories is two targets', () => {
-    expect(parseTargets('env:a/b/prod\nenv:a/c/prod\nenv:a/b/Prod', here)).toHaveLength(3)
+    expect(parseTargets(lines('env:a/b/prod\nenv:a/c/prod\nenv:a/b/Prod'), here)).toHaveLength(3)
   })
 })

@@ -1,14 +1,22 @@
 /**
- * A GitHub REST simulator for the Actions secrets endpoints the action uses: repository, environment
- * and organization public keys, secret metadata, PUT (201 created, 204 updated), an organization
- * secret's selected repositories, and a workflow run. Each scope holds a real Curve25519 keypair and
- * decrypts what is stored, so a test can ask what a target really holds.
+ * A GitHub REST simulator for the secrets endpoints the action uses, for Actions (repository,
+ * environment, organization), Dependabot and Codespaces (repository, organization): public keys,
+ * secret metadata, PUT (201 created, 204 updated), an organization secret's selected repositories
+ * (paginated with Link headers), and a workflow run. Each scope holds its own real Curve25519 keypair
+ * and decrypts what is stored, so a test can ask what a target really holds.
  */
 import sodium from 'libsodium-wrappers'
 import { randomInt } from 'node:crypto'
-import { JsonError, Simulator, parseJson, type IncomingJson, type Routed } from './server.ts'
+import { JsonError, Simulator, parseJson, type Answer, type IncomingJson, type LogEntry, type Routed } from './server.ts'
 
 export type Visibility = 'all' | 'private' | 'selected'
+
+/** The apps whose secrets live beside a repository's or organization's Actions secrets, each with its own key. */
+export type App = 'dependabot' | 'codespaces'
+const APPS: readonly App[] = ['dependabot', 'codespaces']
+/** How the secrets paths name them: `/{actions|dependabot|codespaces}/secrets`. */
+type SecretsApp = 'actions' | App
+const SECRETS_APPS: readonly string[] = ['actions', ...APPS]
 
 interface Keypair {
   keyId: string
@@ -29,22 +37,47 @@ interface Scope {
   secrets: Map<string, StoredSecret>
 }
 
-interface Repo extends Scope {
+/** A repository or organization: its own scope holds the Actions secrets. */
+interface Holder extends Scope {
+  apps: Record<App, Scope>
+}
+
+interface Repo extends Holder {
   owner: string
   name: string
   id: number
   environments: Map<string, Scope>
 }
 
-interface Org extends Scope {
+interface Org extends Holder {
   name: string
 }
 
 export interface TokenGrant {
   /** May write secrets (PUT); a read-only token gets 403 on writes. */
   write: boolean
-  /** Scopes it can see (`repo:o/r`, `org:o`); every scope when absent. Others answer 404, as GitHub does. */
+  /**
+   * Scope keys it can see (`repo:o/r`, `org:o`, `dependabot:repo:o/r`, ...); every scope when absent.
+   * A `repo:` key covers that repository's environments too. Others answer 404, as GitHub does.
+   */
   scopes?: string[]
+  /** Scope keys it lacks the permission for: their secrets answer 403 on read and write. */
+  deny?: string[]
+}
+
+/** The scope key a token grant must name: a repository's for its environments. */
+function grantKey(scope: string): string {
+  return scope.startsWith('env:') ? `repo:${scope.slice(4).split('/').slice(0, 2).join('/')}` : scope
+}
+
+/** The scope key: Actions secrets keep the bare `repo:` / `org:` key. */
+function withApp(app: SecretsApp, key: string): string {
+  return app === 'actions' ? key : `${app}:${key}`
+}
+
+/** `dependabot:org:o` is an organization scope of the Dependabot app; `org:o` one of Actions. */
+function isOrgScope(scope: string): boolean {
+  return /^(?:[a-z]+:)?org:/.test(scope)
 }
 
 const b64 = (): typeof sodium.base64_variants.ORIGINAL => sodium.base64_variants.ORIGINAL
@@ -55,6 +88,8 @@ export class GitHubSimulator extends Simulator {
   readonly repos = new Map<string, Repo>()
   readonly orgs = new Map<string, Org>()
   readonly runs = new Map<number, { created_at: string; run_started_at: string }>()
+  /** The most items a list answers per page, whatever `per_page` asks (GitHub's cap is 100). */
+  maxPageSize = 100
   now: () => number = Date.now
   private nextRepoId = 1000
 
@@ -67,6 +102,14 @@ export class GitHubSimulator extends Simulator {
   private keypair(): Keypair {
     const pair = sodium.crypto_box_keypair()
     return { keyId: String(randomInt(1e11, 9e11)), publicKey: pair.publicKey, privateKey: pair.privateKey }
+  }
+
+  private emptyScope(): Scope {
+    return { keys: this.keypair(), secrets: new Map() }
+  }
+
+  private appScopes(): Record<App, Scope> {
+    return { dependabot: this.emptyScope(), codespaces: this.emptyScope() }
   }
 
   /**
@@ -91,14 +134,14 @@ export class GitHubSimulator extends Simulator {
 
   addRepo(fullName: string, environments: string[] = []): number {
     const [owner, name] = fullName.split('/')
-    const repo: Repo = { owner, name, id: this.nextRepoId++, keys: this.keypair(), secrets: new Map(), environments: new Map() }
-    for (const env of environments) repo.environments.set(env, { keys: this.keypair(), secrets: new Map() })
+    const repo: Repo = { owner, name, id: this.nextRepoId++, ...this.emptyScope(), apps: this.appScopes(), environments: new Map() }
+    for (const env of environments) repo.environments.set(env, this.emptyScope())
     this.repos.set(fullName.toLowerCase(), repo)
     return repo.id
   }
 
   addOrg(name: string): void {
-    this.orgs.set(name.toLowerCase(), { name, keys: this.keypair(), secrets: new Map() })
+    this.orgs.set(name.toLowerCase(), { name, ...this.emptyScope(), apps: this.appScopes() })
   }
 
   addRun(id: number, startedAt: Date, createdAt: Date = startedAt): void {
@@ -116,13 +159,20 @@ export class GitHubSimulator extends Simulator {
     return this.scope(scope).secrets.get(name.toUpperCase())
   }
 
-  /** `repo:o/r`, `env:o/r/e` or `org:o`. */
+  /** `repo:o/r`, `env:o/r/e` or `org:o`, or `dependabot:` / `codespaces:` before a `repo:` or `org:` key. */
   scope(label: string): Scope {
-    const [kind, rest] = [label.slice(0, label.indexOf(':')), label.slice(label.indexOf(':') + 1)]
-    if (kind === 'org') return this.mustFind(this.orgs.get(rest.toLowerCase()), label)
+    const app = APPS.find((a) => label.startsWith(`${a}:`)) ?? 'actions'
+    const key = app === 'actions' ? label : label.slice(app.length + 1)
+    const [kind, rest] = [key.slice(0, key.indexOf(':')), key.slice(key.indexOf(':') + 1)]
+    if (kind !== 'repo' && kind !== 'org' && (kind !== 'env' || app !== 'actions')) throw new Error(`simulator: no scope ${label}`)
+    if (kind === 'org') return this.inApp(this.mustFind(this.orgs.get(rest.toLowerCase()), label), app)
     const [owner, name, env] = rest.split('/')
     const repo = this.mustFind(this.repos.get(`${owner}/${name}`.toLowerCase()), label)
-    return kind === 'env' ? this.mustFind(repo.environments.get(env), label) : repo
+    return kind === 'env' ? this.mustFind(repo.environments.get(env), label) : this.inApp(repo, app)
+  }
+
+  private inApp(holder: Holder, app: SecretsApp): Scope {
+    return app === 'actions' ? holder : holder.apps[app]
   }
 
   private mustFind<T>(value: T | undefined, label: string): T {
@@ -134,44 +184,54 @@ export class GitHubSimulator extends Simulator {
     if (scope) this.scope(scope).keys = this.keypair()
   }
 
+  protected noteRequest(req: IncomingJson): Partial<LogEntry> {
+    const version = req.headers['x-github-api-version']
+    return { apiVersion: version === undefined ? undefined : String(version) }
+  }
+
   protected route(req: IncomingJson): Routed {
     const p = req.path.split('/').slice(1).map(decodeURIComponent)
     const m = req.method
     // /repos/{o}/{r}/actions/runs/{id}
     if (m === 'GET' && p.length === 6 && p[0] === 'repos' && p[3] === 'actions' && p[4] === 'runs') {
       const scope = `repo:${p[1]}/${p[2]}`
-      return { call: 'get-run', scope, handle: () => this.withAuth(req, scope, false, () => this.getRun(p[1], p[2], Number(p[5]))) }
+      return { call: 'get-run', scope, handle: () => this.withAuth(req, scope, 'run', () => this.getRun(p[1], p[2], Number(p[5]))) }
     }
-    // /repos/{o}/{r}/actions/secrets/...
-    if (p[0] === 'repos' && p[3] === 'actions' && p[4] === 'secrets' && p.length === 6) {
-      const scope = `repo:${p[1]}/${p[2]}`
-      return this.secretRoute(req, scope, () => this.repo(p[1], p[2]), p[5])
+    // /repos/{o}/{r}/{actions|dependabot|codespaces}/secrets/...
+    if (p[0] === 'repos' && SECRETS_APPS.includes(p[3]) && p[4] === 'secrets' && p.length === 6) {
+      const app = p[3] as SecretsApp
+      const scope = withApp(app, `repo:${p[1]}/${p[2]}`)
+      return this.secretRoute(req, scope, () => this.inApp(this.repo(p[1], p[2]), app), p[5])
     }
     // /repos/{o}/{r}/environments/{e}/secrets/...
     if (p[0] === 'repos' && p[3] === 'environments' && p[5] === 'secrets' && p.length === 7) {
-      const scope = `env:${p[1]}/${p[2]}/${p[4]}`
-      return this.secretRoute(req, `repo:${p[1]}/${p[2]}`, () => this.env(p[1], p[2], p[4]), p[6], scope)
+      return this.secretRoute(req, `env:${p[1]}/${p[2]}/${p[4]}`, () => this.env(p[1], p[2], p[4]), p[6])
     }
-    // /orgs/{org}/actions/secrets/...
-    if (p[0] === 'orgs' && p[2] === 'actions' && p[3] === 'secrets') {
-      const scope = `org:${p[1]}`
+    // /orgs/{org}/{actions|dependabot|codespaces}/secrets/...
+    if (p[0] === 'orgs' && SECRETS_APPS.includes(p[2]) && p[3] === 'secrets') {
+      const app = p[2] as SecretsApp
+      const scope = withApp(app, `org:${p[1]}`)
+      const find = (): Scope => this.inApp(this.org(p[1]), app)
       if (p.length === 6 && p[5] === 'repositories' && m === 'GET') {
-        return { call: 'list-selected', scope, handle: () => this.withAuth(req, scope, false, () => this.listSelected(p[1], p[4], req.query)) }
+        return {
+          call: 'list-selected',
+          scope,
+          handle: () => this.withAuth(req, scope, 'read', () => this.listSelected(find(), p[1], p[4], req))
+        }
       }
-      if (p.length === 5) return this.secretRoute(req, scope, () => this.org(p[1]), p[4])
+      if (p.length === 5) return this.secretRoute(req, scope, find, p[4])
     }
     throw new JsonError(404, { message: 'Not Found', documentation_url: 'https://docs.github.com/rest' })
   }
 
-  /** `grantScope` is what a token grant names (a repository for its environments too). */
-  private secretRoute(req: IncomingJson, grantScope: string, find: () => Scope, name: string, scope = grantScope): Routed {
-    const isOrg = scope.startsWith('org:')
+  private secretRoute(req: IncomingJson, scope: string, find: () => Scope, name: string): Routed {
+    const isOrg = isOrgScope(scope)
     if (name === 'public-key' && req.method === 'GET') {
       return {
         call: 'public-key',
         scope,
         handle: () =>
-          this.withAuth(req, grantScope, false, () => {
+          this.withAuth(req, scope, 'read', () => {
             const keys = find().keys
             return { status: 200, body: { key_id: keys.keyId, key: sodium.to_base64(keys.publicKey, b64()) } }
           })
@@ -182,7 +242,7 @@ export class GitHubSimulator extends Simulator {
         call: 'get-secret',
         scope,
         handle: () =>
-          this.withAuth(req, grantScope, false, () => {
+          this.withAuth(req, scope, 'read', () => {
             const secret = find().secrets.get(name.toUpperCase())
             if (!secret) throw new JsonError(404, { message: 'Not Found' })
             const body: Record<string, unknown> = { name: name.toUpperCase(), created_at: secret.createdAt, updated_at: secret.updatedAt }
@@ -195,24 +255,22 @@ export class GitHubSimulator extends Simulator {
       }
     }
     if (req.method === 'PUT') {
-      return { call: 'put-secret', scope, handle: () => this.withAuth(req, grantScope, true, () => this.put(find(), name, req.text, isOrg)) }
+      return { call: 'put-secret', scope, handle: () => this.withAuth(req, scope, 'write', () => this.put(find(), name, req.text, scope)) }
     }
     throw new JsonError(404, { message: 'Not Found' })
   }
 
-  private withAuth(
-    req: IncomingJson,
-    scope: string,
-    write: boolean,
-    handle: () => { status: number; body?: unknown }
-  ): { status: number; body?: unknown } {
+  /** `run` is a read that no secrets permission denies. */
+  private withAuth(req: IncomingJson, scope: string, access: 'run' | 'read' | 'write', handle: () => Answer): Answer {
     const auth = req.headers.authorization ?? ''
     const match = /^(?:token|bearer) (.+)$/i.exec(auth)
     if (!match) throw new JsonError(401, { message: 'Requires authentication' })
     const grant = this.tokens.get(match[1])
     if (!grant) throw new JsonError(401, { message: 'Bad credentials' })
-    if (grant.scopes && !grant.scopes.some((s) => s.toLowerCase() === scope.toLowerCase())) throw new JsonError(404, { message: 'Not Found' })
-    if (write && !grant.write) throw new JsonError(403, { message: 'Resource not accessible by personal access token' })
+    const named = (keys: string[] | undefined, key: string): boolean => keys?.some((s) => s.toLowerCase() === key.toLowerCase()) ?? false
+    if (grant.scopes && !named(grant.scopes, scope) && !named(grant.scopes, grantKey(scope))) throw new JsonError(404, { message: 'Not Found' })
+    const forbidden = (access !== 'run' && named(grant.deny, scope)) || (access === 'write' && !grant.write)
+    if (forbidden) throw new JsonError(403, { message: 'Resource not accessible by personal access token' })
     return handle()
   }
 
@@ -241,21 +299,29 @@ export class GitHubSimulator extends Simulator {
     return { status: 200, body: { id, ...run } }
   }
 
-  private listSelected(orgName: string, name: string, query: URLSearchParams): { status: number; body: unknown } {
-    const secret = this.org(orgName).secrets.get(name.toUpperCase())
+  /** One page (30 by default, at most maxPageSize), with GitHub's Link header when there are more. */
+  private listSelected(scope: Scope, orgName: string, name: string, req: IncomingJson): Answer {
+    const secret = scope.secrets.get(name.toUpperCase())
     if (!secret) throw new JsonError(404, { message: 'Not Found' })
     if (secret.visibility !== 'selected') throw new JsonError(409, { message: 'The visibility of this secret is not selected' })
-    const perPage = Math.min(Number(query.get('per_page') ?? 30), 100)
-    const page = Number(query.get('page') ?? 1)
+    const perPage = Math.max(1, Math.min(Math.trunc(Number(req.query.get('per_page'))) || 30, this.maxPageSize))
+    const page = Math.max(1, Math.trunc(Number(req.query.get('page'))) || 1)
     const ids = secret.selected ?? []
+    const last = Math.max(1, Math.ceil(ids.length / perPage))
     const repos = ids.slice((page - 1) * perPage, page * perPage).map((id) => {
       const repo = [...this.repos.values()].find((r) => r.id === id)
       return { id, name: repo?.name ?? `repo-${id}`, full_name: repo ? `${repo.owner}/${repo.name}` : `${orgName}/repo-${id}` }
     })
-    return { status: 200, body: { total_count: ids.length, repositories: repos } }
+    const link = (n: number, rel: string): string => `<${this.url}${req.path}?per_page=${perPage}&page=${n}>; rel="${rel}"`
+    const links = [
+      ...(page > 1 ? [link(Math.min(page - 1, last), 'prev')] : []),
+      ...(page < last ? [link(page + 1, 'next'), link(last, 'last')] : []),
+      ...(page > 1 ? [link(1, 'first')] : [])
+    ]
+    return { status: 200, body: { total_count: ids.length, repositories: repos }, headers: links.length ? { link: links.join(', ') } : undefined }
   }
 
-  private put(scope: Scope, rawName: string, text: string, isOrg: boolean): { status: number } {
+  private put(scope: Scope, rawName: string, text: string, label: string): { status: number } {
     const name = rawName.toUpperCase()
     if (!/^[A-Z_][A-Z0-9_]*$/.test(name) || name.startsWith('GITHUB_')) throw new JsonError(422, { message: 'Invalid secret name' })
     const body = parseJson(text) as
@@ -274,17 +340,20 @@ export class GitHubSimulator extends Simulator {
     }
     let visibility: Visibility | undefined
     let selected: number[] | undefined
-    if (isOrg) {
+    if (isOrgScope(label)) {
       if (body.visibility !== 'all' && body.visibility !== 'private' && body.visibility !== 'selected') {
         throw new JsonError(422, { message: 'Invalid request.\n\nvisibility must be one of all, private, selected.' })
       }
       visibility = body.visibility
       if (body.selected_repository_ids !== undefined) {
         if (visibility !== 'selected') throw new JsonError(422, { message: 'selected_repository_ids can only be given when visibility is selected' })
-        if (!Array.isArray(body.selected_repository_ids) || !body.selected_repository_ids.every((id) => Number.isInteger(id))) {
+        // Dependabot's schema takes the ids as integers or numeric strings; the others as integers only.
+        const textIds = label.startsWith('dependabot:')
+        const ids: unknown = body.selected_repository_ids
+        if (!Array.isArray(ids) || !ids.every((id) => Number.isInteger(id) || (textIds && typeof id === 'string' && /^\d+$/.test(id)))) {
           throw new JsonError(422, { message: 'selected_repository_ids must be an array of integers' })
         }
-        selected = body.selected_repository_ids as number[]
+        selected = ids.map(Number)
       } else if (visibility === 'selected') {
         selected = scope.secrets.get(name)?.selected ?? []
       }

@@ -1,10 +1,11 @@
 /**
- * A ThingSpace simulator that behaves as documented: the OAuth token (Basic app key and secret, same
- * token within the hour), the UWS session (expires after idle time), the 5-failure lockout, the
- * reset (server-generated, effective at once), logout, and errorCode / gateway fault bodies.
+ * A ThingSpace simulator that behaves as documented: the OAuth token (Basic app key and secret, one
+ * token shared by every caller until its hour ends), the UWS session (expires after idle time), the
+ * 5-failure lockout, the reset (server-generated, effective at once), logout, and the public error
+ * shapes: UWS errorCode bodies, gateway faults (JSON, or XML as injected) and RFC 6749 OAuth errors.
  */
 import { randomBytes } from 'node:crypto'
-import { JsonError, Simulator, parseJson, type Answer, type IncomingJson, type Routed } from './server.ts'
+import { JsonError, Simulator, parseJson, type Answer, type IncomingJson, type LogEntry, type Routed } from './server.ts'
 
 export interface ThingSpaceOptions {
   appKey?: string
@@ -15,17 +16,60 @@ export interface ThingSpaceOptions {
   sessionIdleMs?: number
   /** Sent as `expiresIn` (seconds) in the login response when set. */
   expiresInSeconds?: number
+  /** How long ago another system minted the first OAuth token handed out (its `expires_in` is the rest of the hour). */
+  tokenAgeMs?: number
 }
 
 const LOCKOUT_AFTER = 5
 const TOKEN_LIFETIME_MS = 60 * 60 * 1000
 
-function apiError(status: number, errorCode: string, errorMessage: string): JsonError {
-  return new JsonError(status, { errorCode, errorMessage })
+// ASSUMPTION: no public source confirms this code
+const WRONG_PASSWORD = 'UnifiedWebService.REQUEST_FAILED.InvalidCredentials'
+// ASSUMPTION: no public source confirms this code
+const USER_LOCKED = 'UnifiedWebService.REQUEST_FAILED.UserLocked'
+// ASSUMPTION: no public source confirms this code
+const WRONG_OLD_PASSWORD = 'UnifiedWebService.INPUT_INVALID.OldPassword'
+// ASSUMPTION: no public source confirms this code
+const BAD_BODY = 'UnifiedWebService.INPUT_INVALID.Body'
+// ASSUMPTION: no public source confirms this code
+const BAD_CONTENT_TYPE = 'UnifiedWebService.INPUT_INVALID.ContentType'
+
+/** The errorCodes this simulator invents; no decision in the action may depend on their text. */
+export const ASSUMED_CODES: readonly string[] = [WRONG_PASSWORD, USER_LOCKED, WRONG_OLD_PASSWORD, BAD_BODY, BAD_CONTENT_TYPE]
+
+/** Message and description per fault code, modelled on the gateway's (WSO2 API Manager) defaults. */
+const GATEWAY_TEXT: Record<string, [string, string]> = {
+  '900901': ['Invalid Credentials', 'Invalid Credentials. Make sure you have provided the correct security credentials'],
+  '900902': ['Missing Credentials', "Invalid Credentials. Make sure your API invocation call has a header: 'Authorization : Bearer ACCESS_TOKEN'"],
+  '900906': ['No matching resource found for given API Request', 'The requested resource is not available.'],
+  '900908': ['Resource forbidden', 'Resource forbidden']
 }
 
-function gatewayError(code: string, message: string): JsonError {
-  return new JsonError(401, { fault: { code, message, description: message } })
+/** A gateway fault in JSON, to inject on any call (`inject({ call: 'reset', ...gatewayFault('900901') })`). */
+export function gatewayFault(code: string, status = 401, message?: string): Answer {
+  const [text, description] = GATEWAY_TEXT[code] ?? ['Gateway error', 'Gateway error']
+  return { status, body: { fault: { code, message: message ?? text, description: message ?? description } } }
+}
+
+/** A gateway fault in the gateway's XML layout, as it answers a 403. */
+export function xmlGatewayFault(code = '900908', status = 403, description = 'Resource forbidden'): Answer {
+  const xml =
+    `<am:fault xmlns:am="http://wso2.org/apimanager"><am:code>${code}</am:code><am:type>Status report</am:type>` +
+    `<am:message>Runtime Error</am:message><am:description>${description}</am:description></am:fault>`
+  return { status, rawBody: xml, contentType: 'application/xml' }
+}
+
+/** An error from the OAuth token endpoint, in RFC 6749 section 5.2's shape. */
+export function oauthError(error: string, description: string, status = 401): Answer {
+  return { status, body: { error, error_description: description } }
+}
+
+function fail(answer: Answer): JsonError {
+  return new JsonError(answer.status, answer.body)
+}
+
+function apiError(errorCode: string, errorMessage: string): JsonError {
+  return new JsonError(400, { errorCode, errorMessage })
 }
 
 export class ThingSpaceSimulator extends Simulator {
@@ -38,6 +82,7 @@ export class ThingSpaceSimulator extends Simulator {
   readonly initialPassword: string
   sessionIdleMs: number
   expiresInSeconds: number | undefined
+  tokenAgeMs: number
   consecutiveFailures = 0
   locked = false
   /** Every password the reset handed out, in order. */
@@ -60,6 +105,12 @@ export class ThingSpaceSimulator extends Simulator {
     this.initialPassword = this.password
     this.sessionIdleMs = options.sessionIdleMs ?? 20 * 60 * 1000
     this.expiresInSeconds = options.expiresInSeconds
+    this.tokenAgeMs = options.tokenAgeMs ?? 0
+  }
+
+  /** When the current OAuth token lapses (epoch ms), if one was handed out. */
+  get tokenExpiresAt(): number | undefined {
+    return this.accessToken?.expires
   }
 
   /** Sessions that were opened and never logged out (expired ones included). */
@@ -85,8 +136,18 @@ export class ThingSpaceSimulator extends Simulator {
       case 'POST /api/m2m/v1/session/logout':
         return { call: 'logout', handle: () => this.logout(req) }
       default:
-        throw gatewayError('900906', 'No matching resource found in the API for the given request')
+        throw fail(gatewayFault('900906', 400))
     }
+  }
+
+  protected noteRequest(req: IncomingJson): Partial<LogEntry> {
+    const auth = req.headers.authorization ?? ''
+    if (!auth.startsWith('Bearer ')) return {}
+    return { bearer: auth.slice(7), bearerValid: this.bearerValid(auth.slice(7)) }
+  }
+
+  private bearerValid(token: string): boolean {
+    return this.accessToken !== undefined && token === this.accessToken.value && this.accessToken.expires > this.now()
   }
 
   protected undelivered(answer: Answer): void {
@@ -95,17 +156,19 @@ export class ThingSpaceSimulator extends Simulator {
 
   private token(req: IncomingJson): { status: number; body: unknown } {
     const auth = req.headers.authorization ?? ''
-    if (!auth.startsWith('Basic ')) throw gatewayError('900902', 'Missing Credentials')
+    if (!auth.startsWith('Basic ')) throw fail(oauthError('invalid_client', 'Client authentication is required (HTTP Basic).'))
     const expected = Buffer.from(`${this.appKey}:${this.appSecret}`).toString('base64')
-    if (auth.slice(6) !== expected) throw gatewayError('900901', 'Invalid Credentials')
+    if (auth.slice(6) !== expected) throw fail(oauthError('invalid_client', 'Client authentication failed.'))
     if (!String(req.headers['content-type']).startsWith('application/x-www-form-urlencoded')) {
-      throw new JsonError(400, { error: 'invalid_request', error_description: 'Content-Type must be application/x-www-form-urlencoded' })
+      throw fail(oauthError('invalid_request', 'Content-Type must be application/x-www-form-urlencoded.', 400))
     }
     if (new URLSearchParams(req.text).get('grant_type') !== 'client_credentials') {
-      throw new JsonError(400, { error: 'unsupported_grant_type' })
+      throw fail(oauthError('unsupported_grant_type', 'Only grant_type=client_credentials is supported.', 400))
     }
     if (!this.accessToken || this.accessToken.expires <= this.now()) {
-      this.accessToken = { value: randomBytes(18).toString('hex'), expires: this.now() + TOKEN_LIFETIME_MS }
+      // Only the first token can predate the simulator: another system of the same app key minted it.
+      const age = this.accessToken ? 0 : this.tokenAgeMs
+      this.accessToken = { value: randomBytes(18).toString('hex'), expires: this.now() - age + TOKEN_LIFETIME_MS }
       this.issuedTokens.push(this.accessToken.value)
     }
     const expiresIn = Math.round((this.accessToken.expires - this.now()) / 1000)
@@ -114,18 +177,16 @@ export class ThingSpaceSimulator extends Simulator {
 
   private requireBearer(req: IncomingJson): void {
     const auth = req.headers.authorization ?? ''
-    if (!auth.startsWith('Bearer ')) throw gatewayError('900902', 'Missing Credentials')
-    if (!this.accessToken || auth.slice(7) !== this.accessToken.value || this.accessToken.expires <= this.now()) {
-      throw gatewayError('900901', 'Invalid Credentials')
-    }
+    if (!auth.startsWith('Bearer ')) throw fail(gatewayFault('900902'))
+    if (!this.bearerValid(auth.slice(7))) throw fail(gatewayFault('900901'))
   }
 
   private requireSession(req: IncomingJson): string {
     const token = String(req.headers['vz-m2m-token'] ?? '')
     const session = this.sessions.get(token)
-    if (!session) throw apiError(400, 'UnifiedWebService.REQUEST_FAILED.SessionToken.Invalid', 'The session token is not valid.')
+    if (!session) throw apiError('UnifiedWebService.INPUT_INVALID.SessionToken.Invalid', 'The session token is not valid.')
     if (this.now() - session.lastActivity > this.sessionIdleMs) {
-      throw apiError(400, 'UnifiedWebService.REQUEST_FAILED.SessionToken.Expired', 'The session token has expired.')
+      throw apiError('UnifiedWebService.REQUEST_FAILED.SessionToken.Expired', 'The session token has expired.')
     }
     session.lastActivity = this.now()
     return token
@@ -139,13 +200,13 @@ export class ThingSpaceSimulator extends Simulator {
       typeof body?.username !== 'string' ||
       typeof body?.password !== 'string'
     ) {
-      throw apiError(400, 'UnifiedWebService.INPUT_INVALID.Body', 'username and password are required.')
+      throw apiError(BAD_BODY, 'username and password are required.')
     }
-    if (this.locked) throw apiError(400, 'UnifiedWebService.REQUEST_FAILED.UserLocked', 'The user is locked. Contact M2M Support.')
+    if (this.locked) throw apiError(USER_LOCKED, 'The user is locked. Contact M2M Support.')
     if (body.username !== this.username || body.password !== this.password) {
       this.consecutiveFailures++
       if (this.consecutiveFailures >= LOCKOUT_AFTER) this.locked = true
-      throw apiError(400, 'UnifiedWebService.REQUEST_FAILED.InvalidCredentials', 'The username or password is not correct.')
+      throw apiError(WRONG_PASSWORD, 'The username or password is not correct.')
     }
     this.consecutiveFailures = 0
     const sessionToken = randomBytes(16).toString('hex')
@@ -158,11 +219,11 @@ export class ThingSpaceSimulator extends Simulator {
     this.requireBearer(req)
     this.requireSession(req)
     if (!String(req.headers['content-type']).startsWith('application/json')) {
-      throw apiError(400, 'UnifiedWebService.INPUT_INVALID.ContentType', 'Content-Type must be application/json.')
+      throw apiError(BAD_CONTENT_TYPE, 'Content-Type must be application/json.')
     }
     const body = parseJson(req.text) as { oldPassword?: unknown } | undefined
     if (typeof body?.oldPassword !== 'string' || body.oldPassword !== this.password) {
-      throw apiError(400, 'UnifiedWebService.INPUT_INVALID.OldPassword', 'The old password is not correct.')
+      throw apiError(WRONG_OLD_PASSWORD, 'The old password is not correct.')
     }
     this.password = generatePassword()
     this.issuedPasswords.push(this.password)

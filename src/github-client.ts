@@ -1,45 +1,147 @@
 /**
- * Octokit as the rotation uses it: GitHub Enterprise Server through GITHUB_API_URL, 5xx retried by
- * @octokit/plugin-retry, primary and secondary rate limits waited out by @octokit/plugin-throttling
- * (which honours retry-after and x-ratelimit-reset), all within a bounded wait. Only `request` is
- * used, so the core client suffices; requests go through ./http.ts rather than fetch (start-up).
+ * The Octokit the secrets client is built from: @octokit/rest's typed endpoint methods and paginate,
+ * with 5xx and network failures retried by @octokit/plugin-retry and rate limits waited out by
+ * @octokit/plugin-throttling (retry-after, x-ratelimit-reset), within a bounded wait. Requests go
+ * through @actions/http-client's proxy dispatcher, as @actions/github's own Octokit does, so
+ * HTTPS_PROXY and NO_PROXY apply, and they pin the REST API version the code was written against.
  */
-import { Octokit } from '@octokit/core'
+import { getOctokitOptions } from '@actions/github/lib/utils'
+import { HttpClient } from '@actions/http-client'
 import { retry } from '@octokit/plugin-retry'
 import { throttling } from '@octokit/plugin-throttling'
+import { Octokit } from '@octokit/rest'
 import Bottleneck from 'bottleneck/light.js'
-import type { RequestFn } from './github-secrets.ts'
-import { fetchForOctokit } from './http.ts'
-import * as core from './runner.ts'
+import { fetch as undiciFetch } from 'undici'
 
+export const API_VERSION = '2022-11-28'
 /** Longest single wait for a rate limit, and how many times one request may wait. */
 const MAX_RATE_LIMIT_WAIT_S = 60
 const MAX_RATE_LIMIT_RETRIES = 2
-/** Writes at once: enough to store 20 targets quickly, few enough not to trip secondary limits. */
-const WRITE_CONCURRENCY = 4
+/** A request that has not answered by then fails, and is retried like a 5xx. */
+export const GITHUB_TIMEOUT_MS = 30_000
 
-export function createGitHubRequest(token: string, baseUrl: URL): RequestFn {
+export interface GitHubLog {
+  debug: (message: string) => void
+  info: (message: string) => void
+  warning: (message: string) => void
+}
+
+export interface GitHubClientOptions {
+  token: string
+  baseUrl: URL
+  log: GitHubLog
+  /** plugin-retry waits retryCount² times this; tests set 0. */
+  retryAfterBaseMs?: number
+  /** Per attempt; tests set less. */
+  timeoutMs?: number
+}
+
+interface HookOptions {
+  method?: string
+  url?: string
+  request?: { retryCount?: number; signal?: AbortSignal }
+}
+
+/**
+ * The innermost hook, so it sees every attempt: a timeout per attempt, and a debug line with the
+ * method, the route template and the status (never a value: the route has placeholders only).
+ */
+function requestLog(log: GitHubLog, timeoutMs: number) {
+  return (octokit: Pick<Octokit, 'hook'>): void => {
+    octokit.hook.wrap('request', async (request, options: HookOptions & Record<string, unknown>) => {
+      const route = `GitHub ${options.method} ${options.url}`
+      options.request = { ...options.request, signal: AbortSignal.timeout(timeoutMs) }
+      options.headers = { ...(options.headers as Record<string, string>), 'x-github-api-version': API_VERSION }
+      try {
+        const response = await request(options as Parameters<typeof request>[0])
+        log.debug(`${route} -> ${response.status}`)
+        return response
+      } catch (error) {
+        log.debug(`${route} -> ${describeFailure(error)}`)
+        // For the retry line below: which request, and which attempt of it, failed.
+        if (error && typeof error === 'object') Object.assign(error, { route, attempt: (options.request.retryCount ?? 0) + 1 })
+        throw error
+      }
+    })
+  }
+}
+
+export function createOctokit(options: GitHubClientOptions): InstanceType<ReturnType<typeof octokitClass>> {
+  const { log } = options
+  const baseUrl = options.baseUrl.href.replace(/\/$/, '')
+  const dispatcher = new HttpClient().getAgentDispatcher(baseUrl)
+  const fetch = (url: string, init: RequestInit): ReturnType<typeof undiciFetch> => undiciFetch(url, { ...(init as object), dispatcher })
+  const retryAfterBaseMs = options.retryAfterBaseMs ?? 1000
+
   const onLimit =
     (kind: string) =>
-    (retryAfter: number, options: { method?: string; url?: string }, _octokit: unknown, retryCount: number): boolean => {
+    (retryAfter: number, request: { method?: string; url?: string }, _octokit: unknown, retryCount: number): boolean => {
       const again = retryCount < MAX_RATE_LIMIT_RETRIES && retryAfter <= MAX_RATE_LIMIT_WAIT_S
-      core.warning(`GitHub ${kind} rate limit on ${options.method} ${options.url}: ${again ? `retrying in ${retryAfter} s` : 'giving up'}`)
+      log.warning(
+        `GitHub ${kind} rate limit on ${request.method} ${request.url}: ${again ? `attempt ${retryCount + 1} of ${MAX_RATE_LIMIT_RETRIES + 1}, trying again in ${retryAfter} s` : 'giving up'}`
+      )
       return again
     }
-  const GitHub = Octokit.plugin(retry, throttling)
-  const octokit = new GitHub({
-    auth: token,
-    userAgent: 'thingspace-password-rotation',
-    baseUrl: baseUrl.href.replace(/\/$/, ''),
-    log: { debug: () => {}, info: () => {}, warn: (m: string) => core.warning(String(m)), error: (m: string) => core.warning(String(m)) },
-    request: { fetch: fetchForOctokit },
-    retry: { retries: 3 },
-    throttle: {
-      onRateLimit: onLimit('primary'),
-      onSecondaryRateLimit: onLimit('secondary'),
-      // The plugin's default spaces writes one second apart; bounded concurrency keeps a rotation fast.
-      write: new Bottleneck.Group({ maxConcurrent: WRITE_CONCURRENCY, minTime: 0 })
+
+  const GitHub = octokitClass(log, options.timeoutMs ?? GITHUB_TIMEOUT_MS)
+  const octokit = new GitHub(
+    getOctokitOptions(options.token, {
+      baseUrl,
+      userAgent: 'thingspace-password-rotation',
+      request: { fetch },
+      // The request log above says what each request did (route templates, never values); the secrets
+      // client reports failures with context.
+      log: { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} },
+      retry: { retryAfterBaseValue: retryAfterBaseMs },
+      throttle: {
+        onRateLimit: onLimit('primary'),
+        onSecondaryRateLimit: onLimit('secondary'),
+        // The plugin spaces writes a second apart; the secrets client already makes them one at a time.
+        write: new Bottleneck.Group({ maxConcurrent: 1, minTime: 0 })
+      }
+    })
+  )
+  // plugin-retry has no callback of its own; its retryRequest is where it decides to try again.
+  const retryRequest = octokit.retry.retryRequest
+  octokit.retry.retryRequest = (...[error, retries, retryAfter]: Parameters<typeof retryRequest>) => {
+    const { route, attempt = 1 } = error as { route?: string; attempt?: number }
+    if (attempt <= retries) {
+      log.info(
+        `${route ?? 'GitHub request'} failed (${describeFailure(error)}); attempt ${attempt} of ${retries + 1}, trying again in ${(retryAfter * retryAfterBaseMs) / 1000} s`
+      )
     }
-  })
-  return (route, params) => octokit.request(route, params) as Promise<{ data: unknown }>
+    return retryRequest(error, retries, retryAfter)
+  }
+  return octokit
+}
+
+function octokitClass(log: GitHubLog, timeoutMs: number) {
+  return Octokit.plugin(requestLog(log, timeoutMs), retry, throttling)
+}
+
+export type GitHubOctokit = ReturnType<typeof createOctokit>
+
+/**
+ * What happened to a request, in words that are literally true: the status GitHub sent, or the
+ * network error or timeout when it sent none (Octokit labels those 500).
+ */
+export function describeFailure(error: unknown): string {
+  const e = error as { status?: unknown; response?: { status?: number; data?: unknown }; cause?: unknown; message?: unknown; name?: unknown }
+  if (e?.response && typeof e.response.status === 'number') {
+    const data = e.response.data as { message?: unknown } | undefined
+    const message = typeof data?.message === 'string' ? data.message.split(' - https://')[0].slice(0, 300) : ''
+    return message ? `${e.response.status} ${message}` : String(e.response.status)
+  }
+  const causes: unknown[] = []
+  for (let c: unknown = error; c && causes.length < 5; c = (c as { cause?: unknown }).cause) causes.push(c)
+  if (causes.some((c) => (c as { name?: unknown }).name === 'TimeoutError')) return 'no answer in time (timeout)'
+  const code = causes.map((c) => (c as { code?: unknown }).code).find((c): c is string => typeof c === 'string')
+  if (code) return `network error (${code})`
+  return `network error (${typeof e?.message === 'string' ? e.message.slice(0, 200) : 'no answer'})`
+}
+
+/** The HTTP status GitHub answered with, if it answered. */
+export function answeredStatus(error: unknown): number | undefined {
+  const status = (error as { response?: { status?: unknown } })?.response?.status
+  return typeof status === 'number' ? status : undefined
 }

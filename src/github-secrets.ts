@@ -1,15 +1,14 @@
 /**
- * The GitHub Actions secrets client: a target's public key and secret metadata, sealing, and the PUT.
- * Retries for 5xx and rate limits come from Octokit's retry and throttling plugins (see github-client.ts);
- * this layer adds the one retry they cannot know about: a key that rotated between read and write.
+ * The GitHub secrets client: a target's public key and secret metadata, sealing, and the PUT, for
+ * Actions (repository, environment, organization), Dependabot and Codespaces secrets, through
+ * @octokit/rest's typed methods. Retries for 5xx and rate limits come from Octokit's plugins (see
+ * github-client.ts); this layer adds the one retry they cannot know about (a key that rotated between
+ * read and write) and makes writes one at a time, as GitHub asks of content-creating requests.
  */
-import type { Target, Visibility } from './targets.ts'
+import Bottleneck from 'bottleneck/light.js'
+import { answeredStatus, describeFailure, type GitHubOctokit } from './github-client.ts'
+import type { Repository, SecretApp, Target, Visibility } from './targets.ts'
 
-export interface OctokitResponse {
-  data: unknown
-}
-/** The one Octokit method this client uses, so a test can hand it a fake. */
-export type RequestFn = (route: string, params: Record<string, unknown>) => Promise<OctokitResponse>
 export type SealFn = (plaintext: string, publicKeyBase64: string) => Promise<string>
 
 export interface PublicKey {
@@ -27,14 +26,21 @@ export interface TargetState {
   publicKey: PublicKey
   /** Undefined when the target does not hold the secret yet. */
   existing: ExistingSecret | undefined
-  /** When a login with this secret's password was last refused (the marker secret), if ever. Read from the first target only. */
-  rejectedAt?: Date
+  /** When the lockout marker secret was last written, if it exists (read from the first target only). */
+  markedAt?: Date
   /** What an org secret is written with: the requested visibility, else the existing one, else private. */
   visibility?: Visibility
   selectedRepositoryIds?: number[]
 }
 
+/**
+ * GitHub's guidance for content-creating requests (secondary rate limits): make them serially, not
+ * concurrently. https://docs.github.com/rest/using-the-rest-api/best-practices-for-using-the-rest-api
+ */
+export const WRITE_CONCURRENCY = 1
+
 export class GitHubError extends Error {
+  /** The status GitHub answered with; undefined when it did not answer. */
   readonly status: number | undefined
   constructor(message: string, status: number | undefined) {
     super(message)
@@ -43,183 +49,212 @@ export class GitHubError extends Error {
   }
 }
 
-function scope(t: Target): { base: string; params: Record<string, string> } {
+interface PutBody {
+  encrypted_value: string
+  key_id: string
+  visibility?: Visibility
+  selected_repository_ids?: number[]
+}
+
+/** The endpoints of one target's secret store. */
+interface SecretStore {
+  publicKey: () => Promise<{ data: { key_id: string; key: string } }>
+  get: (name: string) => Promise<{ data: { updated_at: string; visibility?: string } }>
+  put: (name: string, body: PutBody) => Promise<unknown>
+  /** Every repository selected for an org secret: every page GitHub links, checked against its total. */
+  selected?: (name: string) => Promise<number[]>
+}
+
+function apps(octokit: GitHubOctokit, app: SecretApp) {
+  return { actions: octokit.rest.actions, dependabot: octokit.rest.dependabot, codespaces: octokit.rest.codespaces }[app]
+}
+
+function storeFor(octokit: GitHubOctokit, t: Target): SecretStore {
   switch (t.kind) {
-    case 'repo':
-      return { base: '/repos/{owner}/{repo}/actions/secrets', params: { owner: t.owner, repo: t.repo } }
-    case 'env':
+    case 'repo': {
+      const api = apps(octokit, t.app)
+      const p = { owner: t.owner, repo: t.repo }
       return {
-        base: '/repos/{owner}/{repo}/environments/{environment_name}/secrets',
-        params: { owner: t.owner, repo: t.repo, environment_name: t.environment }
+        publicKey: () => api.getRepoPublicKey(p),
+        get: (name) => api.getRepoSecret({ ...p, secret_name: name }),
+        put: (name, body) => api.createOrUpdateRepoSecret({ ...p, secret_name: name, ...body })
       }
-    case 'org':
-      return { base: '/orgs/{org}/actions/secrets', params: { org: t.org } }
+    }
+    case 'env': {
+      const api = octokit.rest.actions
+      const p = { owner: t.owner, repo: t.repo, environment_name: t.environment }
+      return {
+        publicKey: () => api.getEnvironmentPublicKey(p),
+        get: (name) => api.getEnvironmentSecret({ ...p, secret_name: name }),
+        put: (name, body) => api.createOrUpdateEnvironmentSecret({ ...p, secret_name: name, ...body })
+      }
+    }
+    case 'org': {
+      const api = apps(octokit, t.app)
+      const p = { org: t.org }
+      return {
+        publicKey: () => api.getOrgPublicKey(p),
+        get: (name) => api.getOrgSecret({ ...p, secret_name: name }),
+        put: (name, body) => api.createOrUpdateOrgSecret({ ...p, secret_name: name, visibility: body.visibility ?? 'private', ...body }),
+        selected: async (name) => {
+          let total: number | undefined
+          const ids: number[] = []
+          for await (const page of octokit.paginate.iterator(api.listSelectedReposForOrgSecret, { ...p, secret_name: name, per_page: 100 })) {
+            total ??= (page.data as { total_count?: number }).total_count
+            ids.push(...page.data.map((r) => r.id))
+          }
+          if (total !== undefined && ids.length !== total) {
+            throw new Error(`GitHub listed ${ids.length} of the ${total} selected repositories; writing the secret now would drop the others`)
+          }
+          return ids
+        }
+      }
+    }
   }
 }
 
-function where(t: Target): string {
-  switch (t.kind) {
-    case 'repo':
-      return 'the repository'
-    case 'env':
-      return 'the environment'
-    case 'org':
-      return 'the organization'
-  }
-}
+const WHERE: Record<Target['kind'], string> = { repo: 'the repository', env: 'the environment', org: 'the organization' }
 
-/** Status and GitHub's own message only: a RequestError also carries the request, which is never shown. */
-export function describeRequestError(error: unknown): { status: number | undefined; text: string } {
-  const e = error as { status?: unknown; response?: { data?: unknown }; message?: unknown }
-  const status = typeof e?.status === 'number' ? e.status : undefined
-  const data = e?.response?.data as { message?: unknown } | undefined
-  const message = typeof data?.message === 'string' ? data.message : status === undefined || status >= 500 ? String(e?.message ?? error) : ''
-  return { status, text: [status, message.split(' - https://')[0]].filter((x) => x !== undefined && x !== '').join(' ') }
+/**
+ * The permission a 403 most likely lacks, for a fine-grained token or GitHub App, and for a classic
+ * token, per target kind (GitHub's REST reference for each endpoint; README, "Token permissions").
+ */
+export function permissionHint(t: Target, write: boolean): string {
+  const access = write ? 'write' : 'read'
+  if (t.kind === 'env') return `"Environments" and "Secrets" repository permissions (${access}); classic: repo`
+  if (t.kind === 'org') {
+    const name = { actions: 'Secrets', dependabot: 'Organization dependabot secrets', codespaces: 'Organization codespaces secrets' }[t.app]
+    return `"${name}" organization permission (${access}); classic: admin:org`
+  }
+  if (t.app === 'codespaces') return '"Codespaces secrets" repository permission (write, even to read); classic: repo'
+  return `"${t.app === 'actions' ? 'Secrets' : 'Dependabot secrets'}" repository permission (${access}); classic: repo`
 }
 
 function hint(status: number | undefined, t: Target, write: boolean): string {
   if (status === 401) return 'the github-token is invalid or expired'
-  if (status === 404) return `${where(t)} does not exist, or the github-token cannot see it`
-  if (status === 403) {
-    const need = t.kind === 'org' ? 'organization Secrets (classic: admin:org)' : t.kind === 'env' ? 'repository Environments' : 'repository Secrets'
-    return `the github-token may not ${write ? 'write' : 'read'} secrets here; it needs ${need} ${write ? 'write' : 'read'} permission`
-  }
+  if (status === 404) return `${WHERE[t.kind]} does not exist, or the github-token cannot see it`
+  if (status === 403) return `the github-token may not ${write ? 'write' : 'read'} these secrets; it needs the ${permissionHint(t, write)}`
   return ''
 }
 
 function wrap(error: unknown, action: string, t: Target, write: boolean): GitHubError {
-  const { status, text } = describeRequestError(error)
+  if (error instanceof GitHubError) return error
+  const status = answeredStatus(error)
   const why = hint(status, t, write)
-  return new GitHubError(`Failed to ${action} ${t.label}: ${text}${why ? ` (${why})` : ''}`, status)
+  const what = error instanceof Error && status === undefined && !('request' in error) ? error.message : describeFailure(error)
+  return new GitHubError(`Failed to ${action} ${t.label}: ${what}${why ? ` (${why})` : ''}`, status)
 }
 
 export class GitHubSecrets {
-  private readonly request: RequestFn
+  private readonly octokit: GitHubOctokit
   private readonly secretName: string
   private readonly seal: SealFn
+  private readonly writes = new Bottleneck({ maxConcurrent: WRITE_CONCURRENCY })
 
-  constructor(request: RequestFn, secretName: string, seal: SealFn) {
-    this.request = request
+  constructor(octokit: GitHubOctokit, secretName: string, seal: SealFn) {
+    this.octokit = octokit
     this.secretName = secretName
     this.seal = seal
   }
 
-  /** The secret that records a refused login, so that a schedule never retries a wrong password. */
+  /** The secret that records a login that was refused, or may have been counted, so a schedule stops. */
   get markerName(): string {
     return `${this.secretName}_REJECTED`
   }
 
-  /** Reads what a rotation needs to know about a target before touching anything (with the rejection marker when asked). */
+  /** Reads what a rotation needs to know about a target before touching anything (with the lockout marker when asked). */
   async inspect(target: Target, withMarker = false): Promise<TargetState> {
+    const store = storeFor(this.octokit, target)
     const [publicKey, existing, marker] = await Promise.all([
-      this.publicKey(target),
-      this.metadata(target, this.secretName),
-      withMarker ? this.metadata(target, this.markerName) : undefined
+      this.publicKey(store, target),
+      this.metadata(store, target, this.secretName),
+      withMarker ? this.metadata(store, target, this.markerName) : undefined
     ])
-    const state: TargetState = { target, publicKey, existing, rejectedAt: marker?.updatedAt }
+    const state: TargetState = { target, publicKey, existing, markedAt: marker?.updatedAt }
     if (target.kind === 'org') {
       state.visibility = target.visibility ?? existing?.visibility ?? 'private'
       if (state.visibility === 'selected') {
-        state.selectedRepositoryIds = existing?.visibility === 'selected' ? await this.selectedRepositories(target) : []
+        state.selectedRepositoryIds = existing?.visibility === 'selected' ? await this.selectedRepositories(store, target) : []
       }
     }
     return state
   }
 
-  private async publicKey(target: Target): Promise<PublicKey> {
-    const { base, params } = scope(target)
+  private async publicKey(store: SecretStore, target: Target): Promise<PublicKey> {
     try {
-      const { data } = await this.request(`GET ${base}/public-key`, params)
-      const d = data as { key_id?: unknown; key?: unknown }
-      if (typeof d?.key_id !== 'string' || typeof d?.key !== 'string') throw new Error('the answer has no key_id and key')
-      return { keyId: d.key_id, key: d.key }
+      const { data } = await store.publicKey()
+      if (typeof data?.key_id !== 'string' || typeof data?.key !== 'string') throw new Error('the answer has no key_id and key')
+      return { keyId: data.key_id, key: data.key }
     } catch (error) {
       throw wrap(error, 'read the public key of', target, false)
     }
   }
 
-  private async metadata(target: Target, name: string): Promise<ExistingSecret | undefined> {
-    const { base, params } = scope(target)
+  private async metadata(store: SecretStore, target: Target, name: string): Promise<ExistingSecret | undefined> {
     try {
-      const { data } = await this.request(`GET ${base}/{secret_name}`, { ...params, secret_name: name })
-      const d = data as { updated_at?: unknown; visibility?: unknown }
-      const updatedAt = new Date(String(d?.updated_at))
-      if (Number.isNaN(updatedAt.getTime())) throw new Error('the answer has no valid updated_at')
-      const visibility = typeof d.visibility === 'string' ? (d.visibility as Visibility) : undefined
+      const { data } = await store.get(name)
+      const updatedAt = new Date(String(data?.updated_at))
+      if (Number.isNaN(updatedAt.getTime())) throw new Error(`the answer for ${name} has no valid updated_at`)
+      const visibility = typeof data.visibility === 'string' ? (data.visibility as Visibility) : undefined
       return { updatedAt, visibility }
     } catch (error) {
-      if ((error as { status?: unknown })?.status === 404) return undefined
+      if (answeredStatus(error) === 404) return undefined
       throw wrap(error, `read the secret ${name} of`, target, false)
     }
   }
 
-  private async selectedRepositories(target: Target & { kind: 'org' }): Promise<number[]> {
-    const ids: number[] = []
+  private async selectedRepositories(store: SecretStore, target: Target): Promise<number[]> {
     try {
-      for (let page = 1; page <= 100; page++) {
-        const { data } = await this.request('GET /orgs/{org}/actions/secrets/{secret_name}/repositories', {
-          org: target.org,
-          secret_name: this.secretName,
-          per_page: 100,
-          page
-        })
-        const d = data as { total_count?: number; repositories?: { id: number }[] }
-        const repos = d.repositories ?? []
-        ids.push(...repos.map((r) => r.id))
-        if (repos.length < 100 || ids.length >= (d.total_count ?? 0)) break
-      }
+      return await store.selected!(this.secretName)
     } catch (error) {
       throw wrap(error, `list the repositories selected for ${this.secretName} in`, target, false)
     }
-    return ids
   }
 
   /**
-   * Seals and stores a value. A 422 is what GitHub answers when the key rotated after it was read:
-   * the key is read again, the value sealed again and the PUT sent once more.
+   * Seals and stores a value, one write at a time. A 422 is what GitHub answers when the key rotated
+   * after it was read: the key is read again, the value sealed again and the PUT sent once more.
    */
-  async write(state: TargetState, plaintext: string, name = this.secretName): Promise<void> {
+  write(state: TargetState, plaintext: string, name = this.secretName): Promise<void> {
+    return this.writes.schedule(() => this.writeNow(state, plaintext, name))
+  }
+
+  private async writeNow(state: TargetState, plaintext: string, name: string): Promise<void> {
     const { target } = state
+    const store = storeFor(this.octokit, target)
     try {
-      return await this.put(state, plaintext, name)
+      return await this.put(store, state, plaintext, name)
     } catch (error) {
-      if ((error as { status?: unknown })?.status !== 422) throw wrap(error, `write ${name} to`, target, true)
+      if (answeredStatus(error) !== 422) throw wrap(error, `write ${name} to`, target, true)
     }
+    state.publicKey = await this.publicKey(store, target)
     try {
-      state.publicKey = await this.publicKey(target)
-      return await this.put(state, plaintext, name)
+      return await this.put(store, state, plaintext, name)
     } catch (error) {
-      if (error instanceof GitHubError) throw error
       throw wrap(error, `write ${name} (after reading its new public key) to`, target, true)
     }
   }
 
-  private async put(state: TargetState, plaintext: string, name: string): Promise<void> {
-    const { base, params } = scope(state.target)
-    const body: Record<string, unknown> = {
-      ...params,
-      secret_name: name,
-      encrypted_value: await this.seal(plaintext, state.publicKey.key),
-      key_id: state.publicKey.keyId
-    }
+  private async put(store: SecretStore, state: TargetState, plaintext: string, name: string): Promise<void> {
+    const body: PutBody = { encrypted_value: await this.seal(plaintext, state.publicKey.key), key_id: state.publicKey.keyId }
     if (state.target.kind === 'org') {
+      // The marker is private: it only tells later runs of this action what happened.
       body.visibility = name === this.secretName ? state.visibility : 'private'
       if (body.visibility === 'selected') body.selected_repository_ids = state.selectedRepositoryIds ?? []
     }
-    await this.request(`PUT ${base}/{secret_name}`, body)
+    await store.put(name, body)
   }
 
   /** When this attempt of the workflow run started; the secret inputs were read then. */
-  async runStartedAt(owner: string, repo: string, runId: number): Promise<Date> {
+  async runStartedAt(repository: Repository, runId: number): Promise<Date> {
     try {
-      const { data } = await this.request('GET /repos/{owner}/{repo}/actions/runs/{run_id}', { owner, repo, run_id: runId })
-      const d = data as { run_started_at?: unknown; created_at?: unknown }
-      const at = new Date(String(d.run_started_at ?? d.created_at))
+      const { data } = await this.octokit.rest.actions.getWorkflowRun({ owner: repository.owner, repo: repository.repo, run_id: runId })
+      const at = new Date(String(data.run_started_at ?? data.created_at))
       if (Number.isNaN(at.getTime())) throw new Error('the answer has no run_started_at or created_at')
       return at
     } catch (error) {
-      const { text } = describeRequestError(error)
-      throw new GitHubError(`Could not read workflow run ${runId}: ${text}`, (error as { status?: number }).status)
+      const what = error instanceof Error && answeredStatus(error) === undefined && !('request' in error) ? error.message : describeFailure(error)
+      throw new GitHubError(`Could not read workflow run ${runId}: ${what}`, answeredStatus(error))
     }
   }
 }

@@ -2,7 +2,7 @@
  * Reads and validates every input in one place. Nothing is sent anywhere until this returns; each
  * error names the input and says what would be valid. Secret inputs are masked before any is validated.
  */
-import * as core from './runner.ts'
+import * as core from '@actions/core'
 import type { SecretMask } from './secrets-mask.ts'
 import { parseRepository, parseTargets, TargetError, type Repository, type Target } from './targets.ts'
 
@@ -21,41 +21,43 @@ export interface Settings {
   recoveryPublicKey: string | undefined
   thingspaceUrl: URL
   githubApiUrl: URL
-  /** The repository running the workflow (GITHUB_REPOSITORY), when known. */
+  /** The repository running the workflow, when known. */
   repository: Repository | undefined
-  /** GITHUB_RUN_ID, for the stale-password guard. */
+  /** The workflow run, for the stale-password guard. */
   runId: number | undefined
-  /** GITHUB_EVENT_NAME: the lockout guard stops scheduled runs only. */
+  /** What started the run: the lockout guard stops scheduled runs only. */
   eventName: string | undefined
+}
+
+/** What the run's context says (from @actions/github's `context`), passed in so tests need no environment. */
+export interface RunContext {
+  repository: string | undefined
+  runId: number | undefined
+  eventName: string | undefined
+  apiUrl: string | undefined
 }
 
 export class InputError extends Error {}
 
 const SECRET_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/
 const BASE64_32_BYTES = /^[A-Za-z0-9+/]{43}=$/
-const BOOLEANS: Record<string, boolean> = { true: true, True: true, TRUE: true, false: false, False: false, FALSE: false }
 
-function required(name: string, hint: string): string {
-  const value = core.getInput(name)
-  if (value === '') throw new InputError(`Input "${name}" is required and was empty: ${hint}`)
-  return value
-}
-
-function requiredSecret(name: string, hint: string): string {
-  // Read without trimming: a password may start or end with a space.
-  const value = core.getInput(name, { trimWhitespace: false })
+function required(name: string, hint: string, trimWhitespace = true): string {
+  // Secrets are read untrimmed: a password may start or end with a space.
+  const value = core.getInput(name, { trimWhitespace })
   if (value.trim() === '') throw new InputError(`Input "${name}" is required and was empty: ${hint}`)
   return value
 }
 
 function boolean(name: string, fallback: boolean): boolean {
-  const value = core.getInput(name)
-  if (value === '') return fallback
-  const parsed = BOOLEANS[value]
-  if (parsed === undefined) {
-    throw new InputError(`Input "${name}" must be true or false (YAML 1.2 core: true | True | TRUE | false | False | FALSE), got "${value}"`)
+  if (core.getInput(name) === '') return fallback
+  try {
+    return core.getBooleanInput(name)
+  } catch {
+    throw new InputError(
+      `Input "${name}" must be true or false (YAML 1.2 core: true | True | TRUE | false | False | FALSE), got "${core.getInput(name)}"`
+    )
   }
-  return parsed
 }
 
 /** https:// anywhere; plain http:// only to this machine, so credentials never cross a network in clear text. */
@@ -85,27 +87,21 @@ function isLoopback(hostname: string): boolean {
 
 /** Masks every secret input, and the Basic credential built from two of them, before any is validated. */
 function maskSecretInputs(mask: SecretMask): string {
-  const clientSecret = core.getInput('client-secret', { trimWhitespace: false })
-  for (const value of [
-    core.getInput('password', { trimWhitespace: false }),
-    clientSecret,
-    core.getInput('github-token', { trimWhitespace: false })
-  ]) {
-    mask.add(value)
-  }
+  const secret = (name: string): string => core.getInput(name, { trimWhitespace: false })
+  for (const name of ['password', 'client-secret', 'github-token']) mask.add(secret(name))
   const clientId = core.getInput('client-id')
-  const basic = Buffer.from(`${clientId}:${clientSecret}`, 'utf8').toString('base64')
-  if (clientId && clientSecret.trim()) mask.add(basic)
+  const basic = Buffer.from(`${clientId}:${secret('client-secret')}`, 'utf8').toString('base64')
+  if (clientId && secret('client-secret').trim()) mask.add(basic)
   return basic
 }
 
-export function readSettings(env: NodeJS.ProcessEnv, mask: SecretMask): Settings {
+export function readSettings(context: RunContext, mask: SecretMask): Settings {
   const basicCredential = maskSecretInputs(mask)
   const username = required('username', 'pass the ThingSpace UWS username')
-  const password = requiredSecret('password', 'pass the current ThingSpace UWS password, e.g. ${{ secrets.THINGSPACE_PASSWORD }}')
+  const password = required('password', 'pass the current ThingSpace UWS password, e.g. ${{ secrets.THINGSPACE_PASSWORD }}', false)
   required('client-id', 'pass the ThingSpace application key from Key Management')
-  requiredSecret('client-secret', 'pass the ThingSpace application secret from Key Management')
-  const githubToken = requiredSecret('github-token', 'pass a token that can write Actions secrets (GITHUB_TOKEN cannot)')
+  required('client-secret', 'pass the ThingSpace application secret from Key Management', false)
+  const githubToken = required('github-token', 'pass a token that can write the target secrets (GITHUB_TOKEN cannot)', false)
 
   const secretName = core.getInput('secret-name') || 'THINGSPACE_PASSWORD'
   if (!SECRET_NAME.test(secretName) || /^GITHUB_/i.test(secretName)) {
@@ -115,16 +111,11 @@ export function readSettings(env: NodeJS.ProcessEnv, mask: SecretMask): Settings
   }
 
   let repository: Repository | undefined
-  if (env.GITHUB_REPOSITORY) {
-    try {
-      repository = parseRepository(env.GITHUB_REPOSITORY, 'GITHUB_REPOSITORY')
-    } catch (error) {
-      throw new InputError((error as Error).message)
-    }
-  }
   let targets: Target[]
   try {
-    targets = parseTargets(core.getInput('targets', { trimWhitespace: false }) || 'repo', repository)
+    repository = context.repository ? parseRepository(context.repository, 'GITHUB_REPOSITORY') : undefined
+    const lines = core.getMultilineInput('targets')
+    targets = parseTargets(lines.length > 0 ? lines : ['repo'], repository)
   } catch (error) {
     if (error instanceof TargetError) throw new InputError(`Input "targets": ${error.message}`)
     throw error
@@ -143,12 +134,7 @@ export function readSettings(env: NodeJS.ProcessEnv, mask: SecretMask): Settings
   }
 
   const thingspaceUrl = parseServiceUrl(core.getInput('thingspace-url') || 'https://thingspace.verizon.com', 'Input "thingspace-url"')
-  const githubApiUrl = core.getInput('github-api-url')
-    ? parseServiceUrl(core.getInput('github-api-url'), 'Input "github-api-url"')
-    : parseServiceUrl(env.GITHUB_API_URL || 'https://api.github.com', 'GITHUB_API_URL')
-
-  const runIdText = env.GITHUB_RUN_ID
-  const runId = runIdText && /^\d+$/.test(runIdText) ? Number(runIdText) : undefined
+  const githubApiUrl = parseServiceUrl(core.getInput('github-api-url') || context.apiUrl || 'https://api.github.com', 'Input "github-api-url"')
 
   return {
     username,
@@ -164,7 +150,7 @@ export function readSettings(env: NodeJS.ProcessEnv, mask: SecretMask): Settings
     thingspaceUrl,
     githubApiUrl,
     repository,
-    runId,
-    eventName: env.GITHUB_EVENT_NAME || undefined
+    runId: context.runId,
+    eventName: context.eventName
   }
 }

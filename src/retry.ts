@@ -12,15 +12,25 @@ export interface RetryPolicy {
   retryAfterMs?: (error: unknown) => number | undefined
 }
 
-export async function withRetry<T>(call: () => Promise<T>, policy: RetryPolicy, sleep: Sleep, random: () => number = Math.random): Promise<T> {
+/** Told of every retry before its wait, so a slow run explains itself. */
+export type OnRetry = (error: unknown, attempt: number, attempts: number, waitMs: number) => void
+
+export async function withRetry<T>(
+  call: () => Promise<T>,
+  policy: RetryPolicy,
+  sleep: Sleep,
+  onRetry: OnRetry = () => {},
+  random: () => number = Math.random
+): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await call()
     } catch (error) {
       if (attempt >= policy.attempts || !policy.shouldRetry(error)) throw error
       const hinted = policy.retryAfterMs?.(error)
-      const backoff = Math.min(policy.maxMs, policy.baseMs * 2 ** (attempt - 1)) * random()
-      await sleep(hinted !== undefined ? Math.min(hinted, policy.maxMs) : backoff)
+      const wait = hinted !== undefined ? Math.min(hinted, policy.maxMs) : Math.min(policy.maxMs, policy.baseMs * 2 ** (attempt - 1)) * random()
+      onRetry(error, attempt, policy.attempts, wait)
+      await sleep(wait)
     }
   }
 }

@@ -1,46 +1,92 @@
 /**
- * The ThingSpace Connectivity Management client. The lockout rule lives here: 5 consecutive failed
- * logins lock the username until Verizon support unlocks it, so a login the server answered with a
- * 4xx is never sent again, and the reset (which changes the password at once) is never repeated.
+ * The ThingSpace Connectivity Management client, and the lockout rule: 5 consecutive failed logins
+ * lock the username until Verizon support unlocks it. So a login is classified before anything is
+ * retried: a refusal (400 with a UWS errorCode) is never sent again; a request that provably never
+ * left is retried freely; one that may have reached the user service without an answer counts as an
+ * attempt spent (`mayHaveCounted`). The reset, which changes the password at once, is sent once.
+ *
+ * Requests go through @actions/http-client, which honours HTTP(S)_PROXY and NO_PROXY like every
+ * toolkit action. Redirects are never followed: following one would send a login or the reset again.
  */
-import { send, type HttpResponse } from './http.ts'
-import { withRetry, type RetryPolicy, type Sleep } from './retry.ts'
+import { HttpClient } from '@actions/http-client'
+import type { Sleep } from './retry.ts'
+import { withRetry } from './retry.ts'
 import type { SecretMask } from './secrets-mask.ts'
 
-export type FailureKind = 'http' | 'network' | 'timeout' | 'aborted' | 'bad-response'
+export type ThingSpaceCall = 'token' | 'login' | 'reset' | 'logout'
+
+/**
+ * What went wrong, as far as the lockout and the reset care:
+ * - `refused`: the user service answered 400 with an errorCode (a login refusal counts toward the lockout)
+ * - `gateway`: the API gateway answered (a fault, or a 4xx without errorCode); the service never saw it
+ * - `oauth`: the token endpoint refused the app credentials (RFC 6749 error)
+ * - `server`: 5xx or 429: the request may or may not have been acted on
+ * - `redirect`: a 3xx, not followed
+ * - `not-sent`: the connection was never made, so nothing reached ThingSpace
+ * - `lost`: the connection broke after the request was sent
+ * - `timeout`: no answer in time
+ * - `bad-response`: 2xx without the expected field, or not JSON
+ */
+export type FailureKind = 'refused' | 'gateway' | 'oauth' | 'server' | 'redirect' | 'not-sent' | 'lost' | 'timeout' | 'bad-response'
 
 export class ThingSpaceError extends Error {
+  readonly call: ThingSpaceCall
   readonly kind: FailureKind
   readonly status: number | undefined
-  /** The error code without its service prefix (REQUEST_FAILED.SessionTokenExpired), or a gateway fault code. */
+  /** The UWS errorCode without its service prefix, a gateway fault code, or an OAuth error. */
   readonly code: string | undefined
   readonly retryAfterMs: number | undefined
 
-  constructor(message: string, kind: FailureKind, status?: number, code?: string, retryAfterMs?: number) {
-    super(message)
+  constructor(call: ThingSpaceCall, kind: FailureKind, detail: string, extra: { status?: number; code?: string; retryAfterMs?: number } = {}) {
+    super(`${LABEL[call]}: ${detail}`)
     this.name = 'ThingSpaceError'
+    this.call = call
     this.kind = kind
-    this.status = status
-    this.code = code
-    this.retryAfterMs = retryAfterMs
+    this.status = extra.status
+    this.code = extra.code
+    this.retryAfterMs = extra.retryAfterMs
   }
 
-  /** The server answered and refused: nothing changed on its side. */
-  get rejected(): boolean {
-    return this.kind === 'http' && this.status !== undefined && this.status >= 400 && this.status < 500 && this.status !== 429
+  /** A gateway 401 for a missing, invalid or expired Bearer token (fault 900901 or 900902). */
+  get tokenRejected(): boolean {
+    return this.kind === 'gateway' && this.status === 401 && (this.code === 'gateway fault 900901' || this.code === 'gateway fault 900902')
   }
+}
 
-  /** Safe to send again: the request failed in transit, or the server was overloaded or broken. */
-  get transient(): boolean {
-    if (this.kind === 'network' || this.kind === 'timeout') return true
-    return this.kind === 'http' && this.status !== undefined && (this.status === 429 || this.status >= 500)
-  }
+const LABEL: Record<ThingSpaceCall, string> = {
+  token: 'ThingSpace OAuth token request',
+  login: 'ThingSpace login',
+  reset: 'ThingSpace password reset',
+  logout: 'ThingSpace logout'
+}
+
+/** Network errors that mean the request never reached ThingSpace. */
+const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH'])
+
+/** A login that failed this way may have been counted by the user service toward the lockout. */
+export function mayHaveCounted(error: unknown): boolean {
+  if (!(error instanceof ThingSpaceError) || error.call !== 'login') return false
+  return error.kind === 'refused' || error.kind === 'server' || error.kind === 'lost' || error.kind === 'timeout'
+}
+
+/**
+ * Whether a failed login may be sent again. A refusal never; an attempt that may have been counted
+ * only once per run (`attempt` 1), and only once the caller has recorded it for later runs.
+ */
+export function mayRetryLogin(error: unknown, attempt: number, retriesAllowed: number): boolean {
+  if (!(error instanceof ThingSpaceError) || error.kind === 'refused') return false
+  return mayHaveCounted(error) && attempt <= retriesAllowed
 }
 
 export interface Session {
   token: string
-  /** How long the session lives without activity, as the login response said or the documented 20 minutes. */
+  /** The documented 20-minute idle limit, or less if the login answer said so. */
   idleLifetimeMs: number
+}
+
+export interface ThingSpaceLog {
+  info: (message: string) => void
+  debug: (message: string) => void
 }
 
 export interface ThingSpaceOptions {
@@ -48,185 +94,319 @@ export interface ThingSpaceOptions {
   /** base64(app key:app secret), already masked. */
   basicCredential: string
   mask: SecretMask
+  log: ThingSpaceLog
+  now: () => number
   sleep: Sleep
-  /** Aborts every request (cancellation before the reset). */
-  signal?: AbortSignal
-  timeoutMs?: number
   random?: () => number
+  /** Time allowed for an answer, per call; tests set less. */
+  timeoutsMs?: Partial<Record<ThingSpaceCall, number>>
 }
 
-const DEFAULT_SESSION_LIFETIME_MS = 20 * 60 * 1000
+const SESSION_IDLE_LIMIT_MS = 20 * 60 * 1000
+/** A token answer without expires_in is trusted for at most the documented hour. */
+const DEFAULT_TOKEN_LIFETIME_MS = 60 * 60 * 1000
+/** Time allowed for an answer, per call. */
+export const TIMEOUT_MS: Record<ThingSpaceCall, number> = { token: 30_000, login: 30_000, reset: 60_000, logout: 5_000 }
+/** A token must outlive a step's timeout by this much, for a slow answer and clock skew. */
+const TOKEN_MARGIN_MS = 30_000
+/** After the token lapses, wait this much longer before asking again (the server's clock may lag). */
+const TOKEN_LAPSE_SKEW_MS = 2_000
+/** Backoff for requests that are safe to repeat. */
+const BACKOFF = { baseMs: 500, maxMs: 8000 }
 
-const TRANSIENT_ONLY: Omit<RetryPolicy, 'attempts'> = {
-  baseMs: 500,
-  maxMs: 8000,
-  shouldRetry: (e) => e instanceof ThingSpaceError && e.transient,
-  retryAfterMs: (e) => (e instanceof ThingSpaceError ? e.retryAfterMs : undefined)
+interface AccessToken {
+  value: string
+  expiresAt: number
 }
 
 export class ThingSpaceClient {
   private readonly options: ThingSpaceOptions
-  private accessToken: Promise<string> | undefined
+  private readonly clients = new Map<number, HttpClient>()
+  private readonly timeouts: Record<ThingSpaceCall, number>
+  private accessToken: AccessToken | undefined
+  private pendingToken: Promise<AccessToken> | undefined
 
   constructor(options: ThingSpaceOptions) {
     this.options = options
-  }
-
-  /** The OAuth token for every M2M call. Asking again within the hour returns the same one, so retrying is harmless. */
-  token(): Promise<string> {
-    // One request (with its retries) per run: a failure is remembered, not asked again by the next call.
-    this.accessToken ??= this.requestToken()
-    return this.accessToken
-  }
-
-  private async requestToken(): Promise<string> {
-    const body = await withRetry(
-      () =>
-        this.send('POST', '/api/ts/v1/oauth2/token', {
-          headers: { Authorization: `Basic ${this.options.basicCredential}`, 'Content-Type': 'application/x-www-form-urlencoded' },
-          body: 'grant_type=client_credentials'
-        }),
-      { attempts: 4, ...TRANSIENT_ONLY },
-      this.options.sleep,
-      this.options.random
-    )
-    const token = stringField(body, 'access_token', 'the OAuth token response')
-    this.options.mask.add(token)
-    return token
+    this.timeouts = { ...TIMEOUT_MS, ...options.timeoutsMs }
   }
 
   /**
-   * Logs in. Only failures in transit or on the server's side are tried again; a 4xx may count toward
-   * the lockout, so it is thrown at once.
+   * An OAuth token that will not lapse before a step of `call` can finish. The token is shared by
+   * every caller of the app key and asking again within its hour returns the same one, so a token
+   * about to lapse is waited out (a bounded wait, logged) and then replaced.
+   */
+  async token(call: ThingSpaceCall = 'login'): Promise<string> {
+    const { now, sleep, log } = this.options
+    const needMs = this.timeouts[call] + TOKEN_MARGIN_MS
+    for (let round = 0; ; round++) {
+      const current = this.accessToken ?? (await this.requestToken())
+      const left = current.expiresAt - now()
+      if (left >= needMs) return current.value
+      if (round > 0) {
+        throw new ThingSpaceError(
+          'token',
+          'bad-response',
+          `the new token is valid for only ${Math.round(left / 1000)} s, less than the ${needMs / 1000} s a ${call} needs`
+        )
+      }
+      const wait = Math.max(0, left) + TOKEN_LAPSE_SKEW_MS
+      log.info(
+        `The ThingSpace OAuth token expires in ${Math.max(0, Math.round(left / 1000))} s, too soon for the ${call}; waiting ${Math.round(wait / 1000)} s for it to lapse, then fetching a new one`
+      )
+      await sleep(wait)
+      this.accessToken = undefined
+    }
+  }
+
+  /** Forgets the token, after the gateway refused it. */
+  dropToken(): void {
+    this.accessToken = undefined
+  }
+
+  /** When the current token lapses, if one is held. */
+  get tokenExpiresAt(): number | undefined {
+    return this.accessToken?.expiresAt
+  }
+
+  private requestToken(): Promise<AccessToken> {
+    // One request (with its retries) at a time: concurrent callers share it.
+    this.pendingToken ??= withRetry(
+      () =>
+        this.send(
+          'token',
+          'POST',
+          '/api/ts/v1/oauth2/token',
+          {
+            Authorization: `Basic ${this.options.basicCredential}`,
+            'Content-Type': 'application/x-www-form-urlencoded'
+          },
+          'grant_type=client_credentials'
+        ),
+      { attempts: 4, ...BACKOFF, shouldRetry: isTransient, retryAfterMs: (e) => (e as ThingSpaceError).retryAfterMs },
+      this.options.sleep,
+      this.retryLog(),
+      this.options.random
+    )
+      .then((body) => {
+        const value = stringField('token', body, 'access_token')
+        this.options.mask.add(value)
+        const expiresIn = numberField(body, 'expires_in')
+        const lifetime = expiresIn !== undefined && expiresIn >= 0 ? Math.min(expiresIn * 1000, DEFAULT_TOKEN_LIFETIME_MS) : DEFAULT_TOKEN_LIFETIME_MS
+        this.accessToken = { value, expiresAt: this.options.now() + lifetime }
+        return this.accessToken
+      })
+      .finally(() => (this.pendingToken = undefined))
+    return this.pendingToken
+  }
+
+  /**
+   * One login. Only requests that never left are repeated here (with backoff), and a gateway 401
+   * gets one fresh token and one more try: neither reached the user service. Anything else is
+   * thrown for the caller to judge with `mayHaveCounted` and `mayRetryLogin`.
    */
   async login(username: string, password: string): Promise<Session> {
-    const bearer = await this.token()
-    const body = await withRetry(
-      () =>
-        this.send('POST', '/api/m2m/v1/session/login', {
-          headers: { Authorization: `Bearer ${bearer}`, 'Content-Type': 'application/json' },
-          body: JSON.stringify({ username, password })
-        }),
-      { attempts: 4, ...TRANSIENT_ONLY },
-      this.options.sleep,
-      this.options.random
-    )
-    const token = stringField(body, 'sessionToken', 'the login response')
+    const attempt = async (): Promise<Answer> =>
+      withRetry(
+        async () =>
+          this.send(
+            'login',
+            'POST',
+            '/api/m2m/v1/session/login',
+            this.bearer(await this.token('login'), { 'Content-Type': 'application/json' }),
+            JSON.stringify({ username, password })
+          ),
+        { attempts: 4, ...BACKOFF, shouldRetry: (e) => (e as ThingSpaceError).kind === 'not-sent' },
+        this.options.sleep,
+        this.retryLog(),
+        this.options.random
+      )
+    let body: Answer
+    try {
+      body = await attempt()
+    } catch (error) {
+      if (!(error instanceof ThingSpaceError && error.tokenRejected)) throw error
+      this.options.log.info(`${error.message}; fetching a fresh OAuth token and logging in once more (the user service never saw that login)`)
+      this.dropToken()
+      body = await attempt()
+    }
+    const token = stringField('login', body, 'sessionToken')
     this.options.mask.add(token)
-    const expiresIn = (body as { expiresIn?: unknown }).expiresIn
-    const idleLifetimeMs = typeof expiresIn === 'number' && expiresIn > 0 ? expiresIn * 1000 : DEFAULT_SESSION_LIFETIME_MS
-    return { token, idleLifetimeMs }
+    const expiresIn = numberField(body, 'expiresIn')
+    const said = expiresIn !== undefined && expiresIn > 0 ? expiresIn * 1000 : SESSION_IDLE_LIMIT_MS
+    return { token, idleLifetimeMs: Math.min(said, SESSION_IDLE_LIMIT_MS) }
   }
 
   /**
-   * Asks ThingSpace for a new password: sent exactly once, never retried and never aborted, because
-   * the old password stops working the moment the server acts on it. The new password is masked
-   * before it is returned anywhere.
+   * Asks for a new password: sent exactly once, never retried, never redirected, because the old
+   * password stops working the moment the server acts on it. The new password is masked before it
+   * is returned. Call `token('reset')` first: this sends at once with the token held.
    */
-  async resetPassword(session: Session, oldPassword: string, timeoutMs: number): Promise<string> {
-    const bearer = await this.token()
+  async resetPassword(session: Session, oldPassword: string): Promise<string> {
+    const bearer = await this.token('reset')
     const body = await this.send(
+      'reset',
       'PUT',
       '/api/m2m/v1/session/password/actions/reset',
-      {
-        headers: { Authorization: `Bearer ${bearer}`, 'VZ-M2M-Token': session.token, 'Content-Type': 'application/json' },
-        body: JSON.stringify({ oldPassword })
-      },
-      { abortable: false, timeoutMs }
+      this.bearer(bearer, { 'VZ-M2M-Token': session.token, 'Content-Type': 'application/json' }),
+      JSON.stringify({ oldPassword })
     )
-    const value = (body as { newPassword?: unknown } | undefined)?.newPassword
-    if (typeof value !== 'string' || value === '') {
-      throw new ThingSpaceError('the reset answered 200 without a newPassword', 'bad-response', 200)
-    }
+    const value = stringField('reset', body, 'newPassword')
     this.options.mask.add(value)
     return value
   }
 
-  /** Ends a session. One attempt with a short timeout: a failure is only worth a warning. */
+  /** Ends a session: one attempt with a short timeout, since a session also expires on its own. */
   async logout(session: Session): Promise<void> {
-    const bearer = await this.token()
-    await this.send(
-      'POST',
-      '/api/m2m/v1/session/logout',
-      { headers: { Authorization: `Bearer ${bearer}`, 'VZ-M2M-Token': session.token } },
-      { abortable: false, timeoutMs: 3000 }
-    )
+    const bearer = await this.token('logout')
+    await this.send('logout', 'POST', '/api/m2m/v1/session/logout', this.bearer(bearer, { 'VZ-M2M-Token': session.token }))
   }
 
-  private async send(
-    method: string,
-    path: string,
-    init: { headers: Record<string, string>; body?: string },
-    opts: { abortable?: boolean; timeoutMs?: number } = {}
-  ): Promise<unknown> {
-    const url = new URL(this.options.baseUrl.pathname.replace(/\/+$/, '') + path, this.options.baseUrl.origin)
-    const timeoutMs = opts.timeoutMs ?? this.options.timeoutMs ?? 30_000
-    const signals = [AbortSignal.timeout(timeoutMs)]
-    if (opts.abortable !== false && this.options.signal) signals.push(this.options.signal)
-    const what = `${method} ${path}`
-    let response: HttpResponse
+  private bearer(token: string, headers: Record<string, string>): Record<string, string> {
+    return { Authorization: `Bearer ${token}`, ...headers }
+  }
+
+  private retryLog() {
+    return (error: unknown, attempt: number, attempts: number, waitMs: number): void =>
+      this.options.log.info(`${(error as Error).message}; attempt ${attempt} of ${attempts}, trying again in ${(waitMs / 1000).toFixed(1)} s`)
+  }
+
+  private client(timeoutMs: number): HttpClient {
+    let client = this.clients.get(timeoutMs)
+    if (!client) {
+      client = new HttpClient('thingspace-password-rotation', [], {
+        allowRedirects: false,
+        allowRetries: false,
+        keepAlive: true,
+        socketTimeout: timeoutMs
+      })
+      this.clients.set(timeoutMs, client)
+    }
+    return client
+  }
+
+  /** Sends one request; a 2xx answer comes back as its status and parsed JSON, anything else is thrown. */
+  private async send(call: ThingSpaceCall, method: string, path: string, headers: Record<string, string>, body?: string): Promise<Answer> {
+    const { baseUrl, log, now } = this.options
+    const url = `${baseUrl.origin}${baseUrl.pathname.replace(/\/+$/, '')}${path}`
+    const started = now()
+    let status: number
+    let text: string
+    let responseHeaders: Record<string, string | string[] | undefined>
     try {
-      // No redirects: following one would send a login, or the reset, a second time.
-      const request = { method, headers: { Accept: 'application/json', ...init.headers }, body: init.body, signal: AbortSignal.any(signals) }
-      response = await send(url, request, 0)
+      const response = await this.client(this.timeouts[call]).request(method, url, body ?? null, { Accept: 'application/json', ...headers })
+      status = response.message.statusCode ?? 0
+      responseHeaders = response.message.headers
+      text = await response.readBody()
     } catch (error) {
-      // The error is rebuilt from scratch so no request detail (headers, body) can ride along.
-      const name = (error as Error)?.name
-      if (name === 'TimeoutError') throw new ThingSpaceError(`${what}: no answer within ${timeoutMs} ms`, 'timeout')
-      if (name === 'AbortError' || name === 'CancelledError') throw new ThingSpaceError(`${what}: cancelled`, 'aborted')
+      // Rebuilt from the error's code only, so no request detail (headers, body) can ride along.
+      log.debug(`ThingSpace ${method} ${path} -> no answer`)
       const code = (error as { code?: unknown })?.code
-      throw new ThingSpaceError(`${what}: network error${typeof code === 'string' ? ` (${code})` : ''}`, 'network')
+      if (typeof code === 'string' && NOT_SENT_CODES.has(code)) throw new ThingSpaceError(call, 'not-sent', `could not connect (${code})`)
+      if (/^Request timeout/.test((error as Error)?.message ?? ''))
+        throw new ThingSpaceError(call, 'timeout', `no answer within ${this.timeouts[call] / 1000} s`)
+      throw new ThingSpaceError(call, 'lost', `the connection failed before an answer came${typeof code === 'string' ? ` (${code})` : ''}`)
     }
-    const text = response.body
-    let body: unknown
-    try {
-      body = text === '' ? undefined : JSON.parse(text)
-    } catch {
-      body = undefined
+    log.debug(`ThingSpace ${method} ${path} -> ${status} (${now() - started} ms)`)
+    const json = parseJson(text)
+    if (status >= 200 && status < 300) {
+      if (text !== '' && json === undefined)
+        throw new ThingSpaceError(call, 'bad-response', `answered ${status} with a body that is not JSON`, { status })
+      return { status, json }
     }
-    if (response.status >= 200 && response.status < 300) {
-      if (text !== '' && body === undefined)
-        throw new ThingSpaceError(`${what}: HTTP ${response.status} with a body that is not JSON`, 'bad-response', response.status)
-      return body
+    const retryAfter = Number(headerValue(responseHeaders['retry-after']) ?? NaN)
+    const retryAfterMs = Number.isFinite(retryAfter) && retryAfter >= 0 ? retryAfter * 1000 : undefined
+    if (status >= 300 && status < 400) throw new ThingSpaceError(call, 'redirect', `answered ${status} (a redirect, not followed)`, { status })
+    if (status === 429 || status >= 500) {
+      const { code, description } = describeError(json, text)
+      throw new ThingSpaceError(call, 'server', `answered ${status}${code ? ` ${code}` : ''}${description ? ` (${description})` : ''}`, {
+        status,
+        code,
+        retryAfterMs
+      })
     }
-    const { code, description } = describeError(body)
-    const retryAfter = Number(response.headers['retry-after'] ?? NaN)
-    throw new ThingSpaceError(
-      `${what}: HTTP ${response.status}${code ? ` ${code}` : ''}${description ? ` (${description})` : ''}`,
-      'http',
-      response.status,
-      code,
-      Number.isFinite(retryAfter) && retryAfter >= 0 ? retryAfter * 1000 : undefined
-    )
+    const { code, description, shape } = describeError(json, text)
+    const kind: FailureKind = shape === 'uws' && status === 400 ? 'refused' : shape === 'oauth' ? 'oauth' : 'gateway'
+    const what = code ? `${code}${description ? `: ${description}` : ''}` : 'no error code'
+    throw new ThingSpaceError(call, kind, `answered ${status}, ${what}`, { status, code })
   }
 }
 
-/** API errors carry errorCode (matched without its service prefix); gateway errors carry fault.code. */
-function describeError(body: unknown): { code?: string; description?: string } {
-  if (body && typeof body === 'object') {
-    const b = body as { errorCode?: unknown; errorMessage?: unknown; fault?: { code?: unknown; message?: unknown } }
-    if (typeof b.errorCode === 'string') {
+function isTransient(error: unknown): boolean {
+  return error instanceof ThingSpaceError && ['not-sent', 'lost', 'timeout', 'server'].includes(error.kind)
+}
+
+function headerValue(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return text === '' ? undefined : (JSON.parse(text) as unknown)
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * The three error shapes ThingSpace uses: the services' `{errorCode, errorMessage}` (the code is kept
+ * without its service prefix), the gateway's fault (JSON, or XML for some 403s), and OAuth 2.0's
+ * `{error, error_description}` from the token endpoint.
+ */
+export function describeError(json: unknown, text: string): { code?: string; description?: string; shape?: 'uws' | 'gateway' | 'oauth' } {
+  if (json && typeof json === 'object') {
+    const b = json as {
+      errorCode?: unknown
+      errorMessage?: unknown
+      fault?: { code?: unknown; message?: unknown; description?: unknown }
+      error?: unknown
+      error_description?: unknown
+    }
+    if (typeof b.errorCode === 'string' && b.errorCode !== '') {
       const dot = b.errorCode.indexOf('.')
-      return { code: dot >= 0 ? b.errorCode.slice(dot + 1) : b.errorCode, description: short(b.errorMessage) }
+      return { code: dot >= 0 ? b.errorCode.slice(dot + 1) : b.errorCode, description: short(b.errorMessage), shape: 'uws' }
     }
     if (b.fault && (typeof b.fault.code === 'string' || typeof b.fault.code === 'number')) {
-      return { code: `gateway ${b.fault.code}`, description: short(b.fault.message) }
+      return { code: `gateway fault ${b.fault.code}`, description: joined(b.fault.message, b.fault.description), shape: 'gateway' }
     }
+    if (typeof b.error === 'string' && b.error !== '') return { code: b.error, description: short(b.error_description), shape: 'oauth' }
+  }
+  const xmlCode = /<(?:\w+:)?code>([^<]{1,40})<\/(?:\w+:)?code>/.exec(text)?.[1]
+  if (xmlCode) {
+    const tag = (name: string): string | undefined => new RegExp(`<(?:\\w+:)?${name}>([^<]{1,200})</(?:\\w+:)?${name}>`).exec(text)?.[1]
+    return { code: `gateway fault ${xmlCode.trim()}`, description: joined(tag('message'), tag('description')), shape: 'gateway' }
   }
   return {}
 }
 
-function short(value: unknown): string | undefined {
-  return typeof value === 'string' && value !== '' ? value.slice(0, 200) : undefined
+function joined(...parts: unknown[]): string | undefined {
+  const texts = [...new Set(parts.map(short).filter((p): p is string => p !== undefined))]
+  return texts.length > 0 ? texts.join(' - ') : undefined
 }
 
-function stringField(body: unknown, field: string, what: string): string {
-  const value = (body as Record<string, unknown> | undefined)?.[field]
-  if (typeof value !== 'string' || value === '') throw new ThingSpaceError(`${what} has no ${field}`, 'bad-response', 200)
+function short(value: unknown): string | undefined {
+  return typeof value === 'string' && value.trim() !== '' ? value.trim().slice(0, 200) : undefined
+}
+
+interface Answer {
+  status: number
+  json: unknown
+}
+
+function stringField(call: ThingSpaceCall, answer: Answer, field: string): string {
+  const value = (answer.json as Record<string, unknown> | undefined)?.[field]
+  if (typeof value !== 'string' || value === '') {
+    throw new ThingSpaceError(call, 'bad-response', `answered ${answer.status} without a ${field}`, { status: answer.status })
+  }
   return value
 }
 
-/** An error a ThingSpace service sends for an unknown or expired session token. */
+function numberField(answer: Answer, field: string): number | undefined {
+  const value = (answer.json as Record<string, unknown> | undefined)?.[field]
+  return typeof value === 'number' && Number.isFinite(value) ? value : undefined
+}
+
+/** A UWS error for an unknown or expired session token. */
 export function isSessionError(error: unknown): boolean {
-  return error instanceof ThingSpaceError && error.rejected && /session|token/i.test(error.code ?? '')
+  return error instanceof ThingSpaceError && error.kind === 'refused' && /SessionToken/i.test(error.code ?? '')
 }
