@@ -1,6 +1,6 @@
 /**
  * `npm run demo`: the bundled action against the simulators, shown as a workflow would show it.
- * First a quarterly rotation into a repository, an environment and an organization secret; then the
+ * First a quarterly rotation into a repository, an environment, an organization and a Dependabot secret; then the
  * same workflow on a frequent cron, where min-age-days makes it a no-op; then a rotation in which one
  * target refuses the new password, escrowed to a recovery key and opened with the recovery tool.
  */
@@ -10,8 +10,13 @@ import { FIXTURE, NODE, ROOT, runAction, startSimulators, type ActionRun, type S
 import { renderLikeRunner } from '../simulators/runner-log.ts'
 
 const DAY = 24 * 60 * 60 * 1000
-const TARGETS = ['repo', `env:${FIXTURE.environment}`, `org:${FIXTURE.org}`]
-const SCOPES = [`repo:${FIXTURE.repository}`, `env:${FIXTURE.repository}/${FIXTURE.environment}`, `org:${FIXTURE.org}`]
+const TARGETS = ['repo', `env:${FIXTURE.environment}`, `org:${FIXTURE.org}`, 'dependabot:repo']
+const SCOPES = [
+  `repo:${FIXTURE.repository}`,
+  `env:${FIXTURE.repository}/${FIXTURE.environment}`,
+  `org:${FIXTURE.org}`,
+  `dependabot:repo:${FIXTURE.repository}`
+]
 
 function show(title: string, run: ActionRun): void {
   const rule = '─'.repeat(78)

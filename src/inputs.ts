@@ -43,8 +43,13 @@ const SECRET_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/
 const BASE64_32_BYTES = /^[A-Za-z0-9+/]{43}=$/
 
 function required(name: string, hint: string, trimWhitespace = true): string {
-  // Secrets are read untrimmed: a password may start or end with a space.
-  const value = core.getInput(name, { trimWhitespace })
+  // Secrets are read untrimmed: a password may start or end with a space (but not be only spaces).
+  let value = ''
+  try {
+    value = core.getInput(name, { required: true, trimWhitespace })
+  } catch {
+    // @actions/core's own message names the input; this one also says what to pass.
+  }
   if (value.trim() === '') throw new InputError(`Input "${name}" is required and was empty: ${hint}`)
   return value
 }
