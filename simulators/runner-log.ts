@@ -1,6 +1,7 @@
 /**
  * Shows a raw action log the way the runner would: `::add-mask::` registers a value and disappears,
- * every masked value reads `***`, and `::error::` / `::warning::` become annotations.
+ * every masked value reads `***`, `::error::` / `::warning::` / `::notice::` become annotations, and
+ * `::debug::` lines are hidden, as they are unless the run has debug logging on; a group shows its title.
  */
 export function renderLikeRunner(raw: string): string {
   const masks: string[] = []
@@ -10,6 +11,11 @@ export function renderLikeRunner(raw: string): string {
     const mask = /^::add-mask::(.*)$/.exec(line)
     if (mask) {
       masks.push(unescape(mask[1]))
+      continue
+    }
+    if (line.startsWith('::debug::') || line === '::endgroup::') continue
+    if (line.startsWith('::group::')) {
+      out.push(`▸ ${line.slice('::group::'.length)}`)
       continue
     }
     let text = line
