@@ -1,20 +1,31 @@
 /**
- * Issue 3's "under every injected fault", as a seeded campaign: each case draws targets and one to
- * three faults from the menu below, runs the bundle, and checks every invariant at once. The seeds
- * are fixed, so a failure names a case that reproduces.
+ * A small seeded fault campaign through the real process: each case draws targets (every kind) and
+ * one to three faults, runs the bundle, and checks every invariant at once against what the servers
+ * hold, the outputs, the exit code and the raw log (the leak scanner runs inside `run`). The large
+ * campaign (hundreds of cases) runs in process; these few show that the bundle, its HTTP stack and
+ * its runner protocol keep the same promises. The seeds are fixed, so a failure names a case that
+ * reproduces.
  */
-import { afterEach, expect, test } from '@jest/globals'
-import { execFileSync } from 'node:child_process'
-import path from 'node:path'
-import { NODE, ROOT } from '../simulators/harness.ts'
+import { expect, test } from '@jest/globals'
 import type { Fault } from '../simulators/server.ts'
-import { ENV, ORG, REPO, counts, expectProofBeforeReset, run, simulators, stopSimulators, stored } from './support/scenario.ts'
-
-afterEach(stopSimulators)
-
-const RECOVERY_TOOL = path.join(ROOT, 'dist/recovery/index.js')
-const keygen = execFileSync(NODE, [RECOVERY_TOOL, 'keygen'], { encoding: 'utf8' })
-const KEYS = { publicKey: /recovery-public-key:\s+(\S+)/.exec(keygen)![1], privateKey: /RECOVERY_PRIVATE_KEY:\s+(\S+)/.exec(keygen)![1] }
+import { gatewayFault } from '../simulators/thingspace.ts'
+import {
+  CODESPACES_ORG,
+  CODESPACES_REPO,
+  DEPENDABOT_ORG,
+  DEPENDABOT_REPO,
+  ENV,
+  MARKER,
+  ORG,
+  REPO,
+  counts,
+  expectProofBeforeReset,
+  openRecovery,
+  recoveryKeypair,
+  run,
+  stored,
+  withSimulators
+} from './support/scenario.ts'
 
 function random(seed: number): () => number {
   let a = seed
@@ -26,133 +37,96 @@ function random(seed: number): () => number {
   }
 }
 
+/** One keypair for every case, from the bundled recovery tool. */
+const KEYS = recoveryKeypair()
+
+type Pick = <T>(xs: T[]) => T
 type Drawn = { service: 'thingspace' | 'github'; fault: Fault }
-const SCOPES = [REPO, ENV, ORG]
-const API_ERROR = (code: string) => ({ errorCode: `UnifiedWebService.REQUEST_FAILED.${code}`, errorMessage: 'injected' })
+const SCOPES = [REPO, ENV, ORG, DEPENDABOT_REPO, DEPENDABOT_ORG, CODESPACES_REPO, CODESPACES_ORG]
+const UWS = (code: string) => ({ errorCode: `UnifiedWebService.REQUEST_FAILED.${code}`, errorMessage: 'injected' })
+const FORBIDDEN = { status: 403, body: { message: 'Resource not accessible by personal access token' } }
 
-/** The store after the reset refused: attempt 2 of a target's PUT is the write after the proof. */
-const storeRefused = (pick: <T>(xs: T[]) => T, targets: string[]): Drawn => ({
-  service: 'github',
-  fault: { call: 'put-secret', scope: pick(targets), attempts: [2], status: 403, body: { message: 'Forbidden' } }
-})
-
-/** Faults that cost no long backoff (GitHub 5xx wait 1 s, 4 s, 9 s: one case at most draws one). */
-const MENU: ((pick: <T>(xs: T[]) => T, targets: string[]) => Drawn)[] = [
+/** Faults that cost no real backoff (GitHub's 5xx and network errors wait seconds between retries: none here). */
+const MENU: ((pick: Pick, targets: string[]) => Drawn)[] = [
   () => ({ service: 'thingspace', fault: { call: 'token', attempts: [1], status: 503 } }),
-  () => ({ service: 'thingspace', fault: { call: 'token', attempts: [1], drop: 'before' } }),
-  () => ({ service: 'thingspace', fault: { call: 'token', status: 401, body: { fault: { code: '900901', message: 'Invalid Credentials' } } } }),
-  () => ({ service: 'thingspace', fault: { call: 'login', attempts: [1], status: 502 } }),
   () => ({ service: 'thingspace', fault: { call: 'login', attempts: [1], drop: 'after' } }),
-  () => ({ service: 'thingspace', fault: { call: 'login', attempts: [1], status: 400, body: API_ERROR('InvalidCredentials') } }),
-  () => ({ service: 'thingspace', fault: { call: 'login', attempts: [2], status: 400, body: API_ERROR('InvalidCredentials') } }),
-  () => ({ service: 'thingspace', fault: { call: 'reset', status: 400, body: API_ERROR('PasswordPolicy') } }),
-  () => ({ service: 'thingspace', fault: { call: 'reset', status: 500, body: API_ERROR('UnexpectedError') } }),
+  () => ({ service: 'thingspace', fault: { call: 'login', attempts: [1], status: 400, body: UWS('InvalidCredentials') } }),
+  () => ({ service: 'thingspace', fault: { call: 'login', attempts: [1], ...gatewayFault('900901') } }),
+  () => ({ service: 'thingspace', fault: { call: 'login', attempts: [2], status: 400, body: UWS('InvalidCredentials') } }),
+  () => ({ service: 'thingspace', fault: { call: 'reset', status: 400, body: UWS('PasswordPolicy') } }),
+  () => ({ service: 'thingspace', fault: { call: 'reset', status: 500, body: UWS('UnexpectedError') } }),
   () => ({ service: 'thingspace', fault: { call: 'reset', drop: 'after' } }),
-  () => ({ service: 'thingspace', fault: { call: 'reset', drop: 'before' } }),
+  () => ({ service: 'thingspace', fault: { call: 'reset', ...gatewayFault('900901') } }),
   () => ({ service: 'thingspace', fault: { call: 'logout', status: 500 } }),
-  (pick, targets) => ({
-    service: 'github',
-    fault: { call: 'put-secret', scope: pick(targets), attempts: [pick([1, 2])], status: 403, body: { message: 'Forbidden' } }
-  }),
-  (pick, targets) => ({
-    service: 'github',
-    fault: { call: 'put-secret', scope: pick(targets), attempts: [pick([1, 2])], status: 404, body: { message: 'Not Found' } }
-  }),
+  (pick, targets) => ({ service: 'github', fault: { call: 'put-secret', scope: pick(targets), attempts: [pick([1, 2])], ...FORBIDDEN } }),
   (pick, targets) => ({ service: 'github', fault: { call: 'put-secret', scope: pick(targets), attempts: [pick([1, 2])], rotateKey: true } }),
-  (pick, targets) => ({ service: 'github', fault: { call: 'put-secret', scope: pick(targets), attempts: [pick([1, 2])], drop: 'before' } }),
   (pick, targets) => ({ service: 'github', fault: { call: 'public-key', scope: pick(targets), status: 404, body: { message: 'Not Found' } } }),
-  // Drawn thrice as often, so that the campaign reaches failed-changed.
-  storeRefused,
-  storeRefused,
-  storeRefused,
-  () => ({ service: 'github', fault: { call: 'get-run', status: 403, body: { message: 'Resource not accessible by integration' } } })
+  // The store after the reset refused (a target's second write), drawn more often to reach failed-changed.
+  (pick, targets) => ({ service: 'github', fault: { call: 'put-secret', scope: pick(targets), attempts: [2], ...FORBIDDEN } }),
+  (pick, targets) => ({ service: 'github', fault: { call: 'put-secret', scope: pick(targets), attempts: [2], ...FORBIDDEN } })
 ]
 
-const CASES = Array.from({ length: 40 }, (_, i) => i + 1)
+/**
+ * Chosen to end in every result: 29 rotated (every kind, a gateway 401 on the login), 6 failed-changed
+ * with escrow, 1 failed-unknown, 9 failed-unchanged after a lost login (marker, one retry) and a failed
+ * proof, 13 failed-unchanged by a gateway 401 on the reset, 34 a refusal of the repeated login. Run more
+ * with SEEDS=1,2,3 in the environment.
+ */
+const SEEDS = process.env.SEEDS ? process.env.SEEDS.split(',').map(Number) : [29, 6, 1, 9, 13, 34]
 
-test.each(CASES)(
-  'fault campaign, seed %i',
-  async (seed) => {
-    const rand = random(seed)
-    const pick = <T>(xs: T[]): T => xs[Math.floor(rand() * xs.length)]
-    const targets = SCOPES.filter(() => rand() < 0.6)
-    if (targets.length === 0) targets.push(REPO)
-    const drawn = Array.from({ length: 1 + Math.floor(rand() * 3) }, () => pick(MENU)(pick, targets))
-    const withRecovery = rand() < 0.6
+test.concurrent.each(SEEDS)('fault campaign, seed %i', async (seed) => {
+  const rand = random(seed)
+  const pick: Pick = (xs) => xs[Math.floor(rand() * xs.length)]
+  const targets = SCOPES.filter(() => rand() < 0.4)
+  if (targets.length === 0) targets.push(REPO)
+  const drawn = Array.from({ length: 1 + Math.floor(rand() * 3) }, () => pick(MENU)(pick, targets))
+  const keys = rand() < 0.6 ? KEYS : undefined
 
-    const sims = await simulators()
+  await withSimulators(undefined, async (sims) => {
     const initial = sims.thingspace.password
     for (const { service, fault } of drawn) sims[service].inject(fault)
-    const lines = targets.map((t) => (t === REPO ? 'repo' : t === ENV ? 'env:production' : 'org:acme'))
-    const inputs: Record<string, string> = { targets: lines.join('\n') }
-    if (withRecovery) inputs['recovery-public-key'] = KEYS.publicKey
+    const inputs: Record<string, string> = { targets: targets.join('\n'), ...(keys ? { 'recovery-public-key': keys.publicKey } : {}) }
 
-    const result = await run(sims, { inputs }) // the leak scanner runs inside
-    const context = `seed ${seed}: targets ${targets.join(', ')}; faults ${JSON.stringify(drawn)}; result ${result.outputs.result}`
+    const result = await run(sims, { inputs })
+
+    const outcome = result.outputs.result
+    const context = { seed, targets, faults: drawn, outcome }
     const live = sims.thingspace.password
     const holders = targets.filter((t) => stored(sims, t) === live)
     const c = counts(sims)
+    const logins = sims.thingspace.calls('login')
+    const firstRefusal = logins.findIndex((e) => e.status === 400)
 
-    // Never a reset before every target was proven writable (after a successful login).
+    // The order of guarantees, and what may never be repeated: the reset, a refused login.
     expectProofBeforeReset(sims, targets)
-
-    // The reset is sent at most once; a refused login is never sent again.
     expect({ context, resets: c.reset <= 1 }).toEqual({ context, resets: true })
-    const refused = sims.thingspace.calls('login').filter((e) => typeof e.status === 'number' && e.status >= 400 && e.status < 500)
-    expect({ context, refusedLogins: refused.length <= 1 }).toEqual({ context, refusedLogins: true })
+    expect({ context, loginsAfterARefusal: firstRefusal < 0 ? 0 : logins.length - firstRefusal - 1 }).toEqual({ context, loginsAfterARefusal: 0 })
     expect(sims.thingspace.locked).toBe(false)
 
-    // The outputs tell the truth.
-    expect(result.outputs.rotated).toBe(String(result.outputs.result === 'rotated'))
-    switch (result.outputs.result) {
-      case 'rotated':
-        expect({ context, everyTargetHoldsLive: holders.length === targets.length && live !== initial }).toEqual({
-          context,
-          everyTargetHoldsLive: true
-        })
-        expect(result.outputs['targets-updated']).toBe(String(targets.length))
-        break
-      case 'failed-unchanged':
-        expect({ context, unchanged: live === initial }).toEqual({ context, unchanged: true })
-        expect(result.outputs['targets-updated']).toBe('0')
-        expect(result.code).toBe(1)
-        break
-      case 'failed-changed':
-        expect({ context, changed: live !== initial, notEverywhere: holders.length < targets.length }).toEqual({
-          context,
-          changed: true,
-          notEverywhere: true
-        })
-        expect(result.outputs['targets-updated']).toBe(String(holders.length))
-        if (withRecovery) {
-          const opened = execFileSync(NODE, [RECOVERY_TOOL, 'open', result.outputs['recovery-ciphertext']], {
-            encoding: 'utf8',
-            env: { ...process.env, RECOVERY_PRIVATE_KEY: KEYS.privateKey }
-          })
-          expect(opened.trimEnd()).toBe(live)
-        } else {
-          expect(result.outputs['recovery-ciphertext']).toBeUndefined()
-        }
-        expect(result.code).toBe(1)
-        break
-      case 'failed-unknown': {
-        const [reset] = sims.thingspace.calls('reset')
-        expect({ context, resetNotAnswered200: reset.status !== 200 }).toEqual({ context, resetNotAnswered200: true })
-        expect(result.code).toBe(1)
-        break
-      }
-      default:
-        throw new Error(`unexpected result: ${context}`)
+    // The outputs tell the truth, and the exit code agrees.
+    const expected = {
+      rotated: String(outcome === 'rotated'),
+      targetsUpdated: String(live === initial ? 0 : holders.length),
+      failedStep: outcome !== 'rotated' || /verify login/.test(result.stdout)
     }
-
-    // Never lost silently: the live password is unchanged, stored everywhere, escrowed, or the run says it cannot know.
-    const safe =
-      live === initial ||
-      holders.length === targets.length ||
-      (withRecovery && result.outputs['recovery-ciphertext'] !== undefined) ||
-      result.outputs.result === 'failed-unknown' ||
-      (result.outputs.result === 'failed-changed' && /Not stored in:|Unknown \(/.test(result.stdout))
-    expect({ context, safe }).toEqual({ context, safe: true })
-  },
-  30_000
-)
+    expect({ context, rotated: result.outputs.rotated, targetsUpdated: result.outputs['targets-updated'], failedStep: result.code === 1 }).toEqual({
+      context,
+      ...expected
+    })
+    const truth = {
+      rotated: live !== initial && holders.length === targets.length,
+      'failed-unchanged': live === initial && sims.thingspace.issuedPasswords.length === 0,
+      'failed-changed': live !== initial && holders.length < targets.length,
+      'failed-unknown': c.reset === 1 && sims.thingspace.calls('reset')[0].status !== 200
+    }
+    expect({ context, true: truth[outcome as keyof typeof truth] }).toEqual({ context, true: true })
+    // Never lost silently: a changed password not stored everywhere is escrowed when a key was given.
+    const escrowed = result.outputs['recovery-ciphertext'] ? openRecovery(result.outputs['recovery-ciphertext'], keys!.privateKey) : undefined
+    expect({ context, escrowed }).toEqual({ context, escrowed: outcome === 'failed-changed' && keys ? live : undefined })
+    // A lockout marker where a login may have counted (or the run says it could not record one), and nowhere else.
+    const mayHaveCounted = logins.some((e) => e.status === 400 || e.status === 'dropped')
+    const marker = stored(sims, targets[0], MARKER) !== undefined
+    const unrecordedSaid = /Recording this in THINGSPACE_PASSWORD_REJECTED failed/.test(result.stdout)
+    expect({ context, marker, said: marker || unrecordedSaid }).toEqual({ context, marker: mayHaveCounted && !unrecordedSaid, said: mayHaveCounted })
+  })
+})

@@ -31,6 +31,15 @@ describe('the leak scanner', () => {
     expect(scanForLeaks(fakeRun(mask, { [file]: `x=S3cret/pa ss"%` }), [secret])[0]).toContain('appears in')
   })
 
+  test('accepts the escaped mask of a multi-line secret, and finds any one of its lines', () => {
+    const multiLine: KnownSecret = { name: 'new', value: 'first line\r\nsecond line' }
+    const escapedMask = '::add-mask::first line%0D%0Asecond line'
+    expect(scanForLeaks(fakeRun(`${escapedMask}\nstored\n`), [multiLine])).toEqual([])
+    expect(scanForLeaks(fakeRun(`${escapedMask}\nvalue: second line\n`), [multiLine])).toEqual([
+      'new (as "an encoded form") appears in log: value: <secret>'
+    ])
+  })
+
   test('flags a secret never masked, and a mask that came late', () => {
     expect(scanForLeaks(fakeRun('hello\n'), [secret])).toEqual(['password was never masked'])
     expect(scanForLeaks(fakeRun(`Reading 1 target\n${mask}\n`), [secret])[0]).toContain('masked only after')

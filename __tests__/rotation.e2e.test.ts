@@ -1,179 +1,156 @@
 /**
- * Issue 2, end to end: the committed bundle, run as the runner runs it, against both simulators.
- * Every assertion is on what the servers hold afterwards, and every run passes the leak scanner.
+ * A rotation end to end: the freshly built bundle, run as the runner runs it (INPUT_*, GITHUB_OUTPUT,
+ * GITHUB_STEP_SUMMARY, the masking commands on the real stdout), against both simulators. Assertions
+ * are on what the servers hold afterwards, and every run passes the leak scanner.
  */
-import { afterEach, describe, expect, test } from '@jest/globals'
-import { DAY, ENV, ORG, REPO, SECRET, counts, expectProofBeforeReset, run, simulators, stopSimulators, stored } from './support/scenario.ts'
+import { describe, expect, test } from '@jest/globals'
+import {
+  CODESPACES_ORG,
+  CODESPACES_REPO,
+  DAY,
+  DEPENDABOT_ORG,
+  DEPENDABOT_REPO,
+  ENV,
+  ORG,
+  REPO,
+  SECRET,
+  annotation,
+  counts,
+  expectProofBeforeReset,
+  requestCount,
+  run,
+  stored,
+  withSimulators
+} from './support/scenario.ts'
 
-afterEach(stopSimulators)
+const EVERY_KIND = [REPO, ENV, ORG, DEPENDABOT_REPO, DEPENDABOT_ORG, CODESPACES_REPO, CODESPACES_ORG]
+/** The same targets as the action's input would name them, in the short forms where there are some. */
+const EVERY_KIND_INPUT = [
+  'repo',
+  'env:production',
+  '# the org-wide copy',
+  '',
+  'org:acme',
+  'dependabot:repo',
+  'dependabot:org:acme',
+  'codespaces:repo',
+  'codespaces:org:acme:private'
+].join('\n')
 
 describe('a rotation', () => {
-  test('stores the new password in repo, environment and organization targets, keeping org visibility and selection', async () => {
-    const sims = await simulators()
-    const initial = sims.thingspace.password
-    sims.github.seed(ORG, SECRET, initial, new Date(Date.now() - 100 * DAY), { visibility: 'selected', selected: [1000, 2024, 77] })
+  test.concurrent('stores the new password in a target of every kind, keeping org visibility and selection', async () => {
+    await withSimulators(undefined, async (sims) => {
+      const initial = sims.thingspace.password
+      const longAgo = new Date(Date.now() - 100 * DAY)
+      sims.github.seed(ORG, SECRET, initial, longAgo, { visibility: 'selected', selected: [1000, 2024, 77] })
+      sims.github.seed(DEPENDABOT_ORG, SECRET, initial, longAgo, { visibility: 'all' })
+      sims.github.seed(DEPENDABOT_REPO, SECRET, initial, longAgo)
 
-    const result = await run(sims, { inputs: { targets: `repo\nenv:production\n# the org-wide copy\n\n${ORG}` } })
+      const result = await run(sims, { inputs: { targets: EVERY_KIND_INPUT } })
 
-    expect(result.code).toBe(0)
-    expect(result.outputs).toEqual({ result: 'rotated', rotated: 'true', 'targets-updated': '3' })
-    const live = sims.thingspace.password
-    expect(live).not.toBe(initial)
-    expect(sims.thingspace.issuedPasswords).toEqual([live])
-    for (const scope of [REPO, ENV, ORG]) expect(stored(sims, scope)).toBe(live)
-    const org = sims.github.secret(ORG, SECRET)!
-    expect(org.visibility).toBe('selected')
-    expect(org.selected).toEqual([1000, 2024, 77])
-    expect(counts(sims)).toMatchObject({ reset: 1, login: 2, logout: 2 })
-    expect(sims.thingspace.openSessions).toBe(0)
-    expect(sims.thingspace.consecutiveFailures).toBe(0)
-    expectProofBeforeReset(sims, [REPO, ENV, ORG])
-    expect(result.summary).toContain('`rotated`')
-    expect(result.summary).toMatch(/\| `repo:acme\/fleet` \| no secret yet \| new password stored \|/)
-    expect(result.files.state).toBe('')
-    expect(result.files.env).toBe('')
+      expect(result.code).toBe(0)
+      expect(result.signal).toBeNull()
+      expect(result.outputs).toEqual({ result: 'rotated', rotated: 'true', 'targets-updated': '7' })
+      const live = sims.thingspace.password
+      expect(live).not.toBe(initial)
+      expect(sims.thingspace.issuedPasswords).toEqual([live])
+      expect(Object.fromEntries(EVERY_KIND.map((scope) => [scope, stored(sims, scope)]))).toEqual(
+        Object.fromEntries(EVERY_KIND.map((scope) => [scope, live]))
+      )
+      expect(sims.github.secret(ORG, SECRET)).toMatchObject({ visibility: 'selected', selected: [1000, 2024, 77] })
+      expect(sims.github.secret(DEPENDABOT_ORG, SECRET)).toMatchObject({ visibility: 'all' })
+      expect(sims.github.secret(CODESPACES_ORG, SECRET)).toMatchObject({ visibility: 'private' })
+
+      expect(counts(sims)).toMatchObject({ reset: 1, login: 2, logout: 2 })
+      expect(sims.thingspace.openSessions).toBe(0)
+      expect(sims.thingspace.consecutiveFailures).toBe(0)
+      expectProofBeforeReset(sims, EVERY_KIND)
+      expect(sims.github.log.map((e) => e.apiVersion)).toEqual(sims.github.log.map(() => '2022-11-28'))
+
+      // The new password is masked before the line that says it arrived, so before anything could print it.
+      const lines = result.stdout.split('\n')
+      const masked = lines.indexOf(`::add-mask::${live}`)
+      expect(masked).toBeGreaterThan(0)
+      expect(masked).toBeLessThan(lines.findIndex((line) => /issued a new password/.test(line)))
+      expect(annotation(result, 'notice')).toEqual({
+        title: 'ThingSpace password rotation: rotated',
+        message: 'The password was changed and the new one is stored in every target, and it logs in.'
+      })
+
+      // One summary row per target, with what it held before and what this run did.
+      expect(result.summary).toContain('<code>rotated</code>')
+      for (const scope of EVERY_KIND) {
+        const label = scope === CODESPACES_ORG ? `${scope}:private` : scope
+        const before = [ORG, DEPENDABOT_ORG, DEPENDABOT_REPO].includes(scope) ? `updated ${longAgo.toISOString()}` : 'no secret yet'
+        expect(result.summary).toContain(`<tr><td><code>${label}</code></td><td>${before}</td><td>new password stored</td></tr>`)
+      }
+      // The action writes outputs and the summary only: no state, no environment for later steps.
+      expect(result.files.state).toBe('')
+      expect(result.files.env).toBe('')
+    })
   })
 
-  test('writes a new org secret as private, and sets the visibility a target names', async () => {
-    const sims = await simulators()
-    sims.github.addOrg('acme-labs')
-    sims.github.addOrg('acme-ops')
-    sims.github.seed('org:acme-ops', SECRET, 'x', new Date(Date.now() - DAY), { visibility: 'selected', selected: [5] })
+  // @actions/core always prints debug lines; the runner shows them when RUNNER_DEBUG=1 (a re-run with debug logging).
+  test.concurrent('a RUNNER_DEBUG=1 run logs every request by method, route template and status, and no value', async () => {
+    await withSimulators(undefined, async (sims) => {
+      const result = await run(sims, { inputs: { targets: 'repo\nenv:production\ndependabot:org:acme' }, env: { RUNNER_DEBUG: '1' } })
 
-    const result = await run(sims, { inputs: { targets: 'org:acme\norg:acme-labs:all\norg:acme-ops:private' } })
-
-    expect(result.outputs.result).toBe('rotated')
-    expect(sims.github.secret(ORG, SECRET)).toMatchObject({ visibility: 'private', value: sims.thingspace.password })
-    expect(sims.github.secret('org:acme-labs', SECRET)).toMatchObject({ visibility: 'all', value: sims.thingspace.password })
-    expect(sims.github.secret('org:acme-ops', SECRET)).toMatchObject({ visibility: 'private', selected: undefined, value: sims.thingspace.password })
+      expect(result.outputs.result).toBe('rotated')
+      expect(stored(sims, DEPENDABOT_ORG)).toBe(sims.thingspace.password)
+      const debug = result.stdout.split('\n').filter((line) => line.startsWith('::debug::'))
+      expect(debug).toEqual(
+        expect.arrayContaining([
+          '::debug::GitHub GET /repos/{owner}/{repo}/actions/secrets/public-key -> 200',
+          '::debug::GitHub GET /repos/{owner}/{repo}/environments/{environment_name}/secrets/{secret_name} -> 404 Not Found',
+          '::debug::GitHub PUT /repos/{owner}/{repo}/actions/secrets/{secret_name} -> 201',
+          '::debug::GitHub PUT /repos/{owner}/{repo}/actions/secrets/{secret_name} -> 204',
+          '::debug::GitHub PUT /orgs/{org}/dependabot/secrets/{secret_name} -> 204'
+        ])
+      )
+      for (const call of ['POST /api/ts/v1/oauth2/token', 'POST /api/m2m/v1/session/login', 'PUT /api/m2m/v1/session/password/actions/reset']) {
+        expect(debug).toContainEqual(expect.stringMatching(new RegExp(`^::debug::ThingSpace ${call.replace(/\//g, '\\/')} -> 200 \\(\\d+ ms\\)$`)))
+      }
+      // One line per request each simulator answered, and none names a repository, a secret or a value.
+      expect(debug.filter((line) => line.startsWith('::debug::GitHub '))).toHaveLength(sims.github.log.length)
+      expect(debug.filter((line) => line.startsWith('::debug::ThingSpace '))).toHaveLength(sims.thingspace.log.length)
+      expect(debug.filter((line) => /acme|fleet|production|THINGSPACE_PASSWORD/.test(line))).toEqual([])
+    })
   })
 
-  test('org:ORG:selected on a new secret selects no repository, and says so', async () => {
-    const sims = await simulators()
-    const result = await run(sims, { inputs: { targets: 'org:acme:selected' } })
-    expect(result.outputs.result).toBe('rotated')
-    expect(sims.github.secret(ORG, SECRET)).toMatchObject({ visibility: 'selected', selected: [], value: sims.thingspace.password })
-    expect(result.stdout).toMatch(/::warning::org:acme:selected: THINGSPACE_PASSWORD will be visible to no repository/)
+  test.concurrent('min-age-days: not due when every target is younger, and ThingSpace gets no request at all', async () => {
+    await withSimulators(undefined, async (sims) => {
+      const initial = sims.thingspace.password
+      sims.github.seed(REPO, SECRET, initial, new Date(Date.now() - 10 * DAY))
+      sims.github.seed(CODESPACES_REPO, SECRET, initial, new Date(Date.now() - 89 * DAY))
+
+      const result = await run(sims, { inputs: { targets: 'repo\ncodespaces:repo', 'min-age-days': '90' } })
+
+      expect(result.code).toBe(0)
+      expect(result.outputs).toEqual({ result: 'not-due', rotated: 'false', 'targets-updated': '0' })
+      expect(annotation(result, 'notice')?.message).toBe(
+        'Not due: every target holds THINGSPACE_PASSWORD, updated within the last 90 days. ThingSpace was not contacted.'
+      )
+      expect(requestCount(sims).thingspace).toBe(0)
+      expect(counts(sims).puts).toBe(0)
+      expect(sims.thingspace.password).toBe(initial)
+      expect(result.summary).toContain('<td>unchanged (not due)</td>')
+    })
   })
 
-  test('org:ORG:selected keeps an existing selection', async () => {
-    const sims = await simulators()
-    const ids = Array.from({ length: 130 }, (_, i) => 5000 + i) // more than one page of 100
-    sims.github.seed(ORG, SECRET, 'x', new Date(Date.now() - DAY), { visibility: 'selected', selected: ids })
+  test.concurrent('dry-run logs in and proves every target writable with the current password, then stops without a reset', async () => {
+    await withSimulators({ password: 'pässwörd "q" \\ 100% +&/ 日本' }, async (sims) => {
+      const initial = sims.thingspace.password
 
-    const result = await run(sims, { inputs: { targets: 'org:acme:selected' } })
+      const result = await run(sims, { inputs: { targets: 'repo\ndependabot:org:acme:selected\ncodespaces:repo', 'dry-run': 'true' } })
 
-    expect(result.outputs.result).toBe('rotated')
-    expect(sims.github.secret(ORG, SECRET)).toMatchObject({ visibility: 'selected', selected: ids, value: sims.thingspace.password })
-  })
-
-  test('verify: false logs in once only', async () => {
-    const sims = await simulators()
-    const result = await run(sims, { inputs: { verify: 'false' } })
-    expect(result.outputs.result).toBe('rotated')
-    expect(counts(sims)).toMatchObject({ login: 1, reset: 1, logout: 1 })
-    expect(stored(sims, REPO)).toBe(sims.thingspace.password)
-  })
-
-  test("github-api-url, when set, is used instead of the runner's GITHUB_API_URL", async () => {
-    const sims = await simulators()
-    const result = await run(sims, { inputs: { 'github-api-url': sims.github.url }, env: { GITHUB_API_URL: 'http://127.0.0.1:1' } })
-    expect(result.outputs.result).toBe('rotated')
-    expect(stored(sims, REPO)).toBe(sims.thingspace.password)
-  })
-
-  test('honours a custom secret-name', async () => {
-    const sims = await simulators()
-    const result = await run(sims, { inputs: { 'secret-name': 'uws_password' } })
-    expect(result.outputs.result).toBe('rotated')
-    expect(sims.github.secret(REPO, 'UWS_PASSWORD')?.value).toBe(sims.thingspace.password)
-  })
-})
-
-describe('min-age-days', () => {
-  test('not due: every target is younger, so ThingSpace is never contacted', async () => {
-    const sims = await simulators()
-    const initial = sims.thingspace.password
-    sims.github.seed(REPO, SECRET, initial, new Date(Date.now() - 10 * DAY))
-    sims.github.seed(ENV, SECRET, initial, new Date(Date.now() - 89 * DAY))
-
-    const result = await run(sims, { inputs: { targets: 'repo\nenv:production', 'min-age-days': '90' } })
-
-    expect(result.code).toBe(0)
-    expect(result.outputs).toEqual({ result: 'not-due', rotated: 'false', 'targets-updated': '0' })
-    expect(sims.thingspace.log).toHaveLength(0)
-    expect(sims.github.calls('put-secret')).toHaveLength(0)
-    expect(sims.thingspace.password).toBe(initial)
-  })
-
-  test('due when one target is older', async () => {
-    const sims = await simulators()
-    const initial = sims.thingspace.password
-    sims.github.seed(REPO, SECRET, initial, new Date(Date.now() - 10 * DAY))
-    sims.github.seed(ENV, SECRET, initial, new Date(Date.now() - 91 * DAY))
-
-    const result = await run(sims, { inputs: { targets: 'repo\nenv:production', 'min-age-days': '90' } })
-
-    expect(result.outputs.result).toBe('rotated')
-    expect(stored(sims, REPO)).toBe(sims.thingspace.password)
-    expect(stored(sims, ENV)).toBe(sims.thingspace.password)
-  })
-
-  test('due when a target lacks the secret', async () => {
-    const sims = await simulators()
-    sims.github.seed(REPO, SECRET, sims.thingspace.password, new Date(Date.now() - DAY))
-
-    const result = await run(sims, { inputs: { targets: 'repo\nenv:production', 'min-age-days': '30' } })
-
-    expect(result.outputs.result).toBe('rotated')
-    expect(stored(sims, ENV)).toBe(sims.thingspace.password)
-  })
-})
-
-describe('dry-run', () => {
-  test('logs in and proves every target writable, then stops without a reset', async () => {
-    const sims = await simulators()
-    const initial = sims.thingspace.password
-
-    const result = await run(sims, { inputs: { targets: 'repo\norg:acme', 'dry-run': 'true' } })
-
-    expect(result.code).toBe(0)
-    expect(result.outputs).toEqual({ result: 'dry-run', rotated: 'false', 'targets-updated': '0' })
-    expect(counts(sims)).toMatchObject({ reset: 0, login: 1, logout: 1 })
-    expect(sims.thingspace.password).toBe(initial)
-    expect(stored(sims, REPO)).toBe(initial)
-    expect(stored(sims, ORG)).toBe(initial)
-    expect(sims.thingspace.openSessions).toBe(0)
-  })
-})
-
-describe('passwords with awkward characters', () => {
-  const awkward = [`p a s s "quoted" 'single' \\back\\slash`, '100%+25&x=1/2?#', 'pässwörd-日本語-🔑-ok', ' leading and trailing ']
-  test.each(awkward)('%j logs in, rotates and stays masked', async (password) => {
-    const sims = await simulators({ password })
-
-    const result = await run(sims, { inputs: { targets: 'repo\nenv:production' } })
-
-    expect(result.outputs.result).toBe('rotated')
-    expect(sims.thingspace.consecutiveFailures).toBe(0)
-    expect(stored(sims, REPO)).toBe(sims.thingspace.password)
-    expect(result.stdout).toContain(`::add-mask::${password.replace(/%/g, '%25')}`)
-  })
-
-  test('the current password is written byte for byte in a dry run', async () => {
-    const password = 'pässwörd "q" \\ 100% +&/ 日本'
-    const sims = await simulators({ password })
-    const result = await run(sims, { inputs: { 'dry-run': 'true' } })
-    expect(result.outputs.result).toBe('dry-run')
-    expect(stored(sims, REPO)).toBe(password)
-  })
-})
-
-describe('RUNNER_DEBUG=1', () => {
-  test('a debug run leaks nothing either', async () => {
-    const sims = await simulators()
-    const result = await run(sims, { inputs: { targets: 'repo\nenv:production\norg:acme' }, env: { RUNNER_DEBUG: '1' } })
-    expect(result.outputs.result).toBe('rotated')
-    expect(stored(sims, ORG)).toBe(sims.thingspace.password)
+      expect(result.code).toBe(0)
+      expect(result.outputs).toEqual({ result: 'dry-run', rotated: 'false', 'targets-updated': '0' })
+      expect(counts(sims)).toMatchObject({ reset: 0, login: 1, logout: 1 })
+      expect(sims.thingspace.openSessions).toBe(0)
+      expect(sims.thingspace.password).toBe(initial)
+      // Written byte for byte, awkward characters and all.
+      expect([REPO, DEPENDABOT_ORG, CODESPACES_REPO].map((scope) => stored(sims, scope))).toEqual([initial, initial, initial])
+      expect(sims.github.secret(DEPENDABOT_ORG, SECRET)).toMatchObject({ visibility: 'selected', selected: [] })
+    })
   })
 })

@@ -257,6 +257,17 @@ export class GitHubSimulator extends Simulator {
     if (req.method === 'PUT') {
       return { call: 'put-secret', scope, handle: () => this.withAuth(req, scope, 'write', () => this.put(find(), name, req.text, scope)) }
     }
+    if (req.method === 'DELETE') {
+      return {
+        call: 'delete-secret',
+        scope,
+        handle: () =>
+          this.withAuth(req, scope, 'write', () => {
+            if (!find().secrets.delete(name.toUpperCase())) throw new JsonError(404, { message: 'Not Found' })
+            return { status: 204 }
+          })
+      }
+    }
     throw new JsonError(404, { message: 'Not Found' })
   }
 

@@ -3,6 +3,7 @@
  * (to count sequential waves), global latency, and fault injection per call and per attempt.
  */
 import http from 'node:http'
+import https from 'node:https'
 import type { AddressInfo, Socket } from 'node:net'
 
 export interface Fault {
@@ -16,6 +17,9 @@ export interface Fault {
   status?: number
   body?: unknown
   headers?: Record<string, string>
+  /** A body sent as is in place of JSON (an XML gateway fault), with its content type. */
+  rawBody?: string
+  contentType?: string
   /** Wait this long before handling the request. */
   delayMs?: number
   /**
@@ -38,12 +42,20 @@ export interface LogEntry {
   status: number | 'dropped'
   start: number
   end: number
+  /** ThingSpace: the Bearer token the request carried, and whether it was valid as the request arrived. */
+  bearer?: string
+  bearerValid?: boolean
+  /** GitHub: the X-GitHub-Api-Version header the request carried. */
+  apiVersion?: string
 }
 
 export interface Answer {
   status: number
   body?: unknown
   headers?: Record<string, string>
+  /** Sent as is instead of the JSON body, with `contentType` (text/plain when absent). */
+  rawBody?: string
+  contentType?: string
 }
 
 export interface Routed {
@@ -78,34 +90,67 @@ export abstract class Simulator {
   /** How many requests the concurrency limit turned away. */
   limited = 0
   private readonly inFlight = new Map<string, number>()
+  private readonly peaks = new Map<string, number>()
   private readonly hits = new Map<Fault, number>()
-  private server: http.Server | undefined
+  private server: http.Server | https.Server | undefined
   private readonly sockets = new Set<Socket>()
+  /**
+   * Every TCP connection accepted, by the client's address and port, in order: a proxy test compares
+   * the ports with the proxy's outgoing sockets to prove that no request bypassed the proxy.
+   */
+  readonly connections: { remoteAddress: string; remotePort: number; at: number }[] = []
   url = ''
   abstract readonly service: string
 
   /** Maps a request to the call it is and the handler that answers it (or throws JsonError). */
   protected abstract route(req: IncomingJson): Routed
 
-  async start(port = 0): Promise<string> {
-    this.server = http.createServer((req, res) => void this.serve(req, res))
+  /**
+   * Listens on 127.0.0.1 (`port` 0 picks a free one). With `tls`, serves https with that certificate;
+   * `url` then names `tls.host` (one of the certificate's names, resolved to 127.0.0.1 by whoever
+   * connects: a proxy's host map or the harness's `resolve` option), else 127.0.0.1.
+   */
+  async start(port = 0, tls?: { cert: string; key: string; host?: string }): Promise<string> {
+    const handler = (req: http.IncomingMessage, res: http.ServerResponse): void => void this.serve(req, res)
+    this.server = tls ? https.createServer({ cert: tls.cert, key: tls.key }, handler) : http.createServer(handler)
     this.server.keepAliveTimeout = 1000
-    this.server.on('connection', (socket) => {
+    // 'connection' is the TCP socket for both: it carries the client's port, and destroying it ends a TLS session too.
+    this.server.on('connection', (socket: Socket) => {
       this.sockets.add(socket)
+      this.connections.push({
+        remoteAddress: socket.remoteAddress ?? '',
+        remotePort: socket.remotePort ?? 0,
+        at: performance.timeOrigin + performance.now()
+      })
       socket.on('close', () => this.sockets.delete(socket))
     })
-    await new Promise<void>((resolve) => this.server!.listen(port, '127.0.0.1', resolve))
-    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`
+    const server = this.server
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject)
+      server.listen(port, '127.0.0.1', () => {
+        server.off('error', reject)
+        resolve()
+      })
+    })
+    const bound = (server.address() as AddressInfo).port
+    this.url = tls ? `https://${tls.host ?? '127.0.0.1'}:${bound}` : `http://127.0.0.1:${bound}`
     return this.url
   }
 
   async stop(): Promise<void> {
     for (const socket of this.sockets) socket.destroy()
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()))
+    const server = this.server
+    this.server = undefined
+    await new Promise<void>((resolve) => (server?.listening ? server.close(() => resolve()) : resolve()))
   }
 
   inject(...faults: Fault[]): void {
     this.faults.push(...faults)
+  }
+
+  /** The most requests of one call that were in flight at once (held back by latency or a fault delay included). */
+  peakInFlight(call: string): number {
+    return this.peaks.get(call) ?? 0
   }
 
   /** Log entries for one call (and scope). */
@@ -152,7 +197,8 @@ export abstract class Simulator {
       path: incoming.path,
       status: 0,
       start,
-      end: start
+      end: start,
+      ...this.noteRequest(incoming)
     }
     this.log.push(entry)
     const fault = this.matchFault(routed)
@@ -160,6 +206,7 @@ export abstract class Simulator {
     const limit = this.concurrencyLimit?.calls.includes(routed.call) ? this.concurrencyLimit : undefined
     const running = (this.inFlight.get(routed.call) ?? 0) + 1
     this.inFlight.set(routed.call, running)
+    this.peaks.set(routed.call, Math.max(running, this.peaks.get(routed.call) ?? 0))
     const delay = this.latencyMs + (fault?.delayMs ?? 0)
     try {
       // Unreferenced, so a request still held back by a fault does not keep a stopped simulator's process alive.
@@ -188,7 +235,7 @@ export abstract class Simulator {
     }
     let answer: Answer
     if (fault?.status !== undefined) {
-      answer = { status: fault.status, body: fault.body, headers: fault.headers }
+      answer = { status: fault.status, body: fault.body, headers: fault.headers, rawBody: fault.rawBody, contentType: fault.contentType }
     } else {
       try {
         answer = routed.handle()
@@ -204,13 +251,19 @@ export abstract class Simulator {
       return
     }
     finish(answer.status)
-    const text = answer.body === undefined ? '' : JSON.stringify(answer.body)
+    const text = answer.rawBody ?? (answer.body === undefined ? '' : JSON.stringify(answer.body))
+    const type = answer.contentType ?? (answer.rawBody === undefined ? 'application/json' : 'text/plain')
     res.writeHead(answer.status, {
-      ...(text ? { 'Content-Type': 'application/json' } : {}),
+      ...(text ? { 'Content-Type': type } : {}),
       'Content-Length': Buffer.byteLength(text),
       ...answer.headers
     })
     res.end(text)
+  }
+
+  /** Facts about the request for its log entry, taken as it arrives. */
+  protected noteRequest(_req: IncomingJson): Partial<LogEntry> {
+    return {}
   }
 
   /** Called with an answer the client never received (its connection was dropped after the change). */

@@ -46,10 +46,10 @@ interface HookOptions {
  * The innermost hook, so it sees every attempt: a timeout per attempt, and a debug line with the
  * method, the route template and the status (never a value: the route has placeholders only).
  */
-function requestLog(log: GitHubLog, timeoutMs: number) {
+function requestLog(log: GitHubLog, timeoutMs: number, basePath: string) {
   return (octokit: Pick<Octokit, 'hook'>): void => {
     octokit.hook.wrap('request', async (request, options: HookOptions & Record<string, unknown>) => {
-      const route = `GitHub ${options.method} ${options.url}`
+      const route = `GitHub ${options.method} ${routeOf(String(options.url), basePath)}`
       options.request = { ...options.request, signal: AbortSignal.timeout(timeoutMs) }
       options.headers = { ...(options.headers as Record<string, string>), 'x-github-api-version': API_VERSION }
       try {
@@ -83,7 +83,7 @@ export function createOctokit(options: GitHubClientOptions): InstanceType<Return
       return again
     }
 
-  const GitHub = octokitClass(log, options.timeoutMs ?? GITHUB_TIMEOUT_MS)
+  const GitHub = octokitClass(log, options.timeoutMs ?? GITHUB_TIMEOUT_MS, options.baseUrl.pathname.replace(/\/$/, ''))
   const octokit = new GitHub(
     getOctokitOptions(options.token, {
       baseUrl,
@@ -94,6 +94,7 @@ export function createOctokit(options: GitHubClientOptions): InstanceType<Return
       log: { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} },
       retry: { retryAfterBaseValue: retryAfterBaseMs },
       throttle: {
+        retryAfterBaseValue: retryAfterBaseMs,
         onRateLimit: onLimit('primary'),
         onSecondaryRateLimit: onLimit('secondary'),
         // The plugin spaces writes a second apart; the secrets client already makes them one at a time.
@@ -115,8 +116,24 @@ export function createOctokit(options: GitHubClientOptions): InstanceType<Return
   return octokit
 }
 
-function octokitClass(log: GitHubLog, timeoutMs: number) {
-  return Octokit.plugin(requestLog(log, timeoutMs), retry, throttling)
+function octokitClass(log: GitHubLog, timeoutMs: number, basePath: string) {
+  return Octokit.plugin(requestLog(log, timeoutMs, basePath), retry, throttling)
+}
+
+/**
+ * The route template of a request. Octokit's endpoint methods pass the template itself; pages that
+ * `paginate` follows come as full URLs, whose names are put back into placeholders.
+ */
+export function routeOf(url: string, basePath = ''): string {
+  if (!/^https?:\/\//.test(url)) return url
+  let path = new URL(url).pathname
+  if (basePath && path.startsWith(basePath)) path = path.slice(basePath.length)
+  return path
+    .replace(/^\/repos\/[^/]+\/[^/]+/, '/repos/{owner}/{repo}')
+    .replace(/^\/orgs\/[^/]+/, '/orgs/{org}')
+    .replace(/\/environments\/[^/]+/, '/environments/{environment_name}')
+    .replace(/\/runs\/[^/]+/, '/runs/{run_id}')
+    .replace(/\/secrets\/(?!public-key(?:\/|$))[^/]+/, '/secrets/{secret_name}')
 }
 
 export type GitHubOctokit = ReturnType<typeof createOctokit>

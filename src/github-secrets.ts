@@ -61,6 +61,7 @@ interface SecretStore {
   publicKey: () => Promise<{ data: { key_id: string; key: string } }>
   get: (name: string) => Promise<{ data: { updated_at: string; visibility?: string } }>
   put: (name: string, body: PutBody) => Promise<unknown>
+  remove: (name: string) => Promise<unknown>
   /** Every repository selected for an org secret: every page GitHub links, checked against its total. */
   selected?: (name: string) => Promise<number[]>
 }
@@ -77,7 +78,8 @@ function storeFor(octokit: GitHubOctokit, t: Target): SecretStore {
       return {
         publicKey: () => api.getRepoPublicKey(p),
         get: (name) => api.getRepoSecret({ ...p, secret_name: name }),
-        put: (name, body) => api.createOrUpdateRepoSecret({ ...p, secret_name: name, ...body })
+        put: (name, body) => api.createOrUpdateRepoSecret({ ...p, secret_name: name, ...body }),
+        remove: (name) => api.deleteRepoSecret({ ...p, secret_name: name })
       }
     }
     case 'env': {
@@ -86,7 +88,8 @@ function storeFor(octokit: GitHubOctokit, t: Target): SecretStore {
       return {
         publicKey: () => api.getEnvironmentPublicKey(p),
         get: (name) => api.getEnvironmentSecret({ ...p, secret_name: name }),
-        put: (name, body) => api.createOrUpdateEnvironmentSecret({ ...p, secret_name: name, ...body })
+        put: (name, body) => api.createOrUpdateEnvironmentSecret({ ...p, secret_name: name, ...body }),
+        remove: (name) => api.deleteEnvironmentSecret({ ...p, secret_name: name })
       }
     }
     case 'org': {
@@ -95,7 +98,8 @@ function storeFor(octokit: GitHubOctokit, t: Target): SecretStore {
       return {
         publicKey: () => api.getOrgPublicKey(p),
         get: (name) => api.getOrgSecret({ ...p, secret_name: name }),
-        put: (name, body) => api.createOrUpdateOrgSecret({ ...p, secret_name: name, visibility: body.visibility ?? 'private', ...body }),
+        put: (name, body) => api.createOrUpdateOrgSecret({ ...p, secret_name: name, ...body, visibility: body.visibility ?? 'private' }),
+        remove: (name) => api.deleteOrgSecret({ ...p, secret_name: name }),
         selected: async (name) => {
           let total: number | undefined
           const ids: number[] = []
@@ -215,8 +219,22 @@ export class GitHubSecrets {
    * Seals and stores a value, one write at a time. A 422 is what GitHub answers when the key rotated
    * after it was read: the key is read again, the value sealed again and the PUT sent once more.
    */
-  write(state: TargetState, plaintext: string, name = this.secretName): Promise<void> {
-    return this.writes.schedule(() => this.writeNow(state, plaintext, name))
+  write(state: TargetState, plaintext: string, name = this.secretName, signal?: AbortSignal): Promise<void> {
+    return this.writes.schedule(() => {
+      signal?.throwIfAborted()
+      return this.writeNow(state, plaintext, name)
+    })
+  }
+
+  /** Deletes a secret (the lockout marker, once it no longer applies); one at a time, like writes. */
+  remove(state: TargetState, name: string): Promise<void> {
+    return this.writes.schedule(async () => {
+      try {
+        await storeFor(this.octokit, state.target).remove(name)
+      } catch (error) {
+        if (answeredStatus(error) !== 404) throw wrap(error, `delete ${name} from`, state.target, true)
+      }
+    })
   }
 
   private async writeNow(state: TargetState, plaintext: string, name: string): Promise<void> {

@@ -116,9 +116,13 @@ export function readSettings(context: RunContext, mask: SecretMask): Settings {
   }
 
   let repository: Repository | undefined
-  let targets: Target[]
   try {
     repository = context.repository ? parseRepository(context.repository, 'GITHUB_REPOSITORY') : undefined
+  } catch (error) {
+    throw new InputError((error as Error).message)
+  }
+  let targets: Target[]
+  try {
     const lines = core.getMultilineInput('targets')
     targets = parseTargets(lines.length > 0 ? lines : ['repo'], repository)
   } catch (error) {

@@ -75,4 +75,6 @@ export async function run(): Promise<void> {
   }
   await report(outcome, mask)
   cancel.dispose()
+  process.off('SIGINT', onSignal)
+  process.off('SIGTERM', onSignal)
 }

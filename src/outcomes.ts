@@ -33,7 +33,7 @@ const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' 
 
 /** Which ThingSpace requests a run that stopped early had sent, in words. */
 export function contacted(tokenRequested: boolean, loginSent: boolean): string {
-  if (loginSent) return 'a login was sent'
+  if (loginSent) return 'a login was attempted'
   return tokenRequested ? 'no login was attempted (only the OAuth token was requested)' : 'ThingSpace was not contacted'
 }
 

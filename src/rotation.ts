@@ -27,7 +27,9 @@ export interface ThingSpacePort {
 export interface SecretsPort {
   readonly markerName: string
   inspect: (target: Target, withMarker?: boolean) => Promise<TargetState>
-  write: (state: TargetState, plaintext: string, name?: string) => Promise<void>
+  /** Writes are queued one at a time; a write still queued when `signal` aborts is not sent. */
+  write: (state: TargetState, plaintext: string, name?: string, signal?: AbortSignal) => Promise<void>
+  remove: (state: TargetState, name: string) => Promise<void>
   runStartedAt: (repository: Repository, runId: number) => Promise<Date>
 }
 
@@ -54,7 +56,7 @@ interface TargetRecord {
   report: TargetReport
 }
 
-/** A login that may have counted toward the lockout is tried again at most this often per run. */
+/** Logins that may have counted toward the lockout are tried again at most this often per run. */
 const LOGIN_RETRIES = 1
 
 export async function rotate(settings: Settings, deps: RotationDeps): Promise<Outcome> {
@@ -67,9 +69,11 @@ class Rotation {
   private readonly records: TargetRecord[]
   private readonly openSessions = new Set<Session>()
   private lastThingSpaceActivity = 0
+  private earlyToken: Promise<string> | undefined
   private tokenRequested = false
   private loginSent = false
-  private loginRetries = LOGIN_RETRIES
+  private loginRetriesLeft = LOGIN_RETRIES
+  private markerWritten = false
   private verified = false
 
   constructor(settings: Settings, deps: RotationDeps) {
@@ -96,11 +100,14 @@ class Rotation {
       session = loggedIn.session
       const proofFailure = await d.log.group('Prove every target writable', () => this.proveWritable())
       if (proofFailure) return await this.closing(proofFailure)
+      await this.clearMarker()
       if (s.dryRun) return await this.closing(verdicts.dryRun())
+      // Step 6 needs a token that outlives the reset's answer (waiting for one is still cancellable),
+      // and then a session that has not idled out meanwhile.
+      await d.cancel.guard(d.thingspace.token('reset'))
       const fresh = await this.freshSession(session)
       if ('verdict' in fresh) return await this.closing(fresh.verdict)
       session = fresh.session
-      // Step 6 needs a token that outlives the reset's answer; waiting for one is still cancellable.
       await d.cancel.guard(d.thingspace.token('reset'))
       d.cancel.enterCritical()
     } catch (error) {
@@ -160,7 +167,7 @@ class Rotation {
     if (lockout.kind === 'stop')
       return verdicts.lockoutStop(lockout.markedAt, d.github.markerName, this.states[0].target.label, s.secretName, this.tokenRequested)
     if (lockout.kind === 'try-once') {
-      this.loginRetries = 0
+      this.loginRetriesLeft = 0
       d.log.warning(
         `A login with this password was refused, or may have been counted, at ${lockout.markedAt.toISOString()}, and ${s.secretName} has not been updated since; ` +
           `trying once, without retrying, because this run was started by ${s.eventName ?? 'hand'}, not by the schedule.`
@@ -171,8 +178,9 @@ class Rotation {
 
   private requestToken(): void {
     this.tokenRequested = true
+    this.earlyToken = this.d.thingspace.token('login')
     // Awaited by the login; this keeps an early failure from going unhandled meanwhile.
-    this.d.thingspace.token('login').catch(() => {})
+    this.earlyToken.catch(() => {})
   }
 
   /** The stale-password guard needs the run's start; without it (no permission, a local run) it warns and goes on. */
@@ -188,10 +196,12 @@ class Rotation {
   }
 
   // Step 4: log in with the current password. A refusal is never retried; an attempt that may have
-  // been counted without an answer is recorded for later runs first, and retried at most once.
+  // been counted without an answer is recorded for later runs first, and retried at most once a run.
   private async logIn(): Promise<{ session: Session } | { verdict: Verdict }> {
     const { s, d } = this
     this.tokenRequested = true
+    // A failure of the token requested with the reads is this login's failure: it is not asked again.
+    if (this.earlyToken) await d.cancel.guard(this.earlyToken)
     const loggingIn = this.loginOnce(s.password)
     d.prepareSeal() // after the login is under way, so the library loads during its round trip
     for (let attempt = 1; ; attempt++) {
@@ -202,8 +212,9 @@ class Rotation {
       } catch (error) {
         if (!mayHaveCounted(error)) throw error
         const record = await this.recordSpentLogin()
-        if (record.recorded && !d.cancel.cancelled && mayRetryLogin(error, attempt, this.loginRetries)) {
-          d.log.info(`${errorText(error)}; recorded in ${d.github.markerName}; attempt ${attempt} of ${this.loginRetries + 1}, logging in once more`)
+        if (record.recorded && !d.cancel.cancelled && mayRetryLogin(error, this.loginRetriesLeft)) {
+          this.loginRetriesLeft--
+          d.log.info(`${errorText(error)}; recorded in ${d.github.markerName}; attempt ${attempt} of ${attempt + 1}, logging in once more`)
           continue
         }
         return { verdict: verdicts.loginSpent(error as ThingSpaceError, attempt, s.username, { markerName: d.github.markerName, ...record }) }
@@ -220,7 +231,13 @@ class Rotation {
       this.lastThingSpaceActivity = d.now()
       return session
     } catch (error) {
-      if (error instanceof ThingSpaceError && error.call === 'login' && error.kind !== 'not-sent') this.loginSent = true
+      if (error instanceof CancelledError) {
+        // Abandoned in flight: ThingSpace may have counted it, so later runs must know, as for a lost answer.
+        this.loginSent = true
+        await this.recordSpentLogin()
+      } else if (error instanceof ThingSpaceError && error.call === 'login' && error.kind !== 'not-sent') {
+        this.loginSent = true
+      }
       throw error
     }
   }
@@ -232,9 +249,27 @@ class Rotation {
     const note = `a login may have counted toward the lockout at ${new Date(d.now()).toISOString()}`
     try {
       await d.cancel.untilDeadline(d.github.write(first, note, d.github.markerName))
+      this.markerWritten = true
       return { recorded: true }
     } catch (error) {
       return { recorded: false, why: errorText(error) }
+    }
+  }
+
+  /**
+   * After a login and the proof succeeded, the lockout marker no longer says anything true: it is
+   * removed, since GitHub's timestamps are to the second and a marker written in the same second as
+   * the proof would still stop the next scheduled run. A failure only costs that run a needless stop.
+   */
+  private async clearMarker(): Promise<void> {
+    const { d } = this
+    if (!this.markerWritten && !this.records[0].state!.markedAt) return
+    try {
+      await d.cancel.guard(d.github.remove(this.records[0].state!, d.github.markerName))
+      d.log.info(`Removed ${d.github.markerName}: the password logs in`)
+    } catch (error) {
+      if (error instanceof CancelledError) throw error
+      d.log.warning(`Could not remove ${d.github.markerName} (scheduled runs may stop until the password secret is updated): ${errorText(error)}`)
     }
   }
 
@@ -242,7 +277,9 @@ class Rotation {
   // writable before anything irreversible happens.
   private async proveWritable(): Promise<Verdict | undefined> {
     const { s, d } = this
-    const written = await d.cancel.guard(Promise.allSettled(this.records.map((r) => d.github.write(r.state!, s.password))))
+    const written = await d.cancel.guard(
+      Promise.allSettled(this.records.map((r) => d.github.write(r.state!, s.password, undefined, d.cancel.signal)))
+    )
     const failures: string[] = []
     written.forEach((w, i) => {
       const { report } = this.records[i]

@@ -71,11 +71,11 @@ export function mayHaveCounted(error: unknown): boolean {
 
 /**
  * Whether a failed login may be sent again. A refusal never; an attempt that may have been counted
- * only once per run (`attempt` 1), and only once the caller has recorded it for later runs.
+ * only while the run's retry budget lasts, and only once the caller has recorded it for later runs.
  */
-export function mayRetryLogin(error: unknown, attempt: number, retriesAllowed: number): boolean {
+export function mayRetryLogin(error: unknown, retriesLeft: number): boolean {
   if (!(error instanceof ThingSpaceError) || error.kind === 'refused') return false
-  return mayHaveCounted(error) && attempt <= retriesAllowed
+  return mayHaveCounted(error) && retriesLeft > 0
 }
 
 export interface Session {
@@ -192,7 +192,8 @@ export class ThingSpaceClient {
         const value = stringField('token', body, 'access_token')
         this.options.mask.add(value)
         const expiresIn = numberField(body, 'expires_in')
-        const lifetime = expiresIn !== undefined && expiresIn >= 0 ? Math.min(expiresIn * 1000, DEFAULT_TOKEN_LIFETIME_MS) : DEFAULT_TOKEN_LIFETIME_MS
+        // A negative lifetime means already lapsed; none at all, the documented hour.
+        const lifetime = expiresIn !== undefined ? Math.min(Math.max(expiresIn, 0) * 1000, DEFAULT_TOKEN_LIFETIME_MS) : DEFAULT_TOKEN_LIFETIME_MS
         this.accessToken = { value, expiresAt: this.options.now() + lifetime }
         return this.accessToken
       })
@@ -401,9 +402,11 @@ function stringField(call: ThingSpaceCall, answer: Answer, field: string): strin
   return value
 }
 
+/** A number field, also when sent as a numeric string. */
 function numberField(answer: Answer, field: string): number | undefined {
   const value = (answer.json as Record<string, unknown> | undefined)?.[field]
-  return typeof value === 'number' && Number.isFinite(value) ? value : undefined
+  const number = typeof value === 'string' && value.trim() !== '' ? Number(value) : value
+  return typeof number === 'number' && Number.isFinite(number) ? number : undefined
 }
 
 /** A UWS error for an unknown or expired session token. */

@@ -26,6 +26,8 @@ export function derivedForms(value: string): string[] {
     new URLSearchParams({ v: value }).toString().slice(2),
     JSON.stringify(value).slice(1, -1)
   ])
+  // A log is read line by line: each line of a multi-line value is a leak on its own.
+  for (const line of value.split(/\r?\n|\r/)) if (line !== value) forms.add(line)
   // Base64 of a value inside a longer text shifts with its offset; the unpadded core is what stays.
   return [...new Set([...forms].map((f) => f.replace(/=+$/, '')))].filter((f) => f.length >= 6)
 }

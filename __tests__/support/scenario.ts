@@ -1,16 +1,37 @@
-/** Shared steps of the end-to-end tests: simulators up, the bundle run, secrets known to the scanner. */
-import { FIXTURE, runAction, standardInputs, startSimulators, type ActionRun, type RunOptions, type Simulators } from '../../simulators/harness.ts'
+/**
+ * Shared steps of the end-to-end tests: simulators up, the freshly built bundle run as the runner runs
+ * it, every run passed through the leak scanner, and what the servers hold read back.
+ */
+import { expect } from '@jest/globals'
+import { execFileSync, type ChildProcess } from 'node:child_process'
+import {
+  FIXTURE,
+  NODE,
+  recoveryTool,
+  runAction,
+  standardInputs,
+  startSimulators,
+  type ActionRun,
+  type RunOptions,
+  type Simulators
+} from '../../simulators/harness.ts'
 import type { ThingSpaceOptions } from '../../simulators/thingspace.ts'
 import { scanForLeaks, type KnownSecret } from './leak-scanner.ts'
 
 export const SECRET = 'THINGSPACE_PASSWORD'
+export const MARKER = `${SECRET}_REJECTED`
 export const REPO = `repo:${FIXTURE.repository}`
 export const ENV = `env:${FIXTURE.repository}/${FIXTURE.environment}`
 export const ORG = `org:${FIXTURE.org}`
+export const DEPENDABOT_REPO = `dependabot:${REPO}`
+export const DEPENDABOT_ORG = `dependabot:${ORG}`
+export const CODESPACES_REPO = `codespaces:${REPO}`
+export const CODESPACES_ORG = `codespaces:${ORG}`
 export const DAY = 24 * 60 * 60 * 1000
 
 let current: Simulators | undefined
 
+/** Simulators for a test that runs alone in its file (stopped by `stopSimulators`). */
 export async function simulators(options?: ThingSpaceOptions): Promise<Simulators> {
   current = await startSimulators(options)
   return current
@@ -19,6 +40,16 @@ export async function simulators(options?: ThingSpaceOptions): Promise<Simulator
 export async function stopSimulators(): Promise<void> {
   await current?.stop()
   current = undefined
+}
+
+/** Simulators of its own for `fn` (for concurrent tests), stopped whatever happens. */
+export async function withSimulators<T>(options: ThingSpaceOptions | undefined, fn: (sims: Simulators) => Promise<T>): Promise<T> {
+  const sims = await startSimulators(options)
+  try {
+    return await fn(sims)
+  } finally {
+    await sims.stop()
+  }
 }
 
 /**
@@ -60,7 +91,10 @@ export function knownSecrets(
   return secrets
 }
 
-/** Runs the bundle and fails the test on any leak, whatever the scenario. */
+/**
+ * Runs the bundle under test (the working tree's, built by the global setup into ACTION_BUNDLE_DIR)
+ * as the runner does, and fails the test on any leak, whatever the scenario.
+ */
 export async function run(sims: Simulators, options: RunOptions = {}): Promise<ActionRun> {
   const issuedBefore = { tokens: sims.thingspace.issuedTokens.length, passwords: sims.thingspace.issuedPasswords.length }
   const inputs = { ...standardInputs(sims), ...options.inputs }
@@ -72,8 +106,9 @@ export async function run(sims: Simulators, options: RunOptions = {}): Promise<A
   return result
 }
 
-export function stored(sims: Simulators, scope: string): string | undefined {
-  return sims.github.secret(scope, SECRET)?.value
+/** What a target's password secret decrypts to, if it holds one. */
+export function stored(sims: Simulators, scope: string, name = SECRET): string | undefined {
+  return sims.github.secret(scope, name)?.value
 }
 
 export function counts(sims: Simulators): { token: number; login: number; reset: number; logout: number; puts: number } {
@@ -87,17 +122,76 @@ export function counts(sims: Simulators): { token: number; login: number; reset:
   }
 }
 
+/** Every request both simulators received. */
+export function requestCount(sims: Simulators): { thingspace: number; github: number } {
+  return { thingspace: sims.thingspace.log.length, github: sims.github.log.length }
+}
+
+/** The annotation a run ended with: `::error` or `::notice`, its title and its message, unescaped. */
+export function annotation(result: ActionRun, kind: 'error' | 'notice' | 'warning' = 'error'): { title: string; message: string } | undefined {
+  const unescape = (s: string): string => s.replace(/%0D/g, '\r').replace(/%0A/g, '\n').replace(/%3A/g, ':').replace(/%2C/g, ',').replace(/%25/g, '%')
+  for (const line of result.stdout.split('\n')) {
+    const m = new RegExp(`^::${kind}(?: title=([^:]*))?::(.*)$`).exec(line)
+    if (m) return { title: unescape(m[1] ?? ''), message: unescape(m[2]) }
+  }
+  return undefined
+}
+
+/** The message of the run's `::error` line ('' when there is none). */
+export function errorMessage(result: ActionRun): string {
+  return annotation(result, 'error')?.message ?? ''
+}
+
 /**
- * The order of guarantees, read from the simulators' clocks: if a reset was sent, every target had
- * answered its first write (the proof) with a 2xx before, and that write came after a login succeeded.
+ * The order of guarantees, read from the simulators' logs: if a reset was sent, it was sent once,
+ * with a valid OAuth token, after a login succeeded and after every target had answered a write of
+ * the password secret (the proof) with a 2xx that started after that login.
  */
 export function expectProofBeforeReset(sims: Simulators, targets: string[]): void {
-  const [reset] = sims.thingspace.calls('reset')
-  if (!reset) return
+  const resets = sims.thingspace.calls('reset')
+  expect(resets.length).toBeLessThanOrEqual(1)
   const login = sims.thingspace.calls('login').find((e) => e.status === 200)
-  expect(login).toBeDefined()
-  for (const target of targets) {
-    const proof = sims.github.calls('put-secret', target).find((e) => typeof e.status === 'number' && e.status < 300)
-    expect({ target, proven: proof !== undefined && proof.end <= reset.start && proof.start >= login!.end }).toEqual({ target, proven: true })
+  const proofs = targets.map((target) => {
+    const proof = sims.github
+      .calls('put-secret', target)
+      .find((e) => e.path.endsWith(`/secrets/${SECRET}`) && typeof e.status === 'number' && e.status < 300)
+    const proven = proof !== undefined && login !== undefined && proof.start >= login.end && resets.every((r) => proof.end <= r.start)
+    return { target, proven: resets.length === 0 || proven }
+  })
+  expect(proofs).toEqual(targets.map((target) => ({ target, proven: true })))
+  expect(resets.map((r) => r.bearerValid)).toEqual(resets.map(() => true))
+}
+
+/** A fresh recovery keypair from the recovery tool of the bundle under test. */
+export function recoveryKeypair(): { publicKey: string; privateKey: string } {
+  const out = execFileSync(NODE, [recoveryTool(), 'keygen'], { encoding: 'utf8' })
+  return { publicKey: /recovery-public-key:\s+(\S+)/.exec(out)![1], privateKey: /RECOVERY_PRIVATE_KEY:\s+(\S+)/.exec(out)![1] }
+}
+
+/** Opens a recovery ciphertext with the bundled recovery tool, as the README tells a person to. */
+export function openRecovery(ciphertext: string, privateKey: string): string {
+  return execFileSync(NODE, [recoveryTool(), 'open', ciphertext], {
+    encoding: 'utf8',
+    env: { ...process.env, RECOVERY_PRIVATE_KEY: privateKey }
+  }).replace(/\n$/, '')
+}
+
+/**
+ * The runner's cancellation, on real timers: SIGINT (or `first`), then SIGTERM 7.5 s later, then
+ * SIGKILL 2.5 s after that. Returns when each signal was sent (epoch ms; 0 if the process exited first).
+ */
+export function runnerCancel(child: ChildProcess, first: 'SIGINT' | 'SIGTERM' = 'SIGINT'): { sent: Record<string, number> } {
+  const sent: Record<string, number> = {}
+  const send = (signal: NodeJS.Signals): void => {
+    if (child.exitCode !== null || child.signalCode !== null) return
+    sent[signal] = performance.timeOrigin + performance.now()
+    child.kill(signal)
   }
+  send(first)
+  const timers =
+    first === 'SIGINT'
+      ? [setTimeout(() => send('SIGTERM'), 7500), setTimeout(() => send('SIGKILL'), 10_000)]
+      : [setTimeout(() => send('SIGKILL'), 2500)]
+  child.once('exit', () => timers.forEach(clearTimeout))
+  return { sent }
 }

@@ -1,0 +1,790 @@
+/**
+ * In-memory stand-ins for everything `rotate()` talks to, so the flow runs in process with no socket
+ * and no real timer:
+ * - `FakeClock`: virtual time. `schedule` is the manual Schedule for `Cancellation`; `sleep` is how
+ *   every fake call takes its time; `drive` runs a promise to completion, moving the clock to the next
+ *   timer whenever nothing else can happen (and failing loudly if the flow waits on nothing).
+ * - `FakeThingSpace`: one live password, the 5-failure lockout counter, sessions that expire after 20
+ *   idle minutes on the fake clock, a reset that issues a new password effective at once, and per-call
+ *   scripted faults that throw real `ThingSpaceError`s, including "lost after the server acted".
+ * - `FakeSecrets`: plaintext per target label (the port seals inside `write`, so nothing to open), the
+ *   lockout marker with its updatedAt, the run's start time, and per-target faults (`GitHubError`).
+ * - `World`: the three wired into `RotationDeps` with a `Cancellation` on the fake clock, hooks that
+ *   run at the start of any call (to deliver a signal at the worst moment), and a record of events.
+ */
+import { Cancellation, KILL_AFTER_MS, REPORT_MARGIN_MS } from '../../src/cancellation.ts'
+import { GitHubError, type TargetState } from '../../src/github-secrets.ts'
+import type { Settings } from '../../src/inputs.ts'
+import type { Outcome } from '../../src/outcomes.ts'
+import { rotate, type FlowLog, type RotationDeps, type SecretsPort, type ThingSpacePort } from '../../src/rotation.ts'
+import { parseTargets, type Repository, type Target } from '../../src/targets.ts'
+import { ThingSpaceError, type FailureKind, type Session, type ThingSpaceCall } from '../../src/thingspace.ts'
+
+export const MINUTE = 60_000
+export const DAY = 24 * 60 * MINUTE
+export const START = Date.parse('2025-06-01T12:00:00.000Z')
+export const REPOSITORY: Repository = { owner: 'acme', repo: 'fleet' }
+export const USERNAME = 'fleet-api'
+export const PASSWORD = 'Old-Pa55word!'
+export const SECRET = 'THINGSPACE_PASSWORD'
+export const MARKER = `${SECRET}_REJECTED`
+export const RECOVERY_KEY = `${'R'.repeat(43)}=`
+export const IDLE_LIMIT_MS = 20 * MINUTE
+
+// ---------------------------------------------------------------------------------------------------
+// Virtual time
+
+interface Timer {
+  at: number
+  seq: number
+  fn: () => void
+  cancelled: boolean
+}
+
+export type Settled<T> = { status: 'fulfilled'; value: T; at: number } | { status: 'rejected'; reason: unknown; at: number }
+
+/** Lets every queued microtask (and the ones they queue) run. */
+export function flush(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve))
+}
+
+export class FakeClock {
+  private t: number
+  private seq = 0
+  private timers: Timer[] = []
+
+  constructor(start = START) {
+    this.t = start
+  }
+
+  readonly now = (): number => this.t
+
+  /** The manual Schedule for `Cancellation`: runs `fn` when the virtual clock reaches now + ms. */
+  readonly schedule = (ms: number, fn: () => void): (() => void) => {
+    const timer: Timer = { at: this.t + Math.max(0, ms), seq: this.seq++, fn, cancelled: false }
+    this.timers.push(timer)
+    return () => {
+      timer.cancelled = true
+    }
+  }
+
+  readonly sleep = (ms: number): Promise<void> => new Promise((resolve) => this.schedule(ms, resolve))
+
+  /** Runs `fn` at the absolute virtual time `time` (at once if it has passed). */
+  at(time: number, fn: () => void): void {
+    this.schedule(time - this.t, fn)
+  }
+
+  /** Moves the clock forward without running timers (they run, late, at the next step). */
+  jump(ms: number): void {
+    this.t += ms
+  }
+
+  private next(): Timer | undefined {
+    this.timers = this.timers.filter((t) => !t.cancelled)
+    let best: Timer | undefined
+    for (const t of this.timers) if (!best || t.at < best.at || (t.at === best.at && t.seq < best.seq)) best = t
+    return best
+  }
+
+  private fire(timer: Timer): void {
+    timer.cancelled = true
+    this.t = Math.max(this.t, timer.at)
+    timer.fn()
+  }
+
+  /** Moves the clock forward by `ms`, running every timer that falls due on the way, in order. */
+  async advance(ms: number): Promise<void> {
+    const until = this.t + ms
+    for (;;) {
+      await flush()
+      const timer = this.next()
+      if (!timer || timer.at > until) break
+      this.fire(timer)
+    }
+    this.t = Math.max(this.t, until)
+    await flush()
+  }
+
+  /** Runs `promise` to its end on virtual time; throws if it waits on something no timer will ever bring. */
+  async drive<T>(promise: Promise<T>, maxSteps = 100_000): Promise<Settled<T>> {
+    let settled: Settled<T> | undefined
+    promise.then(
+      (value) => (settled = { status: 'fulfilled', value, at: this.t }),
+      (reason: unknown) => (settled = { status: 'rejected', reason, at: this.t })
+    )
+    for (let step = 0; step < maxSteps; step++) {
+      await flush()
+      if (settled) return settled
+      const timer = this.next()
+      if (!timer) throw new Error(`deadlock at +${this.t - START} ms: the flow waits on something no fake timer will bring`)
+      this.fire(timer)
+    }
+    throw new Error(`no end after ${maxSteps} timer steps`)
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Events and hooks
+
+export interface CallEvent {
+  service: 'thingspace' | 'github'
+  call: ThingSpaceCall | 'inspect' | 'write' | 'remove' | 'runStart'
+  /** 0-based index of this call among calls of its kind (per target label for GitHub calls). */
+  n: number
+  phase: 'start' | 'end'
+  at: number
+  label?: string
+  /** The secret written (GitHub writes). */
+  name?: string
+  /** The value written, the password a login used, or the session a reset/logout used. */
+  value?: string
+  /** 'ok', or the failure kind (ThingSpace) / 'error' (GitHub). */
+  outcome?: string
+  /** Whether the server did the work (counted a login, changed the password, stored a value). */
+  acted?: boolean
+}
+
+export type Hook = (event: CallEvent) => void
+
+class Recorder {
+  readonly events: CallEvent[] = []
+  private hooks: { match: (e: CallEvent) => boolean; fn: Hook; once: boolean; done: boolean }[] = []
+  readonly clock: FakeClock
+
+  constructor(clock: FakeClock) {
+    this.clock = clock
+  }
+
+  /** Runs `fn` at the first call matching `match` (every matching call with `once: false`). */
+  on(match: Partial<CallEvent> | ((e: CallEvent) => boolean), fn: Hook, once = true): void {
+    const test = typeof match === 'function' ? match : (e: CallEvent) => Object.entries(match).every(([k, v]) => e[k as keyof CallEvent] === v)
+    this.hooks.push({ match: test, fn, once, done: false })
+  }
+
+  record(event: Omit<CallEvent, 'at'>): CallEvent {
+    const e: CallEvent = { ...event, at: this.clock.now() }
+    this.events.push(e)
+    for (const h of this.hooks) {
+      if (h.done || !h.match(e)) continue
+      if (h.once) h.done = true
+      h.fn(e)
+    }
+    return e
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// ThingSpace
+
+export interface TsFault {
+  kind: FailureKind
+  /** The server did its work (counted the login, opened the session, changed the password) before the client failed. */
+  acted?: boolean
+  /** The OAuth token request made inside the call failed instead (the call itself was never sent). */
+  inToken?: boolean
+  status?: number
+  code?: string
+  /** Time until the failure shows; a timeout defaults to the client's timeout for the call. */
+  afterMs?: number
+}
+
+const CLIENT_TIMEOUT_MS: Record<ThingSpaceCall, number> = { token: 30_000, login: 30_000, reset: 60_000, logout: 5_000 }
+
+/** A ThingSpaceError as the real client builds it for each kind of failure. */
+export function tsError(call: ThingSpaceCall, fault: Pick<TsFault, 'kind' | 'status' | 'code'>): ThingSpaceError {
+  const { kind } = fault
+  switch (kind) {
+    case 'refused': {
+      const code = fault.code ?? 'REQUEST_FAILED.UnexpectedError'
+      return new ThingSpaceError(call, kind, `answered 400, ${code}: refused`, { status: 400, code })
+    }
+    case 'gateway': {
+      const status = fault.status ?? 401
+      const code = fault.code ?? 'gateway fault 900901'
+      return new ThingSpaceError(call, kind, `answered ${status}, ${code}: Invalid Credentials`, { status, code })
+    }
+    case 'oauth': {
+      const code = fault.code ?? 'invalid_client'
+      return new ThingSpaceError(call, kind, `answered ${fault.status ?? 401}, ${code}: Client authentication failed`, {
+        status: fault.status ?? 401,
+        code
+      })
+    }
+    case 'server':
+      return new ThingSpaceError(call, kind, `answered ${fault.status ?? 503}`, { status: fault.status ?? 503 })
+    case 'redirect':
+      return new ThingSpaceError(call, kind, `answered ${fault.status ?? 302} (a redirect, not followed)`, { status: fault.status ?? 302 })
+    case 'not-sent':
+      return new ThingSpaceError(call, kind, 'could not connect (ECONNREFUSED)')
+    case 'lost':
+      return new ThingSpaceError(call, kind, 'the connection failed before an answer came (ECONNRESET)')
+    case 'timeout':
+      return new ThingSpaceError(call, kind, `no answer within ${CLIENT_TIMEOUT_MS[call] / 1000} s`)
+    case 'bad-response': {
+      const status = fault.status ?? (call === 'reset' ? 204 : 200)
+      const field = { token: 'access_token', login: 'sessionToken', reset: 'newPassword', logout: 'sessionToken' }[call]
+      return new ThingSpaceError(call, kind, `answered ${status} without a ${field}`, { status })
+    }
+  }
+}
+
+/** Whether the server got to act on a request that failed this way. */
+function serverActs(fault: TsFault | undefined): boolean {
+  if (!fault) return true
+  if (fault.inToken) return false
+  switch (fault.kind) {
+    case 'refused':
+    case 'bad-response':
+      return true
+    case 'server':
+    case 'lost':
+    case 'timeout':
+      return fault.acted ?? false
+    default:
+      return false
+  }
+}
+
+interface FakeSession {
+  token: string
+  password: string
+  lastActivity: number
+  loggedOut: boolean
+  /** The client got it (the login answered 200 with it). */
+  delivered: boolean
+}
+
+export interface ThingSpaceOptions {
+  password?: string
+  username?: string
+  /** Failed logins already counted toward the lockout. */
+  failedLogins?: number
+  /** Virtual time each call takes; per call, or a function of the call and its index. */
+  latency?: Partial<Record<ThingSpaceCall, number>> | ((call: ThingSpaceCall, n: number) => number)
+  /** The idle lifetime a login answer states (expiresIn), if shorter than 20 minutes. */
+  sessionLifetimeMs?: number
+}
+
+export class FakeThingSpace implements ThingSpacePort {
+  password: string
+  readonly username: string
+  /** Consecutive failed logins (a successful one resets it); 5 locks the username. */
+  failedLogins: number
+  /** Every failed login ever counted. */
+  countedFailures = 0
+  locked = false
+  /** Port calls made, per call (a login with its own token fetch is one login). */
+  readonly calls: Record<ThingSpaceCall, number> = { token: 0, login: 0, reset: 0, logout: 0 }
+  /** Resets that changed the password. */
+  resetsProcessed = 0
+  /** Every password the account has had, the first one first. */
+  readonly history: string[]
+  readonly sessions = new Map<string, FakeSession>()
+  /** Scripted faults by call and 0-based call index; `always` applies where no script entry is given. */
+  readonly faults: Partial<Record<ThingSpaceCall, (TsFault | undefined)[]>> = {}
+  readonly always: Partial<Record<ThingSpaceCall, TsFault>> = {}
+  private readonly latency: (call: ThingSpaceCall, n: number) => number
+  private readonly sessionLifetimeMs: number | undefined
+  private readonly clock: FakeClock
+  private readonly rec: Recorder
+
+  constructor(clock: FakeClock, rec: Recorder, options: ThingSpaceOptions = {}) {
+    this.clock = clock
+    this.rec = rec
+    this.password = options.password ?? PASSWORD
+    this.username = options.username ?? USERNAME
+    this.failedLogins = options.failedLogins ?? 0
+    this.history = [this.password]
+    const latency = options.latency ?? {}
+    this.latency = typeof latency === 'function' ? latency : (call) => latency[call] ?? 100
+    this.sessionLifetimeMs = options.sessionLifetimeMs
+  }
+
+  /** Scripts the faults of one call: entry i applies to the call's (i+1)-th invocation. */
+  script(call: ThingSpaceCall, ...faults: (TsFault | undefined)[]): this {
+    this.faults[call] = faults
+    return this
+  }
+
+  get logins(): number {
+    return this.calls.login
+  }
+  get resets(): number {
+    return this.calls.reset
+  }
+  get logouts(): number {
+    return this.calls.logout
+  }
+
+  /** Sessions the client received that are still usable: neither logged out nor idle past 20 minutes. */
+  openSessions(): string[] {
+    return [...this.sessions.values()].filter((s) => s.delivered && this.valid(s)).map((s) => s.token)
+  }
+
+  valid(s: FakeSession): boolean {
+    return !s.loggedOut && this.clock.now() - s.lastActivity < IDLE_LIMIT_MS
+  }
+
+  private faultFor(call: ThingSpaceCall, n: number): TsFault | undefined {
+    const scripted = this.faults[call]
+    if (scripted && n < scripted.length) return scripted[n]
+    return this.always[call]
+  }
+
+  private async begin(call: ThingSpaceCall, value?: string): Promise<{ n: number; fault: TsFault | undefined }> {
+    const n = this.calls[call]++
+    this.rec.record({ service: 'thingspace', call, n, phase: 'start', value })
+    const fault = this.faultFor(call, n)
+    const wait = fault?.afterMs ?? (fault?.kind === 'timeout' && !fault.inToken ? CLIENT_TIMEOUT_MS[call] : this.latency(call, n))
+    await this.clock.sleep(wait)
+    return { n, fault }
+  }
+
+  private end(call: ThingSpaceCall, n: number, outcome: string, acted: boolean, value?: string): void {
+    this.rec.record({ service: 'thingspace', call, n, phase: 'end', outcome, acted, value })
+  }
+
+  private fail(call: ThingSpaceCall, n: number, fault: TsFault, acted: boolean): never {
+    const error = fault.inToken ? tsError('token', fault) : tsError(call, fault)
+    this.end(call, n, fault.inToken ? `token ${fault.kind}` : fault.kind, acted)
+    throw error
+  }
+
+  async token(_call: ThingSpaceCall = 'login'): Promise<string> {
+    const { n, fault } = await this.begin('token')
+    if (fault) this.fail('token', n, fault, false)
+    this.end('token', n, 'ok', true)
+    return 'oauth-access-token'
+  }
+
+  private countFailure(): void {
+    this.failedLogins++
+    this.countedFailures++
+    if (this.failedLogins >= 5) this.locked = true
+  }
+
+  async login(username: string, password: string): Promise<Session> {
+    const { n, fault } = await this.begin('login', password)
+    if (!serverActs(fault)) this.fail('login', n, fault!, false)
+    let session: FakeSession | undefined
+    let refusal: ThingSpaceError | undefined
+    if (fault?.kind === 'refused') {
+      this.countFailure()
+    } else if (this.locked) {
+      refusal = tsError('login', { kind: 'refused', code: 'REQUEST_FAILED.UserLocked' })
+    } else if (username !== this.username || password !== this.password) {
+      this.countFailure()
+      refusal = tsError('login', { kind: 'refused', code: 'REQUEST_FAILED.InvalidCredentials' })
+    } else {
+      this.failedLogins = 0
+      session = { token: `session-${n + 1}`, password, lastActivity: this.clock.now(), loggedOut: false, delivered: false }
+      this.sessions.set(session.token, session)
+    }
+    if (fault) this.fail('login', n, fault, true)
+    if (refusal) {
+      this.end('login', n, 'refused', true)
+      throw refusal
+    }
+    session!.delivered = true
+    this.end('login', n, 'ok', true, session!.token)
+    return { token: session!.token, idleLifetimeMs: Math.min(this.sessionLifetimeMs ?? IDLE_LIMIT_MS, IDLE_LIMIT_MS) }
+  }
+
+  async resetPassword(session: Session, oldPassword: string): Promise<string> {
+    const { n, fault } = await this.begin('reset', session.token)
+    if (!serverActs(fault)) this.fail('reset', n, fault!, false)
+    const s = this.sessions.get(session.token)
+    let refusal: ThingSpaceError | undefined
+    let newPassword: string | undefined
+    if (!s || !this.valid(s)) {
+      refusal = tsError('reset', { kind: 'refused', code: 'REQUEST_FAILED.SessionToken.Expired' })
+    } else if (oldPassword !== this.password || fault?.kind === 'refused') {
+      refusal = fault ? tsError('reset', fault) : tsError('reset', { kind: 'refused', code: 'REQUEST_FAILED.PasswordMismatch' })
+    } else {
+      s.lastActivity = this.clock.now()
+      newPassword = `New-${this.history.length}-pw%::error::"x"`
+      this.password = newPassword
+      this.history.push(newPassword)
+      this.resetsProcessed++
+    }
+    if (fault && fault.kind !== 'refused') this.fail('reset', n, fault, newPassword !== undefined)
+    if (refusal) {
+      this.end('reset', n, 'refused', false)
+      throw refusal
+    }
+    this.end('reset', n, 'ok', true, newPassword)
+    return newPassword!
+  }
+
+  async logout(session: Session): Promise<void> {
+    const { n, fault } = await this.begin('logout', session.token)
+    const s = this.sessions.get(session.token)
+    const acted = serverActs(fault) && s !== undefined && this.valid(s)
+    if (acted) s.loggedOut = true
+    if (fault) this.fail('logout', n, fault, acted)
+    if (!acted) {
+      this.end('logout', n, 'refused', false)
+      throw tsError('logout', { kind: 'refused', code: 'INPUT_INVALID.SessionToken.Invalid' })
+    }
+    this.end('logout', n, 'ok', true)
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// GitHub secrets
+
+export interface GhFault {
+  status?: number
+  /** GitHub stored the value, but the answer was lost (a network error after sending). */
+  acted?: boolean
+  afterMs?: number
+}
+
+interface StoredSecret {
+  value: string
+  updatedAt: Date
+}
+
+export interface SecretsOptions {
+  secretName?: string
+  /** Virtual time each call takes. */
+  latency?: Partial<Record<'inspect' | 'write' | 'runStart', number>> | ((call: 'inspect' | 'write' | 'runStart', label: string, n: number) => number)
+  /** When this workflow run started (undefined: the call fails like a missing permission). */
+  runStart?: Date
+  /** Repositories selected for an org secret whose visibility is `selected`, per label. */
+  selected?: Record<string, number[]>
+}
+
+export class FakeSecrets implements SecretsPort {
+  readonly secretName: string
+  private readonly data = new Map<string, Map<string, StoredSecret>>()
+  private readonly visibility = new Map<string, string>()
+  private readonly selected: Record<string, number[]>
+  runStart: Date | undefined
+  readonly calls = { inspect: 0, write: 0, remove: 0, runStart: 0 }
+  /** Makes every remove() fail (a token that may not delete, GitHub down). */
+  removeFails = false
+  /** Every write that reached the fake (even those scripted to fail), in order. */
+  readonly writes: { at: number; label: string; name: string; value: string; ok: boolean }[] = []
+  /** Scripted faults per label: entry i applies to that label's (i+1)-th call of the kind. */
+  readonly faults = { inspect: new Map<string, (GhFault | undefined)[]>(), write: new Map<string, (GhFault | undefined)[]>() }
+  runStartFault: GhFault | undefined
+  private readonly perLabel = { inspect: new Map<string, number>(), write: new Map<string, number>() }
+  private readonly latency: (call: 'inspect' | 'write' | 'runStart', label: string, n: number) => number
+  private readonly clock: FakeClock
+  private readonly rec: Recorder
+
+  constructor(clock: FakeClock, rec: Recorder, options: SecretsOptions = {}) {
+    this.clock = clock
+    this.rec = rec
+    this.secretName = options.secretName ?? SECRET
+    const latency = options.latency ?? {}
+    this.latency = typeof latency === 'function' ? latency : (call) => latency[call] ?? 50
+    this.runStart = 'runStart' in options ? options.runStart : new Date(START - MINUTE)
+    this.selected = options.selected ?? {}
+  }
+
+  get markerName(): string {
+    return `${this.secretName}_REJECTED`
+  }
+
+  /** Stores a secret directly (test setup). */
+  put(label: string, value: string, updatedAt: Date, name = this.secretName, visibility?: string): this {
+    let store = this.data.get(label)
+    if (!store) this.data.set(label, (store = new Map<string, StoredSecret>()))
+    store.set(name, { value, updatedAt })
+    if (visibility && name === this.secretName) this.visibility.set(label, visibility)
+    return this
+  }
+
+  /** What a target holds under `name`, if anything. */
+  get(label: string, name = this.secretName): StoredSecret | undefined {
+    return this.data.get(label)?.get(name)
+  }
+
+  value(label: string, name = this.secretName): string | undefined {
+    return this.get(label, name)?.value
+  }
+
+  /** Scripts the write faults of one target. */
+  failWrites(label: string, ...faults: (GhFault | undefined)[]): this {
+    this.faults.write.set(label, faults)
+    return this
+  }
+
+  failInspect(label: string, fault: GhFault = { status: 403 }): this {
+    this.faults.inspect.set(label, [fault])
+    return this
+  }
+
+  /** Writes of a kind to a target that reached GitHub (scripted failures included). */
+  writesTo(label: string, name = this.secretName): number {
+    return this.writes.filter((w) => w.label === label && w.name === name).length
+  }
+
+  private next(kind: 'inspect' | 'write', label: string): { n: number; fault: GhFault | undefined } {
+    const n = this.perLabel[kind].get(label) ?? 0
+    this.perLabel[kind].set(label, n + 1)
+    return { n, fault: this.faults[kind].get(label)?.[n] }
+  }
+
+  async inspect(target: Target, withMarker = false): Promise<TargetState> {
+    this.calls.inspect++
+    const { n, fault } = this.next('inspect', target.label)
+    this.rec.record({ service: 'github', call: 'inspect', n, phase: 'start', label: target.label })
+    await this.clock.sleep(fault?.afterMs ?? this.latency('inspect', target.label, n))
+    if (fault) {
+      this.rec.record({ service: 'github', call: 'inspect', n, phase: 'end', label: target.label, outcome: 'error' })
+      const status = fault.status
+      throw new GitHubError(
+        `Failed to read the public key of ${target.label}: ${status === undefined ? 'network error (ECONNRESET)' : `${status} Forbidden`}`,
+        status
+      )
+    }
+    const existing = this.get(target.label)
+    const state: TargetState = {
+      target,
+      publicKey: { keyId: `key-${target.label}`, key: `pk-${target.label}` },
+      existing: existing ? { updatedAt: existing.updatedAt, visibility: this.visibility.get(target.label) as TargetState['visibility'] } : undefined,
+      markedAt: withMarker ? this.get(target.label, this.markerName)?.updatedAt : undefined
+    }
+    if (target.kind === 'org') {
+      state.visibility = target.visibility ?? state.existing?.visibility ?? 'private'
+      if (state.visibility === 'selected') state.selectedRepositoryIds = this.selected[target.label] ?? []
+    }
+    this.rec.record({ service: 'github', call: 'inspect', n, phase: 'end', label: target.label, outcome: 'ok' })
+    return state
+  }
+
+  /** Deletes a secret (the lockout marker once a login and the proof succeeded). */
+  async remove(state: TargetState, name: string): Promise<void> {
+    this.calls.remove++
+    this.rec.record({ service: 'github', call: 'remove', n: this.calls.remove - 1, phase: 'start', label: state.target.label, name })
+    await this.clock.sleep(this.latency('write', state.target.label, 0))
+    if (this.removeFails) throw new GitHubError(`Failed to delete ${name} from ${state.target.label}: 403 Forbidden`, 403)
+    this.data.get(state.target.label)?.delete(name)
+  }
+
+  async write(state: TargetState, plaintext: string, name = this.secretName, signal?: AbortSignal): Promise<void> {
+    signal?.throwIfAborted()
+    this.calls.write++
+    const { label } = state.target
+    const { n, fault } = this.next('write', label)
+    this.rec.record({ service: 'github', call: 'write', n, phase: 'start', label, name, value: plaintext })
+    await this.clock.sleep(fault?.afterMs ?? this.latency('write', label, n))
+    const stored = !fault || fault.acted === true
+    this.writes.push({ at: this.clock.now(), label, name, value: plaintext, ok: !fault })
+    if (stored) this.put(label, plaintext, new Date(this.clock.now()), name)
+    this.rec.record({
+      service: 'github',
+      call: 'write',
+      n,
+      phase: 'end',
+      label,
+      name,
+      value: plaintext,
+      outcome: fault ? 'error' : 'ok',
+      acted: stored
+    })
+    if (fault) {
+      const status = fault.acted ? undefined : fault.status
+      throw new GitHubError(
+        `Failed to write ${name} to ${label}: ${status === undefined ? 'network error (ECONNRESET)' : `${status} Forbidden`}`,
+        status
+      )
+    }
+  }
+
+  async runStartedAt(_repository: Repository, runId: number): Promise<Date> {
+    const n = this.calls.runStart++
+    this.rec.record({ service: 'github', call: 'runStart', n, phase: 'start' })
+    await this.clock.sleep(this.runStartFault?.afterMs ?? this.latency('runStart', '', n))
+    this.rec.record({ service: 'github', call: 'runStart', n, phase: 'end', outcome: this.runStart ? 'ok' : 'error' })
+    if (this.runStartFault || !this.runStart) {
+      throw new GitHubError(`Could not read workflow run ${runId}: 403 Resource not accessible by integration`, 403)
+    }
+    return this.runStart
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Settings and sealing
+
+export interface SettingsOptions extends Partial<Omit<Settings, 'targets'>> {
+  /** Lines of the targets input; default one repository target. */
+  targets?: string[]
+}
+
+export function makeSettings(options: SettingsOptions = {}): Settings {
+  const { targets = ['repo'], ...rest } = options
+  return {
+    username: USERNAME,
+    password: PASSWORD,
+    basicCredential: Buffer.from('app-key:app-secret').toString('base64'),
+    githubToken: 'ghs_fake-token',
+    secretName: SECRET,
+    targets: parseTargets(targets, REPOSITORY),
+    minAgeDays: 0,
+    dryRun: false,
+    verify: true,
+    recoveryPublicKey: undefined,
+    thingspaceUrl: new URL('https://thingspace.verizon.com'),
+    githubApiUrl: new URL('https://api.github.com'),
+    repository: REPOSITORY,
+    runId: 4242,
+    eventName: 'schedule',
+    ...rest
+  }
+}
+
+/** Labels of targets-input lines, as parseTargets names them. */
+export function labels(lines: string[]): string[] {
+  return parseTargets(lines, REPOSITORY).map((t) => t.label)
+}
+
+/** A reversible stand-in for crypto_box_seal: only `openSealed` with the same key gets the text back. */
+export async function fakeSeal(plaintext: string, publicKey: string): Promise<string> {
+  await Promise.resolve()
+  return Buffer.from(JSON.stringify({ to: publicKey, text: plaintext })).toString('base64')
+}
+
+export function openSealed(ciphertext: string, publicKey: string): string | undefined {
+  const { to, text } = JSON.parse(Buffer.from(ciphertext, 'base64').toString('utf8')) as { to: string; text: string }
+  return to === publicKey ? text : undefined
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The world a run sees
+
+export interface WorldOptions {
+  thingspace?: ThingSpaceOptions
+  secrets?: SecretsOptions
+  /** Make the recovery sealing fail. */
+  sealFails?: boolean
+  /** Virtual time the recovery sealing takes. */
+  sealMs?: number
+}
+
+export interface RunResult {
+  outcome: Outcome
+  /** Virtual time at which rotate() returned. */
+  at: number
+  /** The deadline the run had to meet, if a signal came: the earliest kill time minus the report margin. */
+  deadline: number | undefined
+}
+
+export class World {
+  readonly clock: FakeClock
+  readonly rec: Recorder
+  readonly thingspace: FakeThingSpace
+  readonly secrets: FakeSecrets
+  cancel: Cancellation
+  readonly infos: string[] = []
+  readonly warnings: string[] = []
+  readonly groups: string[] = []
+  readonly signals: { at: number; signal: string }[] = []
+  prepareSealCalls = 0
+  sealCalls = 0
+  private readonly sealFails: boolean
+  private readonly sealMs: number
+
+  constructor(options: WorldOptions = {}) {
+    this.clock = new FakeClock()
+    this.rec = new Recorder(this.clock)
+    this.thingspace = new FakeThingSpace(this.clock, this.rec, options.thingspace)
+    this.secrets = new FakeSecrets(this.clock, this.rec, options.secrets)
+    this.cancel = new Cancellation(this.clock.now, this.clock.schedule)
+    this.sealFails = options.sealFails ?? false
+    this.sealMs = options.sealMs ?? 0
+  }
+
+  get events(): CallEvent[] {
+    return this.rec.events
+  }
+
+  /** Runs `fn` at the start of the first call matching `match`. */
+  on(match: Partial<CallEvent> | ((e: CallEvent) => boolean), fn: Hook, once = true): this {
+    this.rec.on(match, fn, once)
+    return this
+  }
+
+  /** Delivers a signal to the run's Cancellation now, as main.ts does. */
+  signal(signal: string): void {
+    this.signals.push({ at: this.clock.now(), signal })
+    this.cancel.receive(signal)
+  }
+
+  /** Delivers `signal` at the start of the first call matching `match`, or `delayMs` later (while it is in flight). */
+  signalOn(match: Partial<CallEvent> | ((e: CallEvent) => boolean), signal = 'SIGINT', delayMs = 0): this {
+    return this.on(match, () => (delayMs > 0 ? void this.clock.schedule(delayMs, () => this.signal(signal)) : this.signal(signal)))
+  }
+
+  /** Delivers `signal` `ms` after the run starts (virtual time). */
+  signalAfter(ms: number, signal = 'SIGINT'): this {
+    this.clock.schedule(ms, () => this.signal(signal))
+    return this
+  }
+
+  /** The deadline the signals so far impose: the earliest kill minus the report margin. */
+  deadline(): number | undefined {
+    if (this.signals.length === 0) return undefined
+    return Math.min(...this.signals.map((s) => s.at + (KILL_AFTER_MS[s.signal] ?? KILL_AFTER_MS.SIGTERM))) - REPORT_MARGIN_MS
+  }
+
+  deps(): RotationDeps {
+    const log: FlowLog = {
+      info: (m) => void this.infos.push(m),
+      warning: (m) => void this.warnings.push(m),
+      group: (name, fn) => {
+        this.groups.push(name)
+        return fn()
+      }
+    }
+    return {
+      thingspace: this.thingspace,
+      github: this.secrets,
+      seal: async (plaintext, key) => {
+        this.sealCalls++
+        if (this.sealMs > 0) await this.clock.sleep(this.sealMs)
+        if (this.sealFails) throw new Error('sealing failed')
+        return fakeSeal(plaintext, key)
+      },
+      prepareSeal: () => void this.prepareSealCalls++,
+      cancel: this.cancel,
+      now: this.clock.now,
+      log
+    }
+  }
+
+  /** Runs one rotation to its end on virtual time, with a fresh Cancellation (state of the fakes carries over). */
+  async rotate(settings: Settings): Promise<RunResult> {
+    this.cancel = new Cancellation(this.clock.now, this.clock.schedule)
+    this.signals.length = 0
+    const settled = await this.clock.drive(rotate(settings, this.deps()))
+    this.cancel.dispose()
+    if (settled.status === 'rejected') throw settled.reason
+    return { outcome: settled.value, at: settled.at, deadline: this.deadline() }
+  }
+
+  /** ThingSpace events of one call and phase, in order. */
+  ts(call: ThingSpaceCall, phase: 'start' | 'end' = 'start'): CallEvent[] {
+    return this.events.filter((e) => e.service === 'thingspace' && e.call === call && e.phase === phase)
+  }
+
+  /** Index in the event record of the first event matching. */
+  indexOf(match: Partial<CallEvent>, from = 0): number {
+    return this.events.findIndex((e, i) => i >= from && Object.entries(match).every(([k, v]) => e[k as keyof CallEvent] === v))
+  }
+
+  /** A compact trace of the run, for assertion messages. */
+  trace(): string {
+    return this.events
+      .filter((e) => e.phase === 'end')
+      .map(
+        (e) =>
+          `+${e.at - START}ms ${e.service === 'github' ? `${e.call} ${e.label ?? ''}${e.name && e.name !== SECRET ? ` ${e.name}` : ''}` : e.call}#${e.n} ${e.outcome}${e.acted ? ' (acted)' : ''}`
+      )
+      .join('\n')
+  }
+}

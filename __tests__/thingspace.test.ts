@@ -1,0 +1,635 @@
+/**
+ * The ThingSpace client (src/thingspace.ts) in process against the ThingSpace simulator, with an
+ * injected clock and sleep: token lifetime, the login's classification for the lockout, the reset
+ * sent once, the logout, the error shapes, and what the debug lines may carry. Request counts come
+ * from the simulator's log.
+ */
+import { afterEach, beforeEach, describe, expect, test } from '@jest/globals'
+import http from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { gatewayFault, oauthError, ThingSpaceSimulator, xmlGatewayFault, type ThingSpaceOptions as SimOptions } from '../simulators/thingspace.ts'
+import { SecretMask } from '../src/secrets-mask.ts'
+import {
+  describeError,
+  isSessionError,
+  mayHaveCounted,
+  mayRetryLogin,
+  ThingSpaceClient,
+  ThingSpaceError,
+  TIMEOUT_MS,
+  type ThingSpaceCall,
+  type ThingSpaceOptions
+} from '../src/thingspace.ts'
+
+const MINUTE = 60_000
+const HOUR = 60 * MINUTE
+
+/** One client and one simulator sharing a fake clock; the fake sleep moves it. */
+interface Rig {
+  sim: ThingSpaceSimulator
+  client: ThingSpaceClient
+  clock: { t: number }
+  sleeps: number[]
+  info: string[]
+  debug: string[]
+  masked: string[]
+  /** Masked values and 'returned:<value>' marks, in the order they happened. */
+  events: string[]
+}
+
+let sims: ThingSpaceSimulator[] = []
+
+afterEach(async () => {
+  await Promise.all(sims.map((s) => s.stop()))
+  sims = []
+})
+
+async function rig(options: SimOptions = {}, clientOptions: Partial<ThingSpaceOptions> = {}): Promise<Rig> {
+  const sim = new ThingSpaceSimulator(options)
+  sims.push(sim)
+  await sim.start()
+  const clock = { t: Date.UTC(2030, 0, 1) }
+  sim.now = () => clock.t
+  const r: Rig = { sim, client: undefined as unknown as ThingSpaceClient, clock, sleeps: [], info: [], debug: [], masked: [], events: [] }
+  const mask = new SecretMask((value) => {
+    r.masked.push(value)
+    r.events.push(`mask:${value}`)
+  })
+  r.client = new ThingSpaceClient({
+    baseUrl: new URL(sim.url),
+    basicCredential: Buffer.from(`${sim.appKey}:${sim.appSecret}`).toString('base64'),
+    mask,
+    log: { info: (m) => r.info.push(m), debug: (m) => r.debug.push(m) },
+    now: () => clock.t,
+    sleep: (ms) => {
+      r.sleeps.push(ms)
+      clock.t += ms
+      return Promise.resolve()
+    },
+    random: () => 0.5,
+    ...clientOptions
+  })
+  return r
+}
+
+function count(sim: ThingSpaceSimulator): Record<'token' | 'login' | 'reset' | 'logout', number> {
+  return {
+    token: sim.calls('token').length,
+    login: sim.calls('login').length,
+    reset: sim.calls('reset').length,
+    logout: sim.calls('logout').length
+  }
+}
+
+/** Whatever the promise rejected with (the test fails if it resolved). */
+async function failure(promise: Promise<unknown>): Promise<ThingSpaceError> {
+  try {
+    await promise
+  } catch (error) {
+    return error as ThingSpaceError
+  }
+  throw new Error('expected a rejection')
+}
+
+/** A port nothing listens on: bound, then closed. */
+async function closedPort(): Promise<number> {
+  const server = http.createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as AddressInfo
+  await new Promise<void>((resolve) => server.close(() => resolve()))
+  return port
+}
+
+describe('the OAuth token', () => {
+  test('is fetched once and reused, with its expires_in kept', async () => {
+    const { sim, client, clock } = await rig({ tokenAgeMs: 10 * MINUTE })
+    const first = await client.token()
+    expect(await client.token('reset')).toBe(first)
+    await client.login(sim.username, sim.password)
+    await client.login(sim.username, sim.password)
+    expect(count(sim)).toEqual({ token: 1, login: 2, reset: 0, logout: 0 })
+    expect(client.tokenExpiresAt).toBe(clock.t + 50 * MINUTE)
+    expect(first).toBe(sim.issuedTokens[0])
+  })
+
+  test('concurrent callers share one token request', async () => {
+    const { sim, client } = await rig()
+    const [a, b, c] = await Promise.all([client.token(), client.token('reset'), client.token('logout')])
+    expect(new Set([a, b, c]).size).toBe(1)
+    expect(count(sim).token).toBe(1)
+  })
+
+  test('a token minted 58 minutes earlier still serves the login and the reset, without waiting', async () => {
+    const { sim, client, sleeps } = await rig({ tokenAgeMs: 58 * MINUTE })
+    const session = await client.login(sim.username, sim.password)
+    const newPassword = await client.resetPassword(session, sim.initialPassword)
+    expect(newPassword).toBe(sim.password)
+    expect(sleeps).toEqual([])
+    expect(count(sim)).toEqual({ token: 1, login: 1, reset: 1, logout: 0 })
+    expect(sim.calls('reset')[0]).toMatchObject({ status: 200, bearerValid: true })
+  })
+
+  test('a token with 40 s left before the reset is waited out, then a new one carries the reset', async () => {
+    const { sim, client, clock, sleeps, info } = await rig({ tokenAgeMs: HOUR - 100_000 })
+    const session = await client.login(sim.username, sim.password)
+    expect(sleeps).toEqual([]) // 100 s left: enough for a login (30 s timeout + 30 s margin)
+    clock.t += 60_000
+    const newPassword = await client.resetPassword(session, sim.initialPassword)
+    expect(sleeps).toEqual([42_000]) // the 40 s left, and 2 s for the server's clock
+    expect(info).toContainEqual(
+      expect.stringMatching(/expires in 40 s, too soon for the reset; waiting 42 s for it to lapse, then fetching a new one/)
+    )
+    expect(count(sim)).toEqual({ token: 2, login: 1, reset: 1, logout: 0 })
+    const [reset] = sim.calls('reset')
+    expect(reset).toMatchObject({ status: 200, bearerValid: true, bearer: sim.issuedTokens[sim.issuedTokens.length - 1] })
+    expect(reset.bearer).not.toBe(sim.calls('login')[0].bearer)
+    expect(newPassword).toBe(sim.password)
+    expect(client.tokenExpiresAt).toBe(clock.t + HOUR)
+  })
+
+  test('an answer without expires_in is trusted for an hour, and a longer one is capped at an hour', async () => {
+    const { sim, client, clock } = await rig()
+    sim.inject(
+      { call: 'token', attempts: [1], status: 200, body: { access_token: 'no-expiry-token', token_type: 'Bearer' } },
+      { call: 'token', attempts: [2], status: 200, body: { access_token: 'long-token', expires_in: 86_400 } }
+    )
+    expect(await client.token()).toBe('no-expiry-token')
+    expect(client.tokenExpiresAt).toBe(clock.t + HOUR)
+    client.dropToken()
+    expect(client.tokenExpiresAt).toBeUndefined()
+    expect(await client.token()).toBe('long-token')
+    expect(client.tokenExpiresAt).toBe(clock.t + HOUR)
+  })
+
+  test('a new token that is still short-lived is an error, after one bounded wait', async () => {
+    const { sim, client, sleeps } = await rig()
+    sim.inject({ call: 'token', status: 200, body: { access_token: 'short-token', expires_in: 10 } })
+    const error = await failure(client.token('login'))
+    expect(error).toBeInstanceOf(ThingSpaceError)
+    expect(error).toMatchObject({ call: 'token', kind: 'bad-response' })
+    expect(error.message).toBe('ThingSpace OAuth token request: the new token is valid for only 10 s, less than the 60 s a login needs')
+    expect(sleeps).toEqual([12_000])
+    expect(count(sim).token).toBe(2)
+  })
+
+  test('a 503 from the token endpoint is retried, and the retry is logged', async () => {
+    const { sim, client, info, sleeps } = await rig()
+    sim.inject({ call: 'token', attempts: [1], status: 503, body: { message: 'busy' } })
+    await client.login(sim.username, sim.password)
+    expect(count(sim)).toEqual({ token: 2, login: 1, reset: 0, logout: 0 })
+    expect(info).toEqual(['ThingSpace OAuth token request: answered 503; attempt 1 of 4, trying again in 0.3 s'])
+    expect(sleeps).toEqual([250])
+  })
+
+  test('a Retry-After on a 429 from the token endpoint sets the wait', async () => {
+    const { sim, client, sleeps } = await rig()
+    sim.inject({ call: 'token', attempts: [1, 2], status: 429, headers: { 'retry-after': '3' } })
+    await client.token()
+    expect(sleeps).toEqual([3000, 3000])
+    expect(count(sim).token).toBe(3)
+  })
+
+  test('the token endpoint gives up after 4 attempts', async () => {
+    const { sim, client, sleeps } = await rig()
+    sim.inject({ call: 'token', status: 500, body: { message: 'down' } })
+    const error = await failure(client.token())
+    expect(error).toMatchObject({ call: 'token', kind: 'server', status: 500 })
+    expect(count(sim).token).toBe(4)
+    expect(sleeps).toHaveLength(3)
+  })
+
+  test('invalid_client is reported with its description and sent once', async () => {
+    const { sim, client } = await rig({}, {})
+    sim.appSecret = 'another-secret'
+    const error = await failure(client.login(sim.username, sim.password))
+    expect(error).toMatchObject({ call: 'token', kind: 'oauth', status: 401, code: 'invalid_client' })
+    expect(error.message).toContain('invalid_client: Client authentication failed.')
+    expect(count(sim)).toEqual({ token: 1, login: 0, reset: 0, logout: 0 })
+  })
+
+  test('other OAuth errors are read the same way', async () => {
+    const { sim, client } = await rig()
+    sim.inject({ call: 'token', ...oauthError('unauthorized_client', 'The client is not allowed this grant.', 400) })
+    const error = await failure(client.token())
+    expect(error).toMatchObject({ kind: 'oauth', status: 400, code: 'unauthorized_client' })
+    expect(error.message).toBe('ThingSpace OAuth token request: answered 400, unauthorized_client: The client is not allowed this grant.')
+    expect(count(sim).token).toBe(1)
+  })
+
+  test('a gateway 401 on the token request is a gateway fault', async () => {
+    const { sim, client } = await rig()
+    sim.inject({ call: 'token', ...gatewayFault('900901') })
+    const error = await failure(client.token())
+    expect(error).toMatchObject({ call: 'token', kind: 'gateway', status: 401, code: 'gateway fault 900901' })
+    expect(error.message).toContain('gateway fault 900901: Invalid Credentials')
+    expect(count(sim).token).toBe(1)
+  })
+
+  test('an answer without access_token, or not JSON, is a bad response', async () => {
+    const { sim, client } = await rig()
+    sim.inject(
+      { call: 'token', attempts: [1], status: 200, body: { token_type: 'Bearer' } },
+      { call: 'token', attempts: [2], status: 200, rawBody: '<html>ok</html>', contentType: 'text/html' }
+    )
+    expect((await failure(client.token())).message).toBe('ThingSpace OAuth token request: answered 200 without a access_token')
+    expect((await failure(client.token())).message).toBe('ThingSpace OAuth token request: answered 200 with a body that is not JSON')
+  })
+})
+
+describe('login', () => {
+  test('200 with a sessionToken opens a session with the documented idle limit', async () => {
+    const { sim, client, masked } = await rig()
+    const session = await client.login(sim.username, sim.password)
+    expect(session).toEqual({ token: sim.issuedTokens[1], idleLifetimeMs: 20 * MINUTE })
+    expect(sim.sessions.has(session.token)).toBe(true)
+    expect(masked).toContain(session.token)
+    expect(masked).toContain(sim.issuedTokens[0])
+    const [login] = sim.calls('login')
+    expect(login).toMatchObject({ method: 'POST', path: '/api/m2m/v1/session/login', status: 200, bearerValid: true })
+  })
+
+  test.each([
+    [3600, 20 * MINUTE],
+    [600, 10 * MINUTE],
+    [0, 20 * MINUTE],
+    [-5, 20 * MINUTE]
+  ])('expiresIn %p gives an idle lifetime of %p ms', async (expiresInSeconds, idleLifetimeMs) => {
+    const { sim, client } = await rig({ expiresInSeconds })
+    expect((await client.login(sim.username, sim.password)).idleLifetimeMs).toBe(idleLifetimeMs)
+  })
+
+  test('400 with an errorCode is a refusal: sent once, counted, never retried', async () => {
+    const { sim, client } = await rig()
+    const error = await failure(client.login(sim.username, 'a-wrong-password'))
+    expect(error).toMatchObject({ call: 'login', kind: 'refused', status: 400, code: 'REQUEST_FAILED.InvalidCredentials' })
+    expect(error.message).toBe('ThingSpace login: answered 400, REQUEST_FAILED.InvalidCredentials: The username or password is not correct.')
+    expect(count(sim)).toEqual({ token: 1, login: 1, reset: 0, logout: 0 })
+    expect(sim.consecutiveFailures).toBe(1)
+    expect(mayHaveCounted(error)).toBe(true)
+    expect(mayRetryLogin(error, 1)).toBe(false)
+    expect(error.tokenRejected).toBe(false)
+  })
+
+  test.each(['900901', '900902'])('a gateway 401 (%s) on the first login gets one fresh token and one more login', async (code) => {
+    const { sim, client, info } = await rig()
+    sim.inject({ call: 'login', attempts: [1], ...gatewayFault(code) })
+    const session = await client.login(sim.username, sim.password)
+    expect(sim.sessions.has(session.token)).toBe(true)
+    expect(count(sim)).toEqual({ token: 2, login: 2, reset: 0, logout: 0 })
+    expect(sim.consecutiveFailures).toBe(0)
+    expect(info).toContainEqual(expect.stringMatching(new RegExp(`gateway fault ${code}.*fetching a fresh OAuth token and logging in once more`)))
+  })
+
+  test('a gateway 401 on both logins is thrown as a gateway fault, not counted', async () => {
+    const { sim, client } = await rig()
+    sim.inject({ call: 'login', ...gatewayFault('900901') })
+    const error = await failure(client.login(sim.username, sim.password))
+    expect(error).toMatchObject({ call: 'login', kind: 'gateway', status: 401, code: 'gateway fault 900901' })
+    expect(error.tokenRejected).toBe(true)
+    expect(count(sim)).toEqual({ token: 2, login: 2, reset: 0, logout: 0 })
+    expect(mayHaveCounted(error)).toBe(false)
+    expect(mayRetryLogin(error, 1)).toBe(false)
+  })
+
+  test('an expired token held by the client is refused by the gateway, replaced once, and the login succeeds', async () => {
+    const { sim, client, clock } = await rig()
+    await client.token()
+    // The server's token lapses early (its clock runs ahead): the client's still looks valid.
+    clock.t += 30 * MINUTE
+    sim.now = () => clock.t + 31 * MINUTE
+    const session = await client.login(sim.username, sim.password)
+    expect(session.token).toBeTruthy()
+    expect(sim.calls('login').map((e) => [e.status, e.bearerValid])).toEqual([
+      [401, false],
+      [200, true]
+    ])
+    expect(count(sim).token).toBe(2)
+  })
+
+  test('a 403 XML fault is a gateway fault that quotes the gateway, not a counted login', async () => {
+    const { sim, client } = await rig()
+    sim.inject({ call: 'login', ...xmlGatewayFault('900908', 403, 'Access to the resource is forbidden') })
+    const error = await failure(client.login(sim.username, sim.password))
+    expect(error).toMatchObject({ call: 'login', kind: 'gateway', status: 403, code: 'gateway fault 900908' })
+    expect(error.message).toBe('ThingSpace login: answered 403, gateway fault 900908: Runtime Error - Access to the resource is forbidden')
+    expect(mayHaveCounted(error)).toBe(false)
+    expect(count(sim)).toEqual({ token: 1, login: 1, reset: 0, logout: 0 })
+  })
+
+  test.each([
+    ['404 with no body', { status: 404 }, 'answered 404, no error code'],
+    ['404 with a message only', { status: 404, body: { message: 'Not Found' } }, 'answered 404, no error code'],
+    ['400 gateway fault 900906', gatewayFault('900906', 400), 'answered 400, gateway fault 900906: No matching resource'],
+    ['418 with text', { status: 418, rawBody: 'teapot' }, 'answered 418, no error code'],
+    ['403 JSON fault with a code only', { status: 403, body: { fault: { code: '900910' } } }, 'answered 403, gateway fault 900910'],
+    ['401 with an errorCode', { status: 401, body: { errorCode: 'UnifiedWebService.X.Y', errorMessage: 'no' } }, 'answered 401, X.Y: no']
+  ])('%s is a gateway failure', async (_name, answer, message) => {
+    const { sim, client } = await rig()
+    sim.inject({ call: 'login', ...answer })
+    const error = await failure(client.login(sim.username, sim.password))
+    expect(error.kind).toBe('gateway')
+    expect(error.message).toContain(message)
+    expect(mayHaveCounted(error)).toBe(false)
+    expect(count(sim).login).toBe(1)
+  })
+
+  test('a refused connection never left: retried up to 4 attempts with the injected sleep', async () => {
+    const { sim, client, sleeps, info } = await rig()
+    await client.token()
+    await sim.stop()
+    const error = await failure(client.login(sim.username, sim.password))
+    expect(error).toMatchObject({ call: 'login', kind: 'not-sent' })
+    expect(error.message).toBe('ThingSpace login: could not connect (ECONNREFUSED)')
+    expect(sleeps).toEqual([250, 500, 1000])
+    expect(info.filter((l) => /could not connect \(ECONNREFUSED\); attempt \d of 4/.test(l))).toHaveLength(3)
+    expect(mayHaveCounted(error)).toBe(false)
+    expect(count(sim)).toEqual({ token: 1, login: 0, reset: 0, logout: 0 })
+  })
+
+  test('a token request to a closed port is retried too, then reported as not sent', async () => {
+    const port = await closedPort()
+    const { client, sleeps } = await rig({}, { baseUrl: new URL(`http://127.0.0.1:${port}`) })
+    const error = await failure(client.token())
+    expect(error).toMatchObject({ call: 'token', kind: 'not-sent' })
+    expect(sleeps).toHaveLength(3)
+  })
+
+  test('a connection dropped after the login was handled is lost: sent once, may have counted', async () => {
+    const { sim, client } = await rig()
+    sim.inject({ call: 'login', drop: 'after' })
+    const error = await failure(client.login(sim.username, sim.password))
+    expect(error).toMatchObject({ call: 'login', kind: 'lost' })
+    expect(error.message).toMatch(/^ThingSpace login: the connection failed before an answer came/)
+    expect(count(sim).login).toBe(1)
+    expect(mayHaveCounted(error)).toBe(true)
+    expect(mayRetryLogin(error, 1)).toBe(true)
+    expect(mayRetryLogin(error, 0)).toBe(false)
+  })
+
+  test('a login slower than its timeout is a timeout, sent once', async () => {
+    const { sim, client } = await rig({}, { timeoutsMs: { login: 100 } })
+    sim.inject({ call: 'login', delayMs: 500 })
+    const error = await failure(client.login(sim.username, sim.password))
+    expect(error).toMatchObject({ call: 'login', kind: 'timeout' })
+    expect(error.message).toBe('ThingSpace login: no answer within 0.1 s')
+    expect(count(sim).login).toBe(1)
+    expect(mayHaveCounted(error)).toBe(true)
+  })
+
+  test.each([
+    [500, { errorCode: 'UnifiedWebService.SERVER_ERROR.Internal', errorMessage: 'oops' }, 'answered 500 SERVER_ERROR.Internal (oops)'],
+    [502, undefined, 'answered 502'],
+    [429, { message: 'slow down' }, 'answered 429']
+  ])('%p is a server failure: sent once, may have counted', async (status, body, message) => {
+    const { sim, client } = await rig()
+    sim.inject({ call: 'login', status, body })
+    const error = await failure(client.login(sim.username, sim.password))
+    expect(error).toMatchObject({ call: 'login', kind: 'server', status })
+    expect(error.message).toBe(`ThingSpace login: ${message}`)
+    expect(count(sim).login).toBe(1)
+    expect(mayHaveCounted(error)).toBe(true)
+  })
+
+  test('a redirect is not followed', async () => {
+    const { sim, client } = await rig()
+    sim.inject({ call: 'login', attempts: [1], status: 302, headers: { location: `${sim.url}/api/m2m/v1/session/login` } })
+    const error = await failure(client.login(sim.username, sim.password))
+    expect(error).toMatchObject({ kind: 'redirect', status: 302 })
+    expect(count(sim).login).toBe(1)
+  })
+
+  test('200 without a sessionToken is a bad response', async () => {
+    const { sim, client } = await rig()
+    sim.inject({ call: 'login', status: 200, body: { token: 'x' } })
+    const error = await failure(client.login(sim.username, sim.password))
+    expect(error).toMatchObject({ call: 'login', kind: 'bad-response', status: 200 })
+    expect(error.message).toBe('ThingSpace login: answered 200 without a sessionToken')
+    expect(mayHaveCounted(error)).toBe(false)
+  })
+
+  test('200 with an empty body is a bad response too', async () => {
+    const { sim, client } = await rig()
+    sim.inject({ call: 'login', status: 200 })
+    expect((await failure(client.login(sim.username, sim.password))).message).toBe('ThingSpace login: answered 200 without a sessionToken')
+  })
+})
+
+describe('reset', () => {
+  async function loggedIn(options: SimOptions = {}, clientOptions: Partial<ThingSpaceOptions> = {}) {
+    const r = await rig(options, clientOptions)
+    const session = await r.client.login(r.sim.username, r.sim.password)
+    return { ...r, session }
+  }
+
+  test('returns the new password, masked before it is returned', async () => {
+    const { sim, client, session, events } = await loggedIn()
+    const newPassword = await client.resetPassword(session, sim.initialPassword)
+    events.push(`returned:${newPassword}`)
+    expect(newPassword).toBe(sim.password)
+    expect(newPassword).not.toBe(sim.initialPassword)
+    expect(events.indexOf(`mask:${newPassword}`)).toBeGreaterThanOrEqual(0)
+    expect(events.indexOf(`mask:${newPassword}`)).toBeLessThan(events.indexOf(`returned:${newPassword}`))
+    expect(sim.calls('reset')[0]).toMatchObject({ method: 'PUT', path: '/api/m2m/v1/session/password/actions/reset', status: 200 })
+  })
+
+  test.each<[string, (sim: ThingSpaceSimulator) => void, string, string | RegExp]>([
+    ['refused (wrong oldPassword)', () => {}, 'refused', 'answered 400, INPUT_INVALID.OldPassword: The old password is not correct.'],
+    ['a gateway 401', (sim) => sim.inject({ call: 'reset', ...gatewayFault('900901') }), 'gateway', 'answered 401, gateway fault 900901'],
+    ['a 403 XML fault', (sim) => sim.inject({ call: 'reset', ...xmlGatewayFault() }), 'gateway', 'answered 403, gateway fault 900908'],
+    ['a 500', (sim) => sim.inject({ call: 'reset', status: 500 }), 'server', 'answered 500'],
+    ['a 429', (sim) => sim.inject({ call: 'reset', status: 429, headers: { 'retry-after': '1' } }), 'server', 'answered 429'],
+    ['a connection dropped after the change', (sim) => sim.inject({ call: 'reset', drop: 'after' }), 'lost', /the connection failed/],
+    ['a connection dropped before', (sim) => sim.inject({ call: 'reset', drop: 'before' }), 'lost', /the connection failed/],
+    [
+      'a 307 redirect',
+      (sim) => sim.inject({ call: 'reset', status: 307, headers: { location: `${sim.url}/api/m2m/v1/session/password/actions/reset` } }),
+      'redirect',
+      'answered 307 (a redirect, not followed)'
+    ],
+    ['a 204', (sim) => sim.inject({ call: 'reset', status: 204 }), 'bad-response', 'answered 204 without a newPassword']
+  ])('is sent exactly once when it fails: %s', async (_name, arrange, kind, message) => {
+    const { sim, client, session } = await loggedIn()
+    arrange(sim)
+    const oldPassword = kind === 'refused' ? 'not-the-password' : sim.initialPassword
+    const error = await failure(client.resetPassword(session, oldPassword))
+    expect(error).toBeInstanceOf(ThingSpaceError)
+    expect(error).toMatchObject({ call: 'reset', kind })
+    expect(error.message).toMatch(message)
+    expect(error.message).toMatch(/^ThingSpace password reset: /)
+    expect(count(sim)).toEqual({ token: 1, login: 1, reset: 1, logout: 0 })
+    expect(mayHaveCounted(error)).toBe(false)
+  })
+
+  test('a reset slower than its timeout is a timeout, sent once', async () => {
+    const { sim, client, session } = await loggedIn({}, { timeoutsMs: { reset: 100 } })
+    sim.inject({ call: 'reset', delayMs: 500 })
+    const error = await failure(client.resetPassword(session, sim.initialPassword))
+    expect(error).toMatchObject({ call: 'reset', kind: 'timeout' })
+    expect(count(sim).reset).toBe(1)
+  })
+
+  test('a reset with an unknown or expired session is a session error', async () => {
+    const { sim, client, session, clock } = await loggedIn()
+    const unknown = await failure(client.resetPassword({ token: 'no-such-session', idleLifetimeMs: 1 }, sim.initialPassword))
+    expect(unknown.code).toBe('INPUT_INVALID.SessionToken.Invalid')
+    expect(isSessionError(unknown)).toBe(true)
+    clock.t += 21 * MINUTE
+    const expired = await failure(client.resetPassword(session, sim.initialPassword))
+    expect(expired.code).toBe('REQUEST_FAILED.SessionToken.Expired')
+    expect(isSessionError(expired)).toBe(true)
+    expect(isSessionError(new ThingSpaceError('reset', 'gateway', 'x', { code: 'SessionToken' }))).toBe(false)
+    expect(isSessionError(new Error('SessionToken'))).toBe(false)
+    expect(sim.password).toBe(sim.initialPassword)
+  })
+})
+
+describe('logout', () => {
+  test('ends the session', async () => {
+    const { sim, client } = await rig()
+    const session = await client.login(sim.username, sim.password)
+    await client.logout(session)
+    expect(sim.loggedOut.has(session.token)).toBe(true)
+    expect(sim.calls('logout')[0]).toMatchObject({ method: 'POST', path: '/api/m2m/v1/session/logout', status: 200 })
+  })
+
+  test.each([
+    ['a 500', { status: 500 }, 'server'],
+    ['a dropped connection', { drop: 'before' as const }, 'lost']
+  ])('is one attempt, even after %s', async (_name, fault, kind) => {
+    const { sim, client } = await rig()
+    const session = await client.login(sim.username, sim.password)
+    sim.inject({ call: 'logout', ...fault })
+    const error = await failure(client.logout(session))
+    expect(error).toMatchObject({ call: 'logout', kind })
+    expect(count(sim).logout).toBe(1)
+  })
+
+  test('has a short timeout of its own', () => {
+    expect(TIMEOUT_MS.logout).toBeLessThan(TIMEOUT_MS.login)
+  })
+})
+
+describe('describeError', () => {
+  test.each<[string, unknown, string, ReturnType<typeof describeError>]>([
+    [
+      'a UWS error, without its service prefix',
+      { errorCode: 'UnifiedWebService.REQUEST_FAILED.AccountNotFound', errorMessage: ' No account. ' },
+      '',
+      { code: 'REQUEST_FAILED.AccountNotFound', description: 'No account.', shape: 'uws' }
+    ],
+    ['a UWS code without a prefix or message', { errorCode: 'Plain' }, '', { code: 'Plain', description: undefined, shape: 'uws' }],
+    [
+      'a JSON gateway fault',
+      { fault: { code: '900901', message: 'Invalid Credentials', description: 'Make sure you provided the correct credentials' } },
+      '',
+      { code: 'gateway fault 900901', description: 'Invalid Credentials - Make sure you provided the correct credentials', shape: 'gateway' }
+    ],
+    [
+      'a JSON gateway fault with a numeric code and a repeated text',
+      { fault: { code: 900902, message: 'Missing', description: 'Missing' } },
+      '',
+      { code: 'gateway fault 900902', description: 'Missing', shape: 'gateway' }
+    ],
+    [
+      'a JSON gateway fault with no texts',
+      { fault: { code: '900906' } },
+      '',
+      { code: 'gateway fault 900906', description: undefined, shape: 'gateway' }
+    ],
+    [
+      'an OAuth error',
+      { error: 'invalid_client', error_description: 'Client authentication failed.' },
+      '',
+      { code: 'invalid_client', description: 'Client authentication failed.', shape: 'oauth' }
+    ],
+    ['an OAuth error without description', { error: 'invalid_grant' }, '', { code: 'invalid_grant', description: undefined, shape: 'oauth' }],
+    [
+      'an XML gateway fault',
+      undefined,
+      xmlGatewayFault('900908', 403, 'Resource forbidden').rawBody!,
+      { code: 'gateway fault 900908', description: 'Runtime Error - Resource forbidden', shape: 'gateway' }
+    ],
+    [
+      'an XML fault without namespace or description',
+      undefined,
+      '<fault><code> 900800 </code><message>Message throttled out</message></fault>',
+      { code: 'gateway fault 900800', description: 'Message throttled out', shape: 'gateway' }
+    ],
+    ['an empty answer', undefined, '', {}],
+    ['an unrelated JSON object', { message: 'hello', errorCode: '' }, '{"message":"hello"}', {}],
+    ['a JSON array', [1, 2], '[1,2]', {}],
+    ['plain text', undefined, 'Service Unavailable', {}]
+  ])('%s', (_name, json, text, expected) => {
+    expect(describeError(json, text)).toEqual(expected)
+  })
+
+  test('long texts are cut', () => {
+    const long = 'x'.repeat(500)
+    expect(describeError({ errorCode: 'A.B', errorMessage: long }, '').description).toHaveLength(200)
+  })
+})
+
+describe('mayHaveCounted and mayRetryLogin', () => {
+  test.each<[ThingSpaceCall, string, boolean]>([
+    ['login', 'refused', true],
+    ['login', 'server', true],
+    ['login', 'lost', true],
+    ['login', 'timeout', true],
+    ['login', 'gateway', false],
+    ['login', 'oauth', false],
+    ['login', 'not-sent', false],
+    ['login', 'redirect', false],
+    ['login', 'bad-response', false],
+    ['reset', 'refused', false],
+    ['token', 'timeout', false]
+  ])('a %s failure of kind %s may have counted: %p', (call, kind, counted) => {
+    const error = new ThingSpaceError(call, kind as ThingSpaceError['kind'], 'x')
+    expect(mayHaveCounted(error)).toBe(counted)
+    expect(mayRetryLogin(error, 1)).toBe(counted && kind !== 'refused')
+  })
+
+  test('anything else never counted', () => {
+    expect(mayHaveCounted(new Error('login'))).toBe(false)
+    expect(mayRetryLogin('lost', 1)).toBe(false)
+  })
+})
+
+describe('debug lines', () => {
+  let r: Rig
+  beforeEach(async () => {
+    r = await rig({ expiresInSeconds: 900 }, { timeoutsMs: { logout: 100 } })
+  })
+
+  test('say method, path and status, never a token or a password', async () => {
+    const { sim, client, debug, info } = r
+    sim.inject(
+      { call: 'token', attempts: [1], status: 503 },
+      { call: 'login', attempts: [1], ...gatewayFault('900901') },
+      { call: 'logout', attempts: [2], delayMs: 500 }
+    )
+    const session = await client.login(sim.username, sim.password)
+    const newPassword = await client.resetPassword(session, sim.initialPassword)
+    await client.logout(session)
+    const second = await client.login(sim.username, newPassword)
+    await failure(client.logout(second))
+    await failure(client.login(sim.username, 'a-wrong-password'))
+
+    expect(debug).toEqual([
+      expect.stringMatching(/^ThingSpace POST \/api\/ts\/v1\/oauth2\/token -> 503 \(\d+ ms\)$/),
+      expect.stringMatching(/^ThingSpace POST \/api\/ts\/v1\/oauth2\/token -> 200 \(\d+ ms\)$/),
+      expect.stringMatching(/^ThingSpace POST \/api\/m2m\/v1\/session\/login -> 401 \(\d+ ms\)$/),
+      expect.stringMatching(/^ThingSpace POST \/api\/ts\/v1\/oauth2\/token -> 200 \(\d+ ms\)$/),
+      expect.stringMatching(/^ThingSpace POST \/api\/m2m\/v1\/session\/login -> 200 \(\d+ ms\)$/),
+      expect.stringMatching(/^ThingSpace PUT \/api\/m2m\/v1\/session\/password\/actions\/reset -> 200 \(\d+ ms\)$/),
+      expect.stringMatching(/^ThingSpace POST \/api\/m2m\/v1\/session\/logout -> 200 \(\d+ ms\)$/),
+      expect.stringMatching(/^ThingSpace POST \/api\/m2m\/v1\/session\/login -> 200 \(\d+ ms\)$/),
+      'ThingSpace POST /api/m2m/v1/session/logout -> no answer',
+      expect.stringMatching(/^ThingSpace POST \/api\/m2m\/v1\/session\/login -> 400 \(\d+ ms\)$/)
+    ])
+    const secrets = [...sim.secrets(), 'a-wrong-password', session.token, second.token, newPassword]
+    expect(secrets.length).toBeGreaterThan(6)
+    for (const line of [...debug, ...info]) {
+      for (const secret of secrets) expect({ line, leaks: line.includes(secret) }).toEqual({ line, leaks: false })
+    }
+  })
+})
