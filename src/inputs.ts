@@ -25,7 +25,7 @@ export interface Settings {
   repository: Repository | undefined
   /** The workflow run, for the stale-password guard. */
   runId: number | undefined
-  /** What started the run: the lockout guard stops scheduled runs only. */
+  /** What started the run: the lockout guard is strict for every run not started by hand (workflow_dispatch). */
   eventName: string | undefined
 }
 

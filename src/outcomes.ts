@@ -61,7 +61,7 @@ export const verdicts = {
     unchanged(
       `The password was not changed, and ${contacted(tokenRequested, false)}: a login with this password was refused, or may have been counted without an answer, at ${markedAt.toISOString()} ` +
         `(recorded in the ${markerName} secret of ${markerTarget}), and ${secretName} has not been updated in any target since. ` +
-        `Another failed login would count toward the 5-failure lockout, so scheduled runs stop here. Store the current password in ${secretName} (or start the workflow by hand to try once).`
+        `Another failed login would count toward the 5-failure lockout, so runs nobody started by hand stop here. Store the current password in ${secretName} (or start the workflow by hand to try once).`
     ),
 
   /** A login the user service refused, or one that may have counted without an answer. */
@@ -76,13 +76,21 @@ export const verdicts = {
       ? `ThingSpace refused the login for ${username} (${error.message}); it was not retried`
       : `the login for ${username} got no usable answer (${error.message}) after ${plural(attempts, 'attempt')}, and ThingSpace may have counted ${attempts === 1 ? 'it' : 'each'} as a failed login`
     const recorded = record.recorded
-      ? `Scheduled runs will not log in again until the password secret is updated (recorded in ${record.markerName}). `
-      : `Recording this in ${record.markerName} failed (${record.why ?? 'unknown'}), so a scheduled run could try again: fix the token's permissions or disable the schedule. `
+      ? `Runs nobody started by hand will not log in again until the password secret is updated (recorded in ${record.markerName}). `
+      : `Recording this in ${record.markerName} failed (${record.why ?? 'unknown'}), so a later run could try again: fix the token's permissions or disable the schedule. `
     return unchanged(
       `The password was not changed: ${what}. 5 consecutive failed logins lock the username until Verizon M2M support unlocks it. ${recorded}` +
         `Check that the password secret holds the current password (a failed login in the ThingSpace portal also counts toward the lockout) before running again.`
     )
   },
+
+  /** An unattended run could not record its login ahead, so it did not log in. */
+  markerUnwritable: (markerName: string, target: string, why: string | undefined): Verdict =>
+    unchanged(
+      `The password was not changed, and no login was attempted: a run nobody started by hand records each login in ${markerName} before sending it, ` +
+        `so that a failure it cannot report still stops the next run, and writing ${markerName} to ${target} failed (${why ?? 'unknown'}). ` +
+        `Give the github-token write access to the targets' secrets (see the README's token table).`
+    ),
 
   /** A login that failed without reaching the user service (gateway, OAuth, network), or a malformed answer. */
   loginFailed: (error: unknown): Verdict =>
@@ -141,9 +149,16 @@ export const verdicts = {
     recoveryCiphertext: string | undefined
     recoveryKeyGiven: boolean
   }): Verdict => {
-    const where = s.holders.length > 0 ? `The new password is stored only in ${s.holders.join(', ')}.` : 'The new password is stored in no target.'
+    const confirmed = s.inFlight.length > 0 ? ' confirmed' : ''
+    const where =
+      s.holders.length > 0
+        ? `The new password is${confirmed} stored only in ${s.holders.join(', ')}.`
+        : `The new password is${confirmed} stored in no target.`
     const failed = s.failed.length > 0 ? ` Not stored in: ${s.failed.join(', ')}.` : ''
-    const inFlight = s.inFlight.length > 0 ? ` Unknown (the write was in flight when the step was cancelled): ${s.inFlight.join(', ')}.` : ''
+    const inFlight =
+      s.inFlight.length > 0
+        ? ` Unknown (the write had not finished when the step was cancelled; it may have landed: check the secret's updated time): ${s.inFlight.join(', ')}.`
+        : ''
     let escrow: string
     if (s.recoveryCiphertext) {
       escrow =
@@ -154,8 +169,11 @@ export const verdicts = {
       escrow = ' No recovery-public-key was given, so there is no recovery-ciphertext.'
     }
     if (s.holders.length > 0) escrow += ' Workflows can still use the secret in the targets that hold it.'
-    else if (!s.recoveryCiphertext)
+    else if (!s.recoveryCiphertext && s.inFlight.length === 0)
       escrow += ' The new password is lost: reset the password in the ThingSpace portal (or ask Verizon M2M support) and store it by hand.'
+    else if (!s.recoveryCiphertext)
+      escrow +=
+        ' If none of those writes landed, the new password is lost: reset the password in the ThingSpace portal (or ask Verizon M2M support) and store it by hand.'
     return {
       result: 'failed-changed',
       ok: false,

@@ -24,10 +24,19 @@ export function staleTargets(states: TargetState[], runStart: Date | undefined):
 }
 
 /**
- * What the lockout marker says. It is written when a login was refused or may have been counted
- * without an answer; until the password secret is updated after it, another login with the same
- * password would only spend another of the 5 attempts. A scheduled run, which nobody watches, stops;
- * a run someone started tries once, without retrying.
+ * Whether a person started the run and is watching it: only a workflow_dispatch (or a local run,
+ * which has no event). A schedule, a repository_dispatch from elsewhere, a push or a workflow_run
+ * may repeat with nobody looking, so those runs guard the lockout budget strictly.
+ */
+export function isAttended(eventName: string | undefined): boolean {
+  return eventName === undefined || eventName === 'workflow_dispatch'
+}
+
+/**
+ * What the lockout marker says. It is written before an unattended run logs in, and after any login
+ * that was refused or may have been counted without an answer; it is removed once a login succeeds.
+ * While it is newer than the password secret, another login with the same password would only spend
+ * another of the 5 attempts: an unattended run stops; a run someone started tries once, without retrying.
  */
 export type LockoutDecision = { kind: 'clear' } | { kind: 'stop' | 'try-once'; markedAt: Date }
 
@@ -36,7 +45,7 @@ export function lockoutDecision(states: TargetState[], eventName: string | undef
   if (!markedAt) return { kind: 'clear' }
   const lastUpdate = Math.max(...states.map((st) => st.existing?.updatedAt.getTime() ?? 0))
   if (lastUpdate > markedAt.getTime()) return { kind: 'clear' }
-  return { kind: eventName === 'schedule' ? 'stop' : 'try-once', markedAt }
+  return { kind: isAttended(eventName) ? 'try-once' : 'stop', markedAt }
 }
 
 /** Whether a session idle this long may have expired before the next request reaches ThingSpace. */

@@ -13,7 +13,7 @@ import { errorText } from './errors.ts'
 import type { SealFn, TargetState } from './github-secrets.ts'
 import type { Settings } from './inputs.ts'
 import { verdicts, type Outcome, type TargetReport, type Verdict } from './outcomes.ts'
-import { dueTargets, lockoutDecision, sessionMayHaveExpired, staleTargets } from './preflight.ts'
+import { dueTargets, isAttended, lockoutDecision, sessionMayHaveExpired, staleTargets } from './preflight.ts'
 import type { Repository, Target } from './targets.ts'
 import { ThingSpaceError, isSessionError, mayHaveCounted, mayRetryLogin, type Session, type ThingSpaceCall } from './thingspace.ts'
 
@@ -73,7 +73,9 @@ class Rotation {
   private tokenRequested = false
   private loginSent = false
   private loginRetriesLeft = LOGIN_RETRIES
-  private markerWritten = false
+  /** Whether the first target holds a lockout marker in force, and whether only as this run's record ahead of its login. */
+  private markerPresent = false
+  private markerOnlyAhead = false
   private verified = false
 
   constructor(settings: Settings, deps: RotationDeps) {
@@ -100,7 +102,6 @@ class Rotation {
       session = loggedIn.session
       const proofFailure = await d.log.group('Prove every target writable', () => this.proveWritable())
       if (proofFailure) return await this.closing(proofFailure)
-      await this.clearMarker()
       if (s.dryRun) return await this.closing(verdicts.dryRun())
       // Step 6 needs a token that outlives the reset's answer (waiting for one is still cancellable),
       // and then a session that has not idled out meanwhile.
@@ -164,6 +165,8 @@ class Rotation {
     }
 
     const lockout = lockoutDecision(this.states, s.eventName)
+    // A marker older than the password secret says nothing any more; one newer still stops later runs.
+    this.markerPresent = lockout.kind !== 'clear'
     if (lockout.kind === 'stop')
       return verdicts.lockoutStop(lockout.markedAt, d.github.markerName, this.states[0].target.label, s.secretName, this.tokenRequested)
     if (lockout.kind === 'try-once') {
@@ -197,21 +200,33 @@ class Rotation {
 
   // Step 4: log in with the current password. A refusal is never retried; an attempt that may have
   // been counted without an answer is recorded for later runs first, and retried at most once a run.
+  // A run nobody started by hand records the login before sending it, so that even a run that dies
+  // or cannot write afterwards stops the next one; the record is removed once a login succeeds.
   private async logIn(): Promise<{ session: Session } | { verdict: Verdict }> {
     const { s, d } = this
     this.tokenRequested = true
-    // A failure of the token requested with the reads is this login's failure: it is not asked again.
-    if (this.earlyToken) await d.cancel.guard(this.earlyToken)
+    // The token first (the one requested with the reads, if any: its failure is not asked again), so a
+    // cancellation while it comes is not taken for a login sent.
+    await d.cancel.guard(this.earlyToken ?? d.thingspace.token('login'))
+    if (!isAttended(s.eventName) && !this.markerPresent) {
+      const ahead = await this.recordSpentLogin(true)
+      if (!ahead.recorded) return { verdict: verdicts.markerUnwritable(d.github.markerName, this.records[0].report.label, ahead.why) }
+    }
     const loggingIn = this.loginOnce(s.password)
     d.prepareSeal() // after the login is under way, so the library loads during its round trip
     for (let attempt = 1; ; attempt++) {
       try {
         const session = await (attempt === 1 ? loggingIn : this.loginOnce(s.password))
         d.log.info(`Logged in to ThingSpace as ${s.username}`)
+        await this.clearMarker()
         return { session }
       } catch (error) {
-        if (!mayHaveCounted(error)) throw error
-        const record = await this.recordSpentLogin()
+        if (!mayHaveCounted(error)) {
+          if (this.markerOnlyAhead && !(error instanceof CancelledError)) await this.clearMarker()
+          throw error
+        }
+        const record = this.markerPresent ? { recorded: true } : await this.recordSpentLogin(false)
+        this.markerOnlyAhead = false
         if (record.recorded && !d.cancel.cancelled && mayRetryLogin(error, this.loginRetriesLeft)) {
           this.loginRetriesLeft--
           d.log.info(`${errorText(error)}; recorded in ${d.github.markerName}; attempt ${attempt} of ${attempt + 1}, logging in once more`)
@@ -234,7 +249,8 @@ class Rotation {
       if (error instanceof CancelledError) {
         // Abandoned in flight: ThingSpace may have counted it, so later runs must know, as for a lost answer.
         this.loginSent = true
-        await this.recordSpentLogin()
+        if (!this.markerPresent) await this.recordSpentLogin(false)
+        this.markerOnlyAhead = false
       } else if (error instanceof ThingSpaceError && error.call === 'login' && error.kind !== 'not-sent') {
         this.loginSent = true
       }
@@ -243,13 +259,14 @@ class Rotation {
   }
 
   /** Writes the lockout marker into the first target, where the next run reads it. */
-  private async recordSpentLogin(): Promise<{ recorded: boolean; why?: string }> {
+  private async recordSpentLogin(ahead: boolean): Promise<{ recorded: boolean; why?: string }> {
     const { d } = this
     const first = this.records[0].state!
-    const note = `a login may have counted toward the lockout at ${new Date(d.now()).toISOString()}`
+    const note = `a login may count toward the lockout from ${new Date(d.now()).toISOString()}`
     try {
-      await d.cancel.untilDeadline(d.github.write(first, note, d.github.markerName))
-      this.markerWritten = true
+      await d.cancel.untilDeadline(d.github.write(first, note, d.github.markerName, ahead ? d.cancel.signal : undefined))
+      this.markerPresent = true
+      this.markerOnlyAhead = ahead
       return { recorded: true }
     } catch (error) {
       return { recorded: false, why: errorText(error) }
@@ -257,19 +274,19 @@ class Rotation {
   }
 
   /**
-   * After a login and the proof succeeded, the lockout marker no longer says anything true: it is
-   * removed, since GitHub's timestamps are to the second and a marker written in the same second as
-   * the proof would still stop the next scheduled run. A failure only costs that run a needless stop.
+   * Removes the lockout marker once it says nothing true: after a login succeeded, or after this run's
+   * record ahead of a login that never reached the user service. (GitHub's timestamps are to the
+   * second, so a stale marker could tie with the next write.) A failure only costs a needless stop.
    */
   private async clearMarker(): Promise<void> {
     const { d } = this
-    if (!this.markerWritten && !this.records[0].state!.markedAt) return
+    if (!this.markerPresent) return
     try {
-      await d.cancel.guard(d.github.remove(this.records[0].state!, d.github.markerName))
-      d.log.info(`Removed ${d.github.markerName}: the password logs in`)
+      await d.cancel.untilDeadline(d.github.remove(this.records[0].state!, d.github.markerName))
+      this.markerPresent = false
+      this.markerOnlyAhead = false
     } catch (error) {
-      if (error instanceof CancelledError) throw error
-      d.log.warning(`Could not remove ${d.github.markerName} (scheduled runs may stop until the password secret is updated): ${errorText(error)}`)
+      d.log.warning(`Could not remove ${d.github.markerName} (unattended runs may stop until the password secret is updated): ${errorText(error)}`)
     }
   }
 
@@ -349,7 +366,7 @@ class Rotation {
       await d.cancel.untilDeadline(Promise.all(stored))
     } catch {
       storingCut = true
-      for (const r of inFlight) r.report.outcome = 'unknown: the write was still in flight when the runner cancelled the step'
+      for (const r of inFlight) r.report.outcome = 'unknown: the write had not finished when the runner cancelled the step'
     }
 
     const holders = this.records.filter((r) => r.report.holdsNewPassword)
@@ -396,9 +413,9 @@ class Rotation {
       return undefined
     } catch (error) {
       // A refusal counted toward the lockout, and scheduled runs would log in with the same password.
-      const recorded = error instanceof ThingSpaceError && error.kind === 'refused' ? await this.recordSpentLogin() : undefined
+      const recorded = error instanceof ThingSpaceError && error.kind === 'refused' ? await this.recordSpentLogin(false) : undefined
       const marker = recorded?.recorded
-        ? ` Scheduled runs will not log in until the password secret is updated (recorded in ${d.github.markerName}).`
+        ? ` Unattended runs will not log in until the password secret is updated (recorded in ${d.github.markerName}).`
         : ''
       return `the verify login with the new password failed (${errorText(error)}); it was not retried.${marker}`
     }

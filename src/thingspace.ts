@@ -17,8 +17,9 @@ export type ThingSpaceCall = 'token' | 'login' | 'reset' | 'logout'
 
 /**
  * What went wrong, as far as the lockout and the reset care:
- * - `refused`: the user service answered 400 with an errorCode (a login refusal counts toward the lockout)
+ * - `refused`: the user service answered a 4xx with an errorCode (a login refusal counts toward the lockout)
  * - `gateway`: the API gateway answered (a fault, or a 4xx without errorCode); the service never saw it
+ * - `throttled`: the gateway answered 429 with its own fault: throttled before the service saw it
  * - `oauth`: the token endpoint refused the app credentials (RFC 6749 error)
  * - `server`: 5xx or 429: the request may or may not have been acted on
  * - `redirect`: a 3xx, not followed
@@ -27,7 +28,7 @@ export type ThingSpaceCall = 'token' | 'login' | 'reset' | 'logout'
  * - `timeout`: no answer in time
  * - `bad-response`: 2xx without the expected field, or not JSON
  */
-export type FailureKind = 'refused' | 'gateway' | 'oauth' | 'server' | 'redirect' | 'not-sent' | 'lost' | 'timeout' | 'bad-response'
+export type FailureKind = 'refused' | 'gateway' | 'throttled' | 'oauth' | 'server' | 'redirect' | 'not-sent' | 'lost' | 'timeout' | 'bad-response'
 
 export class ThingSpaceError extends Error {
   readonly call: ThingSpaceCall
@@ -62,6 +63,8 @@ const LABEL: Record<ThingSpaceCall, string> = {
 
 /** Network errors that mean the request never reached ThingSpace. */
 const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH'])
+/** How @actions/http-client's proxy tunnel reports a CONNECT that failed (with code ECONNRESET): nothing went upstream. */
+const TUNNEL_NOT_ESTABLISHED = /^tunneling socket could not be established/
 
 /** A login that failed this way may have been counted by the user service toward the lockout. */
 export function mayHaveCounted(error: unknown): boolean {
@@ -159,6 +162,18 @@ export class ThingSpaceClient {
     }
   }
 
+  /**
+   * The token held, if it outlives a step of `call`; never waits. The reset is sent with it right
+   * after `token('reset')`, so a reset that is said to have been sent really was.
+   */
+  private heldToken(call: ThingSpaceCall): string {
+    const left = (this.accessToken?.expiresAt ?? 0) - this.options.now()
+    if (!this.accessToken || left < this.timeouts[call]) {
+      throw new ThingSpaceError(call, 'not-sent', 'not sent: the OAuth token would lapse before the answer came')
+    }
+    return this.accessToken.value
+  }
+
   /** Forgets the token, after the gateway refused it. */
   dropToken(): void {
     this.accessToken = undefined
@@ -217,7 +232,7 @@ export class ThingSpaceClient {
             this.bearer(await this.token('login'), { 'Content-Type': 'application/json' }),
             JSON.stringify({ username, password })
           ),
-        { attempts: 4, ...BACKOFF, shouldRetry: (e) => (e as ThingSpaceError).kind === 'not-sent' },
+        { attempts: 4, ...BACKOFF, shouldRetry: neverReachedUserService, retryAfterMs: (e) => (e as ThingSpaceError).retryAfterMs },
         this.options.sleep,
         this.retryLog(),
         this.options.random
@@ -244,7 +259,7 @@ export class ThingSpaceClient {
    * is returned. Call `token('reset')` first: this sends at once with the token held.
    */
   async resetPassword(session: Session, oldPassword: string): Promise<string> {
-    const bearer = await this.token('reset')
+    const bearer = this.heldToken('reset')
     const body = await this.send(
       'reset',
       'PUT',
@@ -259,7 +274,9 @@ export class ThingSpaceClient {
 
   /** Ends a session: one attempt with a short timeout, since a session also expires on its own. */
   async logout(session: Session): Promise<void> {
-    const bearer = await this.token('logout')
+    // Any token still valid will do; one that lapsed is replaced at once (a new one is issued then).
+    const held = this.accessToken && this.accessToken.expiresAt > this.options.now() ? this.accessToken : await this.requestToken()
+    const bearer = held.value
     await this.send('logout', 'POST', '/api/m2m/v1/session/logout', this.bearer(bearer, { 'VZ-M2M-Token': session.token }))
   }
 
@@ -275,10 +292,12 @@ export class ThingSpaceClient {
   private client(timeoutMs: number): HttpClient {
     let client = this.clients.get(timeoutMs)
     if (!client) {
+      // No keep-alive: a reused socket that the server closed meanwhile fails with ECONNRESET, which for a
+      // login would look like an answer lost after sending (an attempt possibly counted).
       client = new HttpClient('thingspace-password-rotation', [], {
         allowRedirects: false,
         allowRetries: false,
-        keepAlive: true,
+        keepAlive: false,
         socketTimeout: timeoutMs
       })
       this.clients.set(timeoutMs, client)
@@ -304,6 +323,8 @@ export class ThingSpaceClient {
       log.debug(`ThingSpace ${method} ${path} -> no answer`)
       const code = (error as { code?: unknown })?.code
       if (typeof code === 'string' && NOT_SENT_CODES.has(code)) throw new ThingSpaceError(call, 'not-sent', `could not connect (${code})`)
+      if (TUNNEL_NOT_ESTABLISHED.test((error as Error)?.message ?? ''))
+        throw new ThingSpaceError(call, 'not-sent', 'the proxy did not open a connection')
       if (/^Request timeout/.test((error as Error)?.message ?? ''))
         throw new ThingSpaceError(call, 'timeout', `no answer within ${this.timeouts[call] / 1000} s`)
       throw new ThingSpaceError(call, 'lost', `the connection failed before an answer came${typeof code === 'string' ? ` (${code})` : ''}`)
@@ -319,22 +340,30 @@ export class ThingSpaceClient {
     const retryAfterMs = Number.isFinite(retryAfter) && retryAfter >= 0 ? retryAfter * 1000 : undefined
     if (status >= 300 && status < 400) throw new ThingSpaceError(call, 'redirect', `answered ${status} (a redirect, not followed)`, { status })
     if (status === 429 || status >= 500) {
-      const { code, description } = describeError(json, text)
-      throw new ThingSpaceError(call, 'server', `answered ${status}${code ? ` ${code}` : ''}${description ? ` (${description})` : ''}`, {
+      const { code, description, shape } = describeError(json, text)
+      // A 5xx may come from behind the gateway (a backend timeout); only its own 429 proves the service never saw it.
+      const kind: FailureKind = status === 429 && shape === 'gateway' ? 'throttled' : 'server'
+      throw new ThingSpaceError(call, kind, `answered ${status}${code ? ` ${code}` : ''}${description ? ` (${description})` : ''}`, {
         status,
         code,
         retryAfterMs
       })
     }
     const { code, description, shape } = describeError(json, text)
-    const kind: FailureKind = shape === 'uws' && status === 400 ? 'refused' : shape === 'oauth' ? 'oauth' : 'gateway'
+    // An errorCode proves the user service saw the request, whatever the status: a refusal that may count.
+    const kind: FailureKind = shape === 'uws' ? 'refused' : shape === 'oauth' ? 'oauth' : 'gateway'
     const what = code ? `${code}${description ? `: ${description}` : ''}` : 'no error code'
     throw new ThingSpaceError(call, kind, `answered ${status}, ${what}`, { status, code })
   }
 }
 
 function isTransient(error: unknown): boolean {
-  return error instanceof ThingSpaceError && ['not-sent', 'lost', 'timeout', 'server'].includes(error.kind)
+  return error instanceof ThingSpaceError && ['not-sent', 'throttled', 'lost', 'timeout', 'server'].includes(error.kind)
+}
+
+/** A login that failed this way is safe to send again: the user service never saw it (nor its token request). */
+function neverReachedUserService(error: unknown): boolean {
+  return error instanceof ThingSpaceError && error.call === 'login' && (error.kind === 'not-sent' || error.kind === 'throttled')
 }
 
 function headerValue(value: string | string[] | undefined): string | undefined {
