@@ -24,7 +24,7 @@ execFileSync(path.join(ROOT, 'node_modules/.bin/ncc'), [
   '--minify',
   '--quiet'
 ])
-const TOOLKIT_REFERENCE = path.join(toolkitDir, 'index.js')
+const TOOLKIT_REFERENCE = path.join(toolkitDir, 'index.mjs')
 const PROBE = `--import=${path.join(ROOT, 'scripts/rss-probe.mjs')}`
 
 interface Sample {
