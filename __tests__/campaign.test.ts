@@ -1,12 +1,14 @@
 /**
  * The seeded fault campaign, in process: hundreds of rotations against the fakes, each with 1-3
  * faults drawn from every kind on every call (reads, token, login, proof writes, the reset, store
- * writes, verify, logout, marker writes), random latencies, random signals at random moments, and
- * random min-age, marker and stale states. After each case every invariant is checked at once
- * (`violations`). A failure prints the seed and the case; replay one with CAMPAIGN_SEED=<seed>.
+ * writes, verify, logout, marker writes and removals), random latencies, random signals at random
+ * moments, random events (started by hand or not), and random min-age, marker and stale states. After
+ * each case every invariant is checked at once (`violations`). A failure prints the seed and the case;
+ * replay one with CAMPAIGN_SEED=<seed>.
  *
  * Then the lockout budget across runs: with a wrong password and every login answer lost, any
- * number of consecutive scheduled runs spends at most 3 of the 5 attempts.
+ * number of consecutive unattended runs (schedule, repository_dispatch, push) spends at most 3 of the
+ * 5 attempts, also when the token cannot write the marker and when every run is cut mid-login.
  */
 import { describe, expect, test } from '@jest/globals'
 import type { Settings } from '../src/inputs.ts'
@@ -42,9 +44,12 @@ function mulberry32(seed: number): () => number {
 }
 
 const POOL = ['repo', 'env:prod', 'org:acme', 'dependabot:repo', 'codespaces:org:acme:private', 'org:acme2:selected']
-const TS_KINDS: FailureKind[] = ['refused', 'gateway', 'oauth', 'server', 'redirect', 'not-sent', 'lost', 'timeout', 'bad-response']
+const TS_KINDS: FailureKind[] = ['refused', 'gateway', 'throttled', 'oauth', 'server', 'redirect', 'not-sent', 'lost', 'timeout', 'bad-response']
+/** What starts a run: by hand (workflow_dispatch, or a local run without an event), or unattended. */
+const EVENTS = ['schedule', 'schedule', 'repository_dispatch', 'push', 'workflow_dispatch', 'workflow_dispatch', undefined] as const
+const attended = (eventName: string | undefined): boolean => eventName === undefined || eventName === 'workflow_dispatch'
 const SIGNALS = [['SIGINT'], ['SIGTERM'], ['SIGINT', 'SIGTERM']]
-const CASES = 400
+const CASES = 2000
 const BASE_SEED = 20_250_601
 
 interface Case {
@@ -56,8 +61,10 @@ interface Case {
   runStart: number
   marker: number | null
   tsFaults: { call: 'token' | 'login' | 'reset' | 'logout'; n: number; fault: TsFault }[]
-  ghFaults: { call: 'inspect' | 'write' | 'runStart'; label: string; n: number; fault: GhFault }[]
+  ghFaults: { call: 'inspect' | 'write' | 'remove' | 'runStart'; label: string; n: number; fault: GhFault }[]
   slowWrite: string | null
+  /** A token that may read secrets but not write them: every write (the marker's too) fails. */
+  readOnly: boolean
   signal: { at?: number; onEvent?: number; kinds: string[] } | null
 }
 
@@ -102,11 +109,11 @@ function makeCase(seed: number): Case {
       if ((call === 'login' || call === 'reset') && chance(0.1)) fault.inToken = true
       tsFaults.push({ call, n: call === 'reset' ? 0 : int(3), fault })
     } else {
-      const call = pick(['inspect', 'write', 'write', 'write', 'runStart'] as const)
+      const call = pick(['inspect', 'write', 'write', 'write', 'remove', 'runStart'] as const)
       ghFaults.push({
         call,
         label: pick(ls),
-        n: call === 'write' ? int(3) : 0,
+        n: call === 'write' ? int(3) : call === 'remove' ? int(2) : 0,
         fault: { status: pick([403, 404, 500, undefined]), acted: chance(0.2) }
       })
     }
@@ -116,7 +123,7 @@ function makeCase(seed: number): Case {
   const settings = makeSettings({
     targets,
     minAgeDays: pick([0, 0, 0, 30]),
-    eventName: chance(0.7) ? 'schedule' : 'workflow_dispatch',
+    eventName: pick(EVENTS),
     dryRun: chance(0.1),
     verify: chance(0.8),
     recoveryPublicKey: chance(0.5) ? RECOVERY_KEY : undefined,
@@ -133,6 +140,7 @@ function makeCase(seed: number): Case {
     tsFaults,
     ghFaults,
     slowWrite: chance(0.04) ? pick(ls) : null,
+    readOnly: chance(0.03),
     signal
   }
 }
@@ -153,12 +161,14 @@ function buildWorld(c: Case): World {
     if (at !== null) w.secrets.put(l, PASSWORD, new Date(at), SECRET, l.endsWith(':selected') ? 'selected' : undefined)
   }
   if (c.marker !== null) w.secrets.put(ls[0], 'a login may have counted', new Date(c.marker), MARKER)
+  w.secrets.readOnly = c.readOnly
   for (const f of c.tsFaults) {
     const script = (w.thingspace.faults[f.call] ??= [])
     script[f.n] = f.fault
   }
   for (const f of c.ghFaults) {
     if (f.call === 'runStart') w.secrets.runStartFault = f.fault
+    else if (f.call === 'remove') w.secrets.removeFaults[f.n] = f.fault
     else {
       const script = w.secrets.faults[f.call].get(f.label) ?? []
       script[f.n] = f.fault
@@ -182,6 +192,123 @@ function buildWorld(c: Case): World {
 }
 
 const MAY_HAVE_COUNTED = new Set(['refused', 'server', 'lost', 'timeout'])
+/**
+ * Reset answers whose outcome is not claimed: failed-unknown. The gateway's own 429 (throttled) is among
+ * them, like any 429 after the reset was sent, although the login treats it as never seen by the service.
+ */
+const UNCLEAR_RESET = ['server', 'throttled', 'redirect', 'lost', 'timeout', 'bad-response']
+
+/**
+ * The marker's rules, read from the record of calls in order. `recorded`: the run knows a marker is in
+ * the first target (in force at the start, or written with an answer since, and not removed since).
+ * - An unattended run sends no login with the current password unless a marker is recorded: its own,
+ *   written before that login, or one in force. A run started by hand writes none before its first login.
+ * - The marker is removed right after a login that succeeded, and after a login recorded only ahead (no
+ *   login that may have counted since the write) that failed without reaching the user service; never
+ *   otherwise (not after a login that may have counted, nor after one abandoned on a signal).
+ * - At the end, a login with the current password that may have counted or was abandoned, and that no
+ *   successful login followed, has left a marker in force for the next run (unless the message says
+ *   that recording it failed); and a run that sent no such login leaves none that was not in force before.
+ */
+function markerViolations(c: Case, w: World, r: RunResult, markerActive: boolean): string[] {
+  const v: string[] = []
+  const s = c.settings
+  const ev = w.events
+  const ls = labels(c.targets)
+  const byHand = attended(s.eventName)
+  const signalAt = w.signals.length > 0 ? w.signals[0].index : Infinity
+  const isCurrentLogin = (e: CallEvent): boolean => e.service === 'thingspace' && e.call === 'login'
+  const starts = new Map(ev.filter((e) => isCurrentLogin(e) && e.phase === 'start').map((e) => [e.n, e]))
+  const current = (e: CallEvent): boolean => isCurrentLogin(e) && starts.get(e.n)?.value === s.password
+  const endOf = (n: number): number => ev.findIndex((e) => isCurrentLogin(e) && e.phase === 'end' && e.n === n)
+  /** A login whose answer may have been counted, or whose answer the run did not wait for. */
+  const spent = (n: number): boolean => {
+    const end = endOf(n)
+    return end < 0 || end >= signalAt || MAY_HAVE_COUNTED.has(ev[end].outcome!)
+  }
+
+  let recorded = markerActive
+  let aheadOnly = false
+  let lastLogin: number | undefined
+  let loginsSent = 0
+  /** A login after which the marker must be removed, and whether a removal may follow (after any login that succeeded). */
+  let removalDue: number | undefined
+  let removalAllowed = false
+  let loginsAtMarkerWrite = -1
+  const aheadAtStart = new Map<number, boolean>()
+  const checkDue = (): void => {
+    if (removalDue !== undefined) v.push(`the marker was not removed right after login #${removalDue}`)
+    removalDue = undefined
+  }
+  ev.forEach((e, i) => {
+    const marker = e.service === 'github' && e.label === ls[0] && e.name === MARKER
+    if (marker && e.call === 'write' && e.phase === 'start' && byHand && loginsSent === 0)
+      v.push('a run started by hand wrote the marker before its first login')
+    if (marker && e.call === 'write' && e.phase === 'start') loginsAtMarkerWrite = loginsSent
+    if (marker && e.call === 'write' && e.phase === 'end' && e.outcome === 'ok') {
+      recorded = true
+      // Ahead: no login yet, or the last one succeeded (a fresh login); after a spent login it is a record of that login.
+      aheadOnly = lastLogin === undefined || !spent(lastLogin)
+    }
+    if (marker && e.call === 'remove' && e.phase === 'start') {
+      // A record ahead of a login that was never sent (the write failed, or a signal came) may be removed.
+      const aheadOfNoLogin = !byHand && loginsAtMarkerWrite === loginsSent
+      if (removalDue === undefined && !removalAllowed && !aheadOfNoLogin)
+        v.push(`the marker was removed (remove #${e.n}) with no login before it that succeeded or never reached the user service`)
+      removalDue = undefined
+      removalAllowed = false
+    }
+    if (marker && e.call === 'remove' && e.phase === 'end' && e.acted) {
+      recorded = false
+      aheadOnly = false
+    }
+    if (e.call === 'write' && e.name === SECRET && e.phase === 'start') {
+      checkDue()
+      removalAllowed = false
+    }
+    if (!current(e)) return
+    if (e.phase === 'start') {
+      checkDue()
+      removalAllowed = false
+      loginsSent++
+      const previous = lastLogin
+      lastLogin = e.n
+      if (!byHand && !recorded) v.push(`login #${e.n} of an unattended run was sent with no marker recorded`)
+      if (previous !== undefined && spent(previous) && !recorded)
+        v.push(`login #${e.n} was sent after login #${previous} may have counted, with no marker recorded`)
+      aheadAtStart.set(e.n, aheadOnly)
+      if (spent(e.n)) aheadOnly = false
+      return
+    }
+    if (i >= signalAt) return
+    removalAllowed = e.outcome === 'ok' || (!MAY_HAVE_COUNTED.has(e.outcome!) && aheadAtStart.get(e.n) === true)
+    if (removalAllowed && (e.outcome !== 'ok' || recorded)) removalDue = e.n
+  })
+  checkDue()
+
+  // A run that sent no login leaves no marker in force that was not there before: it would stop the next run for nothing.
+  const inForceAtEnd = (): boolean => {
+    const markedAt = w.secrets.get(ls[0], MARKER)?.updatedAt.getTime()
+    return markedAt !== undefined && markedAt >= Math.max(0, ...ls.map((l) => w.secrets.get(l)?.updatedAt.getTime() ?? 0))
+  }
+  if (!markerActive && ![...starts.values()].some((e) => e.value === s.password) && inForceAtEnd())
+    v.push('no login was sent, but a marker in force is left for the next run')
+
+  // The next run is stopped by the marker after a login that may have counted, unless the run said the record failed.
+  const currentStarts = [...starts.values()].filter((e) => e.value === s.password)
+  const lastSpent = currentStarts.filter((e) => spent(e.n)).at(-1)
+  const okAfter = lastSpent && currentStarts.some((e) => e.n > lastSpent.n && !spent(e.n) && ev[endOf(e.n)].outcome === 'ok')
+  if (
+    lastSpent &&
+    !okAfter &&
+    w.thingspace.password === c.live &&
+    !r.outcome.message.includes(`Recording this in ${MARKER} failed`) &&
+    !r.outcome.message.includes(`recording it in ${MARKER} failed`)
+  ) {
+    if (!inForceAtEnd()) v.push(`login #${lastSpent.n} may have counted, but no marker in force is left for the next run`)
+  }
+  return v
+}
 
 /** Every invariant of a run, as a list of what was violated (empty when the run kept every promise). */
 function violations(c: Case, w: World, r: RunResult): string[] {
@@ -220,20 +347,16 @@ function violations(c: Case, w: World, r: RunResult): string[] {
   }
   if (ts.resetsProcessed > 1) v.push('the password was reset twice')
 
-  // The lockout: no login after a refusal; a possibly counted login recorded before any retry; small budget.
+  // The lockout: no login after a refusal; a possibly counted login recorded before any retry (written
+  // in between, or ahead of the first login and still there: see markerViolations); small budget.
   const refused = loginEnds.find((e) => e.outcome === 'refused')
   if (refused && loginStarts.some((e) => idx(e) > idx(refused))) v.push('a login was sent after a refused login')
+  const signalAt = w.signals.length > 0 ? w.signals[0].index : Infinity
+  for (const e of loginStarts) if (idx(e) >= signalAt) v.push(`login #${e.n} was sent after the signal`)
   let streak = 0
   for (const e of loginEnds) {
     streak = MAY_HAVE_COUNTED.has(e.outcome!) ? streak + 1 : e.outcome === 'ok' ? 0 : streak
     if (streak > 2) v.push('more than 2 logins that may have counted in a row')
-    const next = loginStarts.find((x) => idx(x) > idx(e))
-    if (next && MAY_HAVE_COUNTED.has(e.outcome!)) {
-      const recorded = ev.some(
-        (x, i) => i > idx(e) && i < idx(next) && x.call === 'write' && x.name === MARKER && x.phase === 'end' && x.outcome === 'ok'
-      )
-      if (!recorded) v.push(`login #${next.n} was sent after login #${e.n} (${e.outcome}) without the marker written in between`)
-    }
   }
   if (ts.countedFailures > 2) v.push(`${ts.countedFailures} failed logins counted in one run`)
   if (ts.locked) v.push('the username was locked')
@@ -241,9 +364,10 @@ function violations(c: Case, w: World, r: RunResult): string[] {
   const markerActive = c.marker !== null && c.marker >= lastUpdate
   const firstOk = loginEnds.find((e) => e.outcome === 'ok')
   const loginsBeforeSuccess = loginStarts.filter((e) => !firstOk || idx(e) < idx(firstOk)).length
-  if (markerActive && s.eventName === 'schedule' && loginStarts.length > 0) v.push('a scheduled run logged in while the marker was active')
-  if (markerActive && s.eventName !== 'schedule' && loginsBeforeSuccess > 1)
-    v.push('a run started by hand retried a login while the marker was active')
+  const byHand = attended(s.eventName)
+  if (markerActive && !byHand && loginStarts.length > 0) v.push('an unattended run logged in while the marker was active')
+  if (markerActive && byHand && loginsBeforeSuccess > 1) v.push('a run started by hand retried a login while the marker was active')
+  v.push(...markerViolations(c, w, r, markerActive))
 
   // The result tells the truth.
   const expectOk = outcome.result === 'not-due' || outcome.result === 'dry-run' || outcome.result === 'rotated'
@@ -280,7 +404,7 @@ function violations(c: Case, w: World, r: RunResult): string[] {
     case 'failed-unknown': {
       const answer = w.ts('reset', 'end')[0]
       const cut = r.deadline !== undefined && (!answer || answer.at >= r.deadline)
-      const unclear = answer && ['server', 'redirect', 'lost', 'timeout', 'bad-response'].includes(answer.outcome!)
+      const unclear = answer && UNCLEAR_RESET.includes(answer.outcome!)
       if (resetCalls.length !== 1) v.push('failed-unknown, but no reset was sent')
       else if (!cut && !unclear) v.push(`failed-unknown, but the reset answered ${answer?.outcome ?? 'nothing'} before any deadline`)
       break
@@ -297,7 +421,7 @@ function violations(c: Case, w: World, r: RunResult): string[] {
       ? ['failed-unknown', ...(said === 'ok' ? ['rotated', 'failed-changed'] : [])]
       : said === 'ok'
         ? ['rotated', 'failed-changed']
-        : ['server', 'redirect', 'lost', 'timeout', 'bad-response'].includes(said)
+        : UNCLEAR_RESET.includes(said)
           ? ['failed-unknown']
           : ['failed-unchanged']
     if (!expected.includes(outcome.result))
@@ -309,7 +433,9 @@ function violations(c: Case, w: World, r: RunResult): string[] {
   if (w.signals.length === 0) {
     const loggedOut = new Set(w.ts('logout').map((e) => e.value))
     for (const e of loginEnds.filter((x) => x.outcome === 'ok')) {
-      const later = loginStarts.find((x) => idx(x) > idx(e) && x.at - ts.sessions.get(e.value!)!.lastActivity >= 19 * MINUTE)
+      // A session idle past its lifetime is dropped for a fresh login (whose token or login may then fail).
+      const renewal = [...loginStarts, ...w.ts('token')]
+      const later = renewal.find((x) => idx(x) > idx(e) && x.at - ts.sessions.get(e.value!)!.lastActivity >= 19 * MINUTE)
       if (!loggedOut.has(e.value) && !later) v.push(`${e.value} was never logged out`)
     }
   }
@@ -334,90 +460,184 @@ function describeCase(c: Case): string {
     tsFaults: c.tsFaults,
     ghFaults: c.ghFaults,
     slowWrite: c.slowWrite,
+    readOnly: c.readOnly,
     signal: c.signal
   })
 }
 
-async function runCase(seed: number): Promise<{ seed: number; result: string; violations: string[]; detail?: string }> {
+/** Which of the marker's paths a case took, to prove the generator still reaches each of them. */
+function paths(c: Case, w: World, r: RunResult): string[] {
+  const p: string[] = []
+  const writes = w.events.filter((e) => e.call === 'write' && e.name === MARKER && e.phase === 'end')
+  const removes = w.events.filter((e) => e.call === 'remove' && e.phase === 'end')
+  const firstLogin = w.indexOf({ call: 'login', phase: 'start' })
+  if (writes.some((e) => firstLogin >= 0 && w.events.indexOf(e) < firstLogin)) p.push('written ahead')
+  if (r.outcome.message.includes('a run nobody started by hand records each login in')) p.push('no login: marker unwritable')
+  if (removes.some((e) => e.outcome === 'ok') && w.ts('login', 'end').some((e) => e.outcome !== 'ok' && !MAY_HAVE_COUNTED.has(e.outcome!)))
+    p.push('removed after a login that never reached the user service')
+  if (removes.some((e) => e.outcome === 'ok') && r.outcome.result === 'rotated') p.push('removed after a login that succeeded')
+  if (removes.some((e) => e.outcome === 'error')) p.push('removal failed')
+  if (writes.length > 0 && w.ts('login', 'end').some((e) => MAY_HAVE_COUNTED.has(e.outcome!)) && r.outcome.result === 'failed-unchanged')
+    p.push('kept after a login that may have counted')
+  if (c.marker !== null && !attended(c.settings.eventName) && r.outcome.message.includes('runs nobody started by hand stop here'))
+    p.push('unattended stop')
+  return p
+}
+
+interface CaseReport {
+  seed: number
+  result: string
+  violations: string[]
+  paths: string[]
+  detail?: string
+}
+
+async function runCase(seed: number): Promise<CaseReport> {
   const c = makeCase(seed)
   const w = buildWorld(c)
   let r: RunResult
   try {
     r = await w.rotate(c.settings)
   } catch (error) {
-    return { seed, result: 'threw', violations: [`rotate() threw: ${String(error)}`], detail: `${describeCase(c)}\n${w.trace()}` }
+    return {
+      seed,
+      result: 'threw',
+      violations: [`rotate() threw: ${String(error)}`],
+      paths: [],
+      detail: `${describeCase(c)}\n${w.trace()}`
+    }
   }
   const v = violations(c, w, r)
   return {
     seed,
     result: r.outcome.result,
     violations: v,
+    paths: paths(c, w, r),
     ...(v.length > 0 ? { detail: `${describeCase(c)}\n${r.outcome.message}\n${w.trace()}` } : {})
   }
 }
 
 const only = process.env.CAMPAIGN_SEED ? [Number(process.env.CAMPAIGN_SEED)] : undefined
-const CHUNK = 50
+const CHUNK = 250
 const chunks = only ? [only] : Array.from({ length: CASES / CHUNK }, (_, i) => Array.from({ length: CHUNK }, (_, j) => BASE_SEED + i * CHUNK + j))
 
 describe('seeded fault campaign', () => {
   const seen = new Map<string, number>()
+  const reached = new Set<string>()
 
   test.each(chunks.map((seeds) => [seeds[0], seeds[seeds.length - 1], seeds] as const))(
     'seeds %i to %i keep every invariant',
     async (_first, _last, seeds) => {
       const failed: { seed: number; violations: string[]; detail?: string }[] = []
       for (const seed of seeds) {
-        const { result, violations: v, detail } = await runCase(seed)
-        seen.set(result, (seen.get(result) ?? 0) + 1)
-        if (v.length > 0) failed.push({ seed, violations: v, detail })
+        const report = await runCase(seed)
+        seen.set(report.result, (seen.get(report.result) ?? 0) + 1)
+        for (const p of report.paths) reached.add(p)
+        if (report.violations.length > 0) failed.push({ seed, violations: report.violations, detail: report.detail })
       }
       expect(failed).toEqual([])
     }
   )
 
-  test('the campaign reaches every result', () => {
+  test('the campaign reaches every result, and every path of the marker', () => {
     // Guards the campaign itself: a generator that stopped producing some outcome would test less.
     const results = ['rotated', 'not-due', 'dry-run', 'failed-unchanged', 'failed-changed', 'failed-unknown']
     expect(results.filter((x) => only === undefined && !seen.has(x))).toEqual([])
+    const markerPaths = [
+      'written ahead',
+      'no login: marker unwritable',
+      'removed after a login that never reached the user service',
+      'removed after a login that succeeded',
+      'removal failed',
+      'kept after a login that may have counted',
+      'unattended stop'
+    ]
+    expect(markerPaths.filter((x) => only === undefined && !reached.has(x))).toEqual([])
   })
 })
 
 describe('the lockout budget across runs', () => {
-  async function runs(events: string[], fault: TsFault): Promise<{ counted: number; locked: boolean; logins: number; results: string[] }> {
+  interface Budget {
+    counted: number
+    locked: boolean
+    logins: number
+    markerWrites: number
+    results: string[]
+    messages: string[]
+  }
+
+  /** Consecutive runs an hour apart with a wrong password, every login answered by `fault`. */
+  async function runs(events: string[], fault: TsFault, options: { readOnly?: boolean; cutMidLogin?: boolean } = {}): Promise<Budget> {
     const w = new World({ thingspace: { password: 'Changed-Elsewhere' } })
     w.secrets.put('repo:acme/fleet', PASSWORD, new Date(START - 100 * DAY))
+    w.secrets.readOnly = options.readOnly ?? false
     w.thingspace.always.login = fault
+    // Every login is cut 10 ms in: the run is cancelled while the login is in flight (and the server counts it).
+    if (options.cutMidLogin) w.on({ call: 'login', phase: 'start' }, () => void w.clock.schedule(10, () => w.signal('SIGINT')), false)
     const results: string[] = []
+    const messages: string[] = []
     for (const eventName of events) {
       w.secrets.runStart = new Date(w.clock.now())
       const { outcome } = await w.rotate(makeSettings({ eventName }))
       results.push(outcome.result)
+      messages.push(outcome.message)
       await w.clock.advance(60 * MINUTE)
     }
-    return { counted: w.thingspace.countedFailures, locked: w.thingspace.locked, logins: w.thingspace.logins, results }
+    const markerWrites = w.events.filter((e) => e.call === 'write' && e.name === MARKER && e.phase === 'start').length
+    return { counted: w.thingspace.countedFailures, locked: w.thingspace.locked, logins: w.thingspace.logins, markerWrites, results, messages }
   }
-  const schedule = Array<string>(50).fill('schedule')
-
-  test.each<[string, TsFault]>([
+  const repeat = (events: string[], n = 50): string[] => Array.from({ length: n }, (_, i) => events[i % events.length])
+  const SCHEDULES: [string, string[]][] = [
+    ['scheduled', repeat(['schedule'])],
+    ['repository_dispatch', repeat(['repository_dispatch'])],
+    ['unattended (schedule, repository_dispatch, push, workflow_run)', repeat(['schedule', 'repository_dispatch', 'push', 'workflow_run'])]
+  ]
+  const LOST: [string, TsFault][] = [
     ['lost', { kind: 'lost', acted: true }],
     ['timed out', { kind: 'timeout', acted: true }],
     ['answered 502', { kind: 'server', status: 502, acted: true }]
-  ])('50 scheduled runs, every login answer %s: at most 3 of 5 attempts spent, never locked', async (_name, fault) => {
-    const { counted, locked, logins, results } = await runs(schedule, fault)
-    expect({ counted, locked, logins }).toEqual({ counted: 2, locked: false, logins: 2 })
+  ]
+
+  test.each(SCHEDULES.flatMap(([name, events]) => LOST.map(([how, fault]) => [name, how, events, fault] as const)))(
+    '50 %s runs, every login answer %s: at most 3 of 5 attempts spent, never locked',
+    async (_name, _how, events, fault) => {
+      const { counted, locked, logins, markerWrites, results } = await runs(events, fault)
+      // The first run records its login ahead, retries once, and every later run stops on the marker.
+      expect({ counted, locked, logins, markerWrites }).toEqual({ counted: 2, locked: false, logins: 2, markerWrites: 1 })
+      expect(new Set(results)).toEqual(new Set(['failed-unchanged']))
+    }
+  )
+
+  test.each(SCHEDULES)('50 %s runs with a token that cannot write the marker: no login at all, never locked', async (_name, events) => {
+    const { counted, locked, logins, markerWrites, results, messages } = await runs(events, { kind: 'lost', acted: true }, { readOnly: true })
+    expect({ counted, locked, logins, markerWrites }).toEqual({ counted: 0, locked: false, logins: 0, markerWrites: 50 })
     expect(new Set(results)).toEqual(new Set(['failed-unchanged']))
+    expect(messages.filter((m) => !m.includes(`a run nobody started by hand records each login in ${MARKER} before sending it`))).toEqual([])
   })
 
-  test('50 scheduled runs with one run started by hand in between: still at most 3', async () => {
-    const events = [...schedule]
+  test.each(SCHEDULES)('50 %s runs, each cut by a signal while its login is in flight: 1 of 5 attempts spent', async (_name, events) => {
+    const { counted, locked, logins, markerWrites, results, messages } = await runs(events, { kind: 'lost', acted: true }, { cutMidLogin: true })
+    expect({ counted, locked, logins, markerWrites }).toEqual({ counted: 1, locked: false, logins: 1, markerWrites: 1 })
+    expect(new Set(results)).toEqual(new Set(['failed-unchanged']))
+    expect(messages[0]).toBe(
+      'The password was not changed: the runner cancelled the step (SIGINT) before the reset was sent, and a login was attempted.'
+    )
+    expect(messages.slice(1).filter((m) => !m.includes('runs nobody started by hand stop here'))).toEqual([])
+  })
+
+  test.each<[string, { readOnly?: boolean }, Omit<Budget, 'results' | 'messages'>]>([
+    ['', {}, { counted: 3, locked: false, logins: 3, markerWrites: 1 }],
+    // By hand the login is sent, and recording it fails: one attempt, no retry; the unattended runs still send none.
+    [' and a token that cannot write the marker', { readOnly: true }, { counted: 1, locked: false, logins: 1, markerWrites: 50 }]
+  ])('50 unattended runs with one run started by hand in between%s: still at most 3', async (_name, options, expected) => {
+    const events = repeat(['schedule', 'repository_dispatch'])
     events[25] = 'workflow_dispatch'
-    const { counted, locked } = await runs(events, { kind: 'lost', acted: true })
-    expect({ counted, locked }).toEqual({ counted: 3, locked: false })
+    const { counted, locked, logins, markerWrites } = await runs(events, { kind: 'lost', acted: true }, options)
+    expect({ counted, locked, logins, markerWrites }).toEqual(expected)
   })
 
-  test('every login refused: one attempt in the first run, none after', async () => {
-    const { counted, locked } = await runs(schedule, { kind: 'refused' })
-    expect({ counted, locked }).toEqual({ counted: 1, locked: false })
+  test.each(SCHEDULES)('50 %s runs, every login refused: one attempt in the first run, none after', async (_name, events) => {
+    const { counted, locked, logins, markerWrites } = await runs(events, { kind: 'refused' })
+    expect({ counted, locked, logins, markerWrites }).toEqual({ counted: 1, locked: false, logins: 1, markerWrites: 1 })
   })
 })

@@ -2,8 +2,8 @@
  * The GitHub secrets client (src/github-secrets.ts) on the real Octokit from createOctokit
  * (src/github-client.ts), in process against the GitHub simulator: every target kind read and
  * written with real sealing, org visibility and selection kept, pagination without a cap, serial
- * writes, the 422 key rotation, 403 hints, retries that say what happened, the pinned API version
- * and debug lines that carry route templates only.
+ * writes (and marker removals queued with them), the 422 key rotation, 403 hints, retries that say
+ * what happened, the pinned API version and debug lines that carry route templates only.
  */
 import { afterEach, describe, expect, jest, test } from '@jest/globals'
 import sodium from 'libsodium-wrappers'
@@ -246,6 +246,53 @@ describe('writes', () => {
     expect(error).toMatchObject({ name: 'GitHubError', status: 422 })
     expect(error.message).toBe('Failed to write THINGSPACE_PASSWORD (after reading its new public key) to repo:acme/fleet: 422 Bad request')
     expect(gh.calls('put-secret')).toHaveLength(2)
+  })
+})
+
+describe('removing the lockout marker', () => {
+  const MARKER = `${SECRET}_REJECTED`
+
+  test.each(KINDS)('%s: deletes the marker, and only the marker', async (line, scope) => {
+    const { gh, secrets } = await rig()
+    const org = scope.includes('org:') ? { visibility: 'all' as const } : {}
+    gh.seed(scope, MARKER, 'a login may count', new Date(Date.now() - DAY), org)
+    gh.seed(scope, SECRET, 'old', new Date(Date.now() - 2 * DAY), org)
+    const state = await secrets.inspect(target(line), true)
+    expect(state.markedAt).toBeDefined()
+    await secrets.remove(state, secrets.markerName)
+    expect(gh.secret(scope, MARKER)).toBeUndefined()
+    expect(gh.secret(scope, SECRET)?.value).toBe('old')
+    expect(gh.calls('delete-secret').map((e) => [e.scope, e.status, e.path.endsWith(`/${MARKER}`)])).toEqual([[scope, 204, true]])
+  })
+
+  test('a marker that is already gone (404) counts as removed', async () => {
+    const { gh, secrets } = await rig()
+    const state = await secrets.inspect(target('repo'), true)
+    await secrets.remove(state, secrets.markerName)
+    expect(gh.calls('delete-secret').map((e) => e.status)).toEqual([404])
+  })
+
+  test('a token that may not delete: the error names the secret, the target and the permission', async () => {
+    const { gh, secrets } = await rig({ grant: { write: false } })
+    gh.seed('repo:acme/fleet', MARKER, 'a login may count', new Date(Date.now() - DAY))
+    const state = await secrets.inspect(target('repo'), true)
+    const error = await failure(secrets.remove(state, secrets.markerName))
+    expect(error).toMatchObject({ name: 'GitHubError', status: 403 })
+    expect(error.message).toBe(
+      `Failed to delete ${MARKER} from repo:acme/fleet: 403 Resource not accessible by personal access token (the github-token may not write these secrets; it needs the "Secrets" repository permission (write); classic: repo)`
+    )
+    expect(gh.secret('repo:acme/fleet', MARKER)).toBeDefined()
+  })
+
+  test('is queued with the writes, one request at a time', async () => {
+    const { gh, secrets } = await rig()
+    gh.latencyMs = 5
+    gh.seed('repo:acme/fleet', MARKER, 'a login may count', new Date(Date.now() - DAY))
+    const state = await secrets.inspect(target('repo'), true)
+    await Promise.all([secrets.write(state, 'a'), secrets.remove(state, secrets.markerName), secrets.write(state, 'b')])
+    const requests = gh.log.filter((e) => e.call === 'put-secret' || e.call === 'delete-secret').sort((a, b) => a.start - b.start)
+    expect(requests.map((e) => e.call)).toEqual(['put-secret', 'delete-secret', 'put-secret'])
+    expect(requests.every((e, i) => i === 0 || e.start >= requests[i - 1].end)).toBe(true)
   })
 })
 

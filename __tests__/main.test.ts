@@ -1,7 +1,8 @@
 /**
  * run() (src/main.ts) in process, wired to the real clients, against both simulators on 127.0.0.1:
  * inputs from INPUT_* variables, the run's context from GITHUB_* variables (read by @actions/github
- * when it is first imported, so they are set before src/main.ts is), outputs and summary in files.
+ * when it is first imported, so they are set before src/main.ts is; a test of a run nobody started
+ * by hand sets @actions/github's context.eventName instead), outputs and summary in files.
  */
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, jest, test } from '@jest/globals'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -13,6 +14,8 @@ const SECRET = 'THINGSPACE_PASSWORD'
 const REPO = `repo:${FIXTURE.repository}`
 
 let run: () => Promise<void>
+/** @actions/github's context, the one src/main.ts reads. */
+let githubContext: { eventName: string }
 /** The simulators the run's context (GITHUB_API_URL) points at. */
 let contextSims: Simulators
 let perTest: Simulators | undefined
@@ -35,6 +38,7 @@ beforeAll(async () => {
   })
   delete process.env.GITHUB_EVENT_PATH
   ;({ run } = await import('../src/main.ts'))
+  ;({ context: githubContext } = await import('@actions/github'))
 })
 
 afterAll(async () => {
@@ -127,7 +131,9 @@ describe('run', () => {
     expect(sims.github.secret(REPO, SECRET)?.value).toBe(sims.thingspace.password)
     expect(sims.github.calls('get-run')).toHaveLength(1)
     expect(printed()).toContainEqual(
-      expect.stringMatching(/^::warning::ThingSpace logout failed \(the session will expire on its own\): ThingSpace logout: answered 500/)
+      expect.stringMatching(
+        /^::warning title=ThingSpace password rotation::ThingSpace logout failed \(the session will expire on its own\): ThingSpace logout: answered 500/
+      )
     )
     expect(process.exitCode).toBeUndefined()
     expectNoLeak(sims)
@@ -187,5 +193,79 @@ describe('run', () => {
     expect(sims.github.secret(REPO, SECRET)).toBeUndefined()
     expect(printed().find((line) => line.startsWith('::error'))).toMatch(/ThingSpace refused the login for m2m-api-user/)
     expect(process.exitCode).toBe(1)
+  })
+})
+
+describe('a run nobody started by hand', () => {
+  const MARKER = `${SECRET}_REJECTED`
+  const READ_ONLY_TOKEN = 'ghp_ReadOnlyToken0123456789abcdefABCDEFab'
+  let event: string
+
+  beforeEach(() => {
+    event = githubContext.eventName
+  })
+
+  afterEach(() => {
+    githubContext.eventName = event
+  })
+
+  /** The simulator's log entries of one call on the marker secret, or on the password secret. */
+  const onSecret = (sims: Simulators, call: string, name: string) => sims.github.log.filter((e) => e.call === call && e.path.endsWith(`/${name}`))
+
+  test.each(['schedule', 'repository_dispatch'])(
+    'a %s run writes the marker before its login is sent, and deletes it once the login succeeded',
+    async (eventName) => {
+      perTest = await startSimulators()
+      const sims = perTest
+      githubContext.eventName = eventName
+      setInputs({ ...standardInputs(sims), 'github-api-url': sims.github.url })
+      await run()
+      expect(outputs().result).toBe('rotated')
+      const [login] = sims.thingspace.calls('login')
+      const markerPuts = onSecret(sims, 'put-secret', MARKER)
+      const deletes = onSecret(sims, 'delete-secret', MARKER)
+      const passwordPuts = onSecret(sims, 'put-secret', SECRET)
+      expect([markerPuts.length, deletes.length, passwordPuts.length]).toEqual([1, 1, 2])
+      expect(markerPuts[0]).toMatchObject({ scope: REPO, status: 201 })
+      expect(markerPuts[0].end).toBeLessThanOrEqual(login.start)
+      expect(deletes[0]).toMatchObject({ scope: REPO, status: 204 })
+      expect(deletes[0].start).toBeGreaterThanOrEqual(login.end)
+      expect(deletes[0].end).toBeLessThanOrEqual(passwordPuts[0].start)
+      expect(sims.github.secret(REPO, MARKER)).toBeUndefined()
+      expect(sims.github.secret(REPO, SECRET)?.value).toBe(sims.thingspace.password)
+      expect(process.exitCode).toBeUndefined()
+    }
+  )
+
+  test('a scheduled run whose token cannot write sends no login, and says why', async () => {
+    perTest = await startSimulators()
+    const sims = perTest
+    sims.github.addToken(READ_ONLY_TOKEN, { write: false })
+    githubContext.eventName = 'schedule'
+    setInputs({ ...standardInputs(sims), 'github-api-url': sims.github.url, 'github-token': READ_ONLY_TOKEN })
+    await run()
+    expect(outputs()).toEqual({ result: 'failed-unchanged', rotated: 'false', 'targets-updated': '0' })
+    expect(sims.thingspace.calls('login')).toHaveLength(0)
+    expect(sims.thingspace.calls('token')).toHaveLength(1)
+    expect(onSecret(sims, 'put-secret', MARKER).map((e) => e.status)).toEqual([403])
+    const error = printed().find((line) => line.startsWith('::error'))
+    expect(error).toContain(`a run nobody started by hand records each login in ${MARKER} before sending it`)
+    expect(error).toContain(`writing ${MARKER} to ${REPO} failed`)
+    expect(process.exitCode).toBe(1)
+    expectNoLeak(sims)
+  })
+
+  test('a refused login in a scheduled run keeps the marker written before it, and writes no second one', async () => {
+    perTest = await startSimulators()
+    const sims = perTest
+    githubContext.eventName = 'schedule'
+    setInputs({ ...standardInputs(sims), password: 'not-the-password', 'github-api-url': sims.github.url })
+    await run()
+    expect(outputs().result).toBe('failed-unchanged')
+    expect(sims.thingspace.calls('login')).toHaveLength(1)
+    expect(onSecret(sims, 'put-secret', MARKER)).toHaveLength(1)
+    expect(onSecret(sims, 'delete-secret', MARKER)).toHaveLength(0)
+    expect(sims.github.secret(REPO, MARKER)).toBeDefined()
+    expect(printed().find((line) => line.startsWith('::error'))).toContain('Runs nobody started by hand will not log in again')
   })
 })

@@ -1,10 +1,10 @@
 /**
  * The pre-flight decisions, each a pure function of the targets' state and the clock: due, stale,
- * lockout, and whether a session may have expired.
+ * whether a person started the run, lockout, and whether a session may have expired.
  */
 import { describe, expect, test } from '@jest/globals'
 import type { TargetState } from '../src/github-secrets.ts'
-import { dueTargets, lockoutDecision, sessionMayHaveExpired, staleTargets } from '../src/preflight.ts'
+import { dueTargets, isAttended, lockoutDecision, sessionMayHaveExpired, staleTargets } from '../src/preflight.ts'
 import { parseTargets } from '../src/targets.ts'
 import { DAY, MINUTE, REPOSITORY, START } from './support/fakes.ts'
 
@@ -50,18 +50,51 @@ describe('staleTargets', () => {
   })
 })
 
+// Every event GitHub can start a workflow with that a person does not start by hand (a sample of
+// them), and the two a person does: workflow_dispatch, and a local run that has no event.
+const UNATTENDED = [
+  'schedule',
+  'repository_dispatch',
+  'push',
+  'pull_request',
+  'pull_request_target',
+  'workflow_run',
+  'workflow_call',
+  'release',
+  'dynamic',
+  'merge_group',
+  'check_suite',
+  'issue_comment',
+  ''
+]
+
+describe('isAttended', () => {
+  test.each<[string | undefined, boolean]>([
+    ['workflow_dispatch', true],
+    [undefined, true],
+    ...UNATTENDED.map((eventName): [string, boolean] => [eventName, false]),
+    // Event names are exact: no case folding, no prefix match.
+    ['Workflow_Dispatch', false],
+    ['workflow_dispatch ', false],
+    ['workflow', false]
+  ])('%p: started by hand %p', (eventName, attended) => {
+    expect(isAttended(eventName)).toBe(attended)
+  })
+})
+
 describe('lockoutDecision', () => {
   const markedAt = START - DAY
 
   test('no marker: clear', () => {
     expect(lockoutDecision([state(repo, START - 2 * DAY)], 'schedule')).toEqual({ kind: 'clear' })
+    expect(lockoutDecision([state(repo, START - 2 * DAY)], 'workflow_dispatch')).toEqual({ kind: 'clear' })
   })
 
-  test('a marker newer than every update stops a scheduled run', () => {
-    expect(lockoutDecision([state(repo, START - 2 * DAY, markedAt), state(env)], 'schedule')).toEqual({ kind: 'stop', markedAt: new Date(markedAt) })
+  test.each(UNATTENDED)('a marker newer than every update stops a run started by %p', (eventName) => {
+    expect(lockoutDecision([state(repo, START - 2 * DAY, markedAt), state(env)], eventName)).toEqual({ kind: 'stop', markedAt: new Date(markedAt) })
   })
 
-  test.each(['workflow_dispatch', 'push', undefined])('a marker newer than every update lets a run started by %s try once', (eventName) => {
+  test.each(['workflow_dispatch', undefined])('a marker newer than every update lets a run started by %p try once', (eventName) => {
     expect(lockoutDecision([state(repo, START - 2 * DAY, markedAt)], eventName)).toEqual({ kind: 'try-once', markedAt: new Date(markedAt) })
   })
 

@@ -1,8 +1,10 @@
 /**
  * The rotation flow in process: `rotate()` against the in-memory ThingSpace and GitHub of
  * support/fakes.ts, on a fake clock. Every branch of the sequence (read, pre-flight, log in, prove,
- * reset, store or escrow, verify, log out), each with exact counts of what was sent and what the
- * targets hold afterwards.
+ * reset, store or escrow, verify, log out), each with exact counts of what was sent (marker writes
+ * and removals included) and what the targets hold afterwards. Runs are started by hand
+ * (workflow_dispatch) unless a test says otherwise; the lockout rules that differ for unattended runs
+ * (schedule, repository_dispatch, ...) are tested in both kinds of run.
  */
 import { describe, expect, test } from '@jest/globals'
 import { KILL_AFTER_MS, REPORT_MARGIN_MS } from '../src/cancellation.ts'
@@ -30,6 +32,16 @@ const THREE = ['repo', 'env:prod', 'org:acme']
 const [REPO, ENV, ORG] = labels(THREE)
 const OLD = new Date(START - 100 * DAY)
 
+/** Runs started by hand, and runs nobody started by hand (which record each login ahead). */
+const ATTENDED = ['workflow_dispatch', undefined] as const
+const UNATTENDED = ['schedule', 'repository_dispatch'] as const
+/** Each login test runs in one run of each kind; `ahead` says whether it records its login before sending it. */
+const MODES: [string, boolean][] = [
+  ['workflow_dispatch', false],
+  ['schedule', true],
+  ['repository_dispatch', true]
+]
+
 /** A world whose targets all hold the current password, last updated `updatedAt`. */
 function world(targets: string[] = THREE, options: WorldOptions = {}, updatedAt = OLD): World {
   const w = new World(options)
@@ -41,7 +53,7 @@ async function run(w: World, options: SettingsOptions = {}): Promise<RunResult> 
   return w.rotate(makeSettings({ targets: THREE, ...options }))
 }
 
-/** What was sent: ThingSpace calls by kind, and GitHub writes (answered or not) by purpose. */
+/** What was sent: ThingSpace calls by kind, GitHub writes (answered or not) by purpose, and marker removals. */
 function counts(w: World) {
   const writes = w.events.filter((e) => e.call === 'write' && e.phase === 'start')
   return {
@@ -50,7 +62,8 @@ function counts(w: World) {
     logouts: w.thingspace.logouts,
     proofWrites: writes.filter((x) => x.name === SECRET && x.value === PASSWORD).length,
     newWrites: writes.filter((x) => x.name === SECRET && x.value !== PASSWORD).length,
-    markerWrites: writes.filter((x) => x.name === MARKER).length
+    markerWrites: writes.filter((x) => x.name === MARKER).length,
+    removes: w.secrets.calls.remove
   }
 }
 
@@ -65,10 +78,23 @@ function holds(w: World, targets: string[] = THREE): Record<string, string> {
   )
 }
 
+/** Whether the marker in the first target would stop the next unattended run: newer than every update of the password secret. */
+function markerInForce(w: World, targets: string[] = THREE): boolean {
+  const marker = w.secrets.get(labels(targets)[0], MARKER)
+  const updates = labels(targets).map((label) => w.secrets.get(label)?.updatedAt.getTime() ?? 0)
+  return marker !== undefined && marker.updatedAt.getTime() >= Math.max(...updates)
+}
+
+/** Index in the event record of the first event matching, or -1. */
+const pos = (w: World, match: Partial<CallEvent>, from = 0): number => w.indexOf(match, from)
+const MARKER_WRITTEN: Partial<CallEvent> = { call: 'write', name: MARKER, phase: 'end', outcome: 'ok' }
+
 const ALL_OLD = { [REPO]: 'old', [ENV]: 'old', [ORG]: 'old' }
 const ALL_NEW = { [REPO]: 'new', [ENV]: 'new', [ORG]: 'new' }
-const ROTATED = { logins: 2, resets: 1, logouts: 2, proofWrites: 3, newWrites: 3, markerWrites: 0 }
-const NOTHING = { logins: 0, resets: 0, logouts: 0, proofWrites: 0, newWrites: 0, markerWrites: 0 }
+const ROTATED = { logins: 2, resets: 1, logouts: 2, proofWrites: 3, newWrites: 3, markerWrites: 0, removes: 0 }
+const NOTHING = { logins: 0, resets: 0, logouts: 0, proofWrites: 0, newWrites: 0, markerWrites: 0, removes: 0 }
+/** What an unattended run adds to a rotation: its login recorded ahead, and the record removed once the login succeeded. */
+const AHEAD = { markerWrites: 1, removes: 1 }
 
 describe('a rotation with nothing in the way', () => {
   test('proves every target, resets once, stores the new password everywhere, verifies it and logs out', async () => {
@@ -91,11 +117,61 @@ describe('a rotation with nothing in the way', () => {
   test('every proof write ends before the reset is sent, after the login answered', async () => {
     const w = world()
     await run(w)
-    const loginAnswered = w.indexOf({ call: 'login', phase: 'end', outcome: 'ok' })
-    const resetSent = w.indexOf({ call: 'reset', phase: 'start' })
+    const loginAnswered = pos(w, { call: 'login', phase: 'end', outcome: 'ok' })
+    const resetSent = pos(w, { call: 'reset', phase: 'start' })
     const proofs = w.events.filter((e) => e.call === 'write' && e.phase === 'end' && e.value === PASSWORD)
     expect(proofs.map((e) => e.label)).toEqual(expect.arrayContaining(labels(THREE)))
     expect(proofs.every((e) => w.events.indexOf(e) > loginAnswered && w.events.indexOf(e) < resetSent)).toBe(true)
+  })
+
+  test.each(UNATTENDED)(
+    'a %s run records its login in the marker before sending it, and removes the marker once the login succeeds',
+    async (eventName) => {
+      const w = world()
+      const { outcome } = await run(w, { eventName })
+      expect(outcome).toMatchObject({
+        result: 'rotated',
+        ok: true,
+        message: 'The password was changed and the new one is stored in every target, and it logs in.'
+      })
+      expect(counts(w)).toEqual({ ...ROTATED, ...AHEAD })
+      expect(w.warnings).toEqual([])
+      // token (100 ms), marker written to the first target (50 ms), login (100 ms), marker removed (50 ms), proof
+      const timeline = (match: Partial<CallEvent>): number => w.events[pos(w, match)].at - START
+      expect({
+        tokenEnd: timeline({ call: 'token', phase: 'end' }),
+        markerStart: timeline({ call: 'write', name: MARKER, phase: 'start' }),
+        markerEnd: timeline(MARKER_WRITTEN),
+        loginStart: timeline({ call: 'login', phase: 'start' }),
+        loginEnd: timeline({ call: 'login', phase: 'end' }),
+        removeStart: timeline({ call: 'remove', phase: 'start' }),
+        removeEnd: timeline({ call: 'remove', phase: 'end', outcome: 'ok' }),
+        proofStart: timeline({ call: 'write', name: SECRET, phase: 'start' })
+      }).toEqual({
+        tokenEnd: 100,
+        markerStart: 100,
+        markerEnd: 150,
+        loginStart: 150,
+        loginEnd: 250,
+        removeStart: 250,
+        removeEnd: 300,
+        proofStart: 300
+      })
+      expect(pos(w, MARKER_WRITTEN)).toBeLessThan(pos(w, { call: 'login', phase: 'start' }))
+      expect(w.secrets.writes.filter((x) => x.name === MARKER).map((x) => [x.label, x.value])).toEqual([
+        [REPO, `a login may count toward the lockout from ${new Date(START + 100).toISOString()}`]
+      ])
+      expect(w.events.filter((e) => e.call === 'remove' && e.phase === 'start').map((e) => [e.label, e.name])).toEqual([[REPO, MARKER]])
+      expect(w.secrets.get(REPO, MARKER)).toBeUndefined()
+      expect(holds(w)).toEqual(ALL_NEW)
+    }
+  )
+
+  test.each([0, 30])('the OAuth token for the login has come before the login is sent (min-age-days %i)', async (minAgeDays) => {
+    const w = world()
+    await run(w, { minAgeDays })
+    expect(w.ts('token').map((e) => e.value)).toEqual(['login', 'reset', 'reset'])
+    expect(pos(w, { call: 'token', n: 0, phase: 'end', outcome: 'ok' })).toBeLessThan(pos(w, { call: 'login', phase: 'start' }))
   })
 
   test('without verify, the new password is stored and no second login is sent', async () => {
@@ -114,7 +190,7 @@ describe('due check (min-age-days)', () => {
     expect(outcome).toMatchObject({ result: 'not-due', ok: true })
     expect(outcome.message).toContain('ThingSpace was not contacted')
     expect(w.thingspace.calls).toEqual({ token: 0, login: 0, reset: 0, logout: 0 })
-    expect(counts(w)).toEqual({ logins: 0, resets: 0, logouts: 0, proofWrites: 0, newWrites: 0, markerWrites: 0 })
+    expect(counts(w)).toEqual(NOTHING)
     expect(outcome.targets.map((t) => t.outcome)).toEqual(['unchanged (not due)', 'unchanged (not due)', 'unchanged (not due)'])
     expect(holds(w)).toEqual(ALL_OLD)
   })
@@ -144,7 +220,7 @@ describe('due check (min-age-days)', () => {
     await run(eager, { minAgeDays: 0 })
     const lazy = world()
     await run(lazy, { minAgeDays: 30 })
-    const tokenVsReads = (w: World) => w.indexOf({ call: 'token', phase: 'start' }) < w.indexOf({ call: 'inspect', phase: 'end' })
+    const tokenVsReads = (w: World) => pos(w, { call: 'token', phase: 'start' }) < pos(w, { call: 'inspect', phase: 'end' })
     expect([tokenVsReads(eager), tokenVsReads(lazy)]).toEqual([true, false])
   })
 })
@@ -156,11 +232,11 @@ describe('stale-password guard', () => {
   ])('a target updated after this run started stops the run before any login (min-age-days %i)', async (minAgeDays, said, tokens) => {
     const w = world()
     w.secrets.put(ENV, 'Newer-Password', new Date(START - 1000))
-    const { outcome } = await run(w, { minAgeDays })
+    const { outcome } = await run(w, { minAgeDays, eventName: 'schedule' })
     expect(outcome).toMatchObject({ result: 'failed-unchanged', ok: false })
     expect(outcome.message).toContain(`The password was not changed, and ${said}: ${ENV} had ${SECRET} updated after this workflow run started`)
     expect(w.thingspace.calls).toEqual({ token: tokens, login: 0, reset: 0, logout: 0 })
-    expect(counts(w).proofWrites).toBe(0)
+    expect(counts(w)).toEqual(NOTHING)
     expect(holds(w)).toEqual({ ...ALL_OLD, [ENV]: 'Newer-Password' })
   })
 
@@ -175,7 +251,7 @@ describe('stale-password guard', () => {
 
   test('no run id (a local run): the stale check is skipped without asking GitHub', async () => {
     const w = world()
-    const { outcome } = await run(w, { runId: undefined })
+    const { outcome } = await run(w, { runId: undefined, eventName: undefined })
     expect(outcome.result).toBe('rotated')
     expect(w.secrets.calls.runStart).toBe(0)
     expect(counts(w)).toEqual(ROTATED)
@@ -183,52 +259,89 @@ describe('stale-password guard', () => {
 })
 
 describe('lockout guard (the marker secret)', () => {
-  const marked = (w: World, at: number) => w.secrets.put(REPO, 'a login may have counted', new Date(at), MARKER)
+  const marked = (w: World, time: number) => w.secrets.put(REPO, 'a login may have counted', new Date(time), MARKER)
 
-  test('a scheduled run stops with zero logins while the marker is newer than every update', async () => {
-    const w = world()
-    marked(w, START - DAY)
-    const { outcome } = await run(w)
-    expect(outcome).toMatchObject({ result: 'failed-unchanged', ok: false })
-    expect(outcome.message).toContain(`(recorded in the ${MARKER} secret of ${REPO})`)
-    expect(outcome.message).toContain('scheduled runs stop here')
-    expect(counts(w)).toEqual({ logins: 0, resets: 0, logouts: 0, proofWrites: 0, newWrites: 0, markerWrites: 0 })
-    expect(holds(w)).toEqual(ALL_OLD)
-  })
-
-  test.each(['workflow_dispatch', undefined])(
-    'a run started by %s tries once with a warning, and does not retry a login that got no answer',
+  test.each(['schedule', 'repository_dispatch', 'push', 'workflow_run', 'pull_request'])(
+    'a %s run stops with zero logins while the marker is newer than every update',
     async (eventName) => {
       const w = world()
       marked(w, START - DAY)
-      w.thingspace.script('login', { kind: 'lost', acted: true })
       const { outcome } = await run(w, { eventName })
-      expect(w.warnings).toEqual([expect.stringContaining(`trying once, without retrying, because this run was started by ${eventName ?? 'hand'}`)])
       expect(outcome).toMatchObject({ result: 'failed-unchanged', ok: false })
-      expect(outcome.message).toContain('got no usable answer')
-      expect(outcome.message).toContain('after 1 attempt,')
-      expect(counts(w)).toEqual({ logins: 1, resets: 0, logouts: 0, proofWrites: 0, newWrites: 0, markerWrites: 1 })
+      expect(outcome.message).toBe(
+        `The password was not changed, and no login was attempted (only the OAuth token was requested): a login with this password was refused, or may have been counted without an answer, at ${new Date(START - DAY).toISOString()} ` +
+          `(recorded in the ${MARKER} secret of ${REPO}), and ${SECRET} has not been updated in any target since. ` +
+          `Another failed login would count toward the 5-failure lockout, so runs nobody started by hand stop here. Store the current password in ${SECRET} (or start the workflow by hand to try once).`
+      )
+      expect(counts(w)).toEqual(NOTHING)
+      expect(w.secrets.get(REPO, MARKER)?.updatedAt).toEqual(new Date(START - DAY))
       expect(holds(w)).toEqual(ALL_OLD)
     }
   )
 
-  test('a run started by hand with the marker and a working password rotates', async () => {
+  test.each(ATTENDED)('a run started by %s tries once with a warning, and does not retry a login that got no answer', async (eventName) => {
+    const w = world()
+    marked(w, START - DAY)
+    w.thingspace.script('login', { kind: 'lost', acted: true })
+    const { outcome } = await run(w, { eventName })
+    expect(w.warnings).toEqual([expect.stringContaining(`trying once, without retrying, because this run was started by ${eventName ?? 'hand'}`)])
+    expect(outcome).toMatchObject({ result: 'failed-unchanged', ok: false })
+    expect(outcome.message).toContain('got no usable answer')
+    expect(outcome.message).toContain('after 1 attempt,')
+    expect(outcome.message).toContain(
+      `Runs nobody started by hand will not log in again until the password secret is updated (recorded in ${MARKER}).`
+    )
+    // The marker in force already says so: it is neither written again nor removed.
+    expect(counts(w)).toEqual({ ...NOTHING, logins: 1 })
+    expect(w.secrets.get(REPO, MARKER)?.updatedAt).toEqual(new Date(START - DAY))
+    expect(holds(w)).toEqual(ALL_OLD)
+  })
+
+  test('a run started by hand with the marker and a working password rotates, and removes the marker right after the login', async () => {
     const w = world()
     marked(w, START - DAY)
     const { outcome } = await run(w, { eventName: 'workflow_dispatch' })
     expect(outcome.result).toBe('rotated')
-    expect(counts(w)).toEqual(ROTATED)
+    expect(counts(w)).toEqual({ ...ROTATED, removes: 1 })
+    expect(pos(w, { call: 'remove', phase: 'start', label: REPO, name: MARKER })).toBe(pos(w, { call: 'login', phase: 'end' }) + 1)
+    expect(pos(w, { call: 'remove', phase: 'end', outcome: 'ok' })).toBeLessThan(pos(w, { call: 'write', name: SECRET, phase: 'start' }))
+    expect(w.secrets.get(REPO, MARKER)).toBeUndefined()
+    expect(w.warnings).toEqual([expect.stringContaining('trying once, without retrying')])
     expect(holds(w)).toEqual(ALL_NEW)
   })
 
-  test.each([REPO, ORG])('a marker older than the last update of the password secret (in %s) is ignored by a scheduled run', async (updated) => {
+  test.each<[string, string, ReturnType<typeof counts>]>([
+    [REPO, 'schedule', { ...ROTATED, ...AHEAD }],
+    [ORG, 'schedule', { ...ROTATED, ...AHEAD }],
+    [REPO, 'workflow_dispatch', ROTATED]
+  ])('a marker older than the last update of the password secret (in %s) is ignored by a %s run', async (updated, eventName, sent) => {
     const w = world()
     marked(w, START - 10 * DAY)
     w.secrets.put(updated, PASSWORD, new Date(START - 9 * DAY))
-    const { outcome } = await run(w)
+    const { outcome } = await run(w, { eventName })
     expect(outcome.result).toBe('rotated')
     expect(w.warnings).toEqual([])
-    expect(counts(w)).toEqual(ROTATED)
+    expect(counts(w)).toEqual(sent)
+    expect(markerInForce(w)).toBe(false)
+  })
+
+  // After a failed removal the proof writes take the marker out of force, so a fresh login before the
+  // reset (the session idled out during a slow proof) is recorded again, ahead of it.
+  test('a marker that could not be removed no longer counts once the proof updated the password secret: a fresh login is recorded again', async () => {
+    const w = world(THREE, { secrets: { latency: (call, label) => (call === 'write' && label === ENV ? 21 * MINUTE : 50) } })
+    w.secrets.removeFails = true
+    w.thingspace.script('login', undefined, { kind: 'lost', acted: true }, { kind: 'lost', acted: true })
+    const first = await run(w, { eventName: 'schedule' })
+    expect(first.outcome.message).toContain(
+      `Runs nobody started by hand will not log in again until the password secret is updated (recorded in ${MARKER}).`
+    )
+    expect(markerInForce(w)).toBe(true)
+    const logins = w.thingspace.logins
+    w.secrets.runStart = new Date(w.clock.now())
+    await w.clock.advance(60 * MINUTE)
+    const next = await run(w, { eventName: 'schedule' })
+    expect(next.outcome.result).toBe('failed-unchanged')
+    expect(w.thingspace.logins - logins).toBe(0)
   })
 })
 
@@ -243,13 +356,13 @@ describe('reading the targets', () => {
       const w = world()
       const label = labels(THREE)[position]
       w.secrets.failInspect(label)
-      const { outcome } = await run(w, { minAgeDays })
+      const { outcome } = await run(w, { minAgeDays, eventName: 'schedule' })
       expect(outcome).toMatchObject({ result: 'failed-unchanged', ok: false })
       expect(outcome.message).toContain(`The password was not changed, and ${said}: not every target can be read, so none was written.`)
       expect(outcome.message).toContain(`Failed to read the public key of ${label}: 403 Forbidden`)
       expect(outcome.targets[position].outcome).toBe('could not be read')
       expect(w.thingspace.calls).toEqual({ token: tokens, login: 0, reset: 0, logout: 0 })
-      expect(counts(w).proofWrites + counts(w).markerWrites).toBe(0)
+      expect(counts(w)).toEqual(NOTHING)
       expect(holds(w)).toEqual(ALL_OLD)
     }
   )
@@ -263,15 +376,21 @@ describe('reading the targets', () => {
 })
 
 describe('login', () => {
-  test('a refused login is never retried, and the refusal is recorded in the first target', async () => {
+  test.each(MODES)('a refused login is never retried, and the refusal is recorded in the first target (%s)', async (eventName, ahead) => {
     const w = world(THREE, { thingspace: { password: 'Changed-Elsewhere' } })
-    const { outcome } = await run(w)
+    const { outcome } = await run(w, { eventName })
     expect(outcome).toMatchObject({ result: 'failed-unchanged', ok: false })
     expect(outcome.message).toContain(`ThingSpace refused the login for fleet-api`)
     expect(outcome.message).toContain('it was not retried')
-    expect(outcome.message).toContain(`Scheduled runs will not log in again until the password secret is updated (recorded in ${MARKER})`)
-    expect(counts(w)).toEqual({ logins: 1, resets: 0, logouts: 0, proofWrites: 0, newWrites: 0, markerWrites: 1 })
+    expect(outcome.message).toContain(
+      `Runs nobody started by hand will not log in again until the password secret is updated (recorded in ${MARKER})`
+    )
+    // One marker write in either run: before the login when unattended, after the refusal when started by hand.
+    expect(counts(w)).toEqual({ ...NOTHING, logins: 1, markerWrites: 1 })
     expect(w.secrets.writesTo(REPO, MARKER)).toBe(1)
+    const written = pos(w, MARKER_WRITTEN)
+    expect(ahead ? written < pos(w, { call: 'login', phase: 'start' }) : written > pos(w, { call: 'login', phase: 'end' })).toBe(true)
+    expect(markerInForce(w)).toBe(true)
     expect(w.thingspace.failedLogins).toBe(1)
     expect(holds(w)).toEqual(ALL_OLD)
   })
@@ -280,104 +399,209 @@ describe('login', () => {
     ['lost', { kind: 'lost', acted: true }],
     ['timed out', { kind: 'timeout', acted: true }],
     ['answered 503', { kind: 'server', status: 503, acted: true }],
-    ['answered 429', { kind: 'server', status: 429, acted: true }]
+    ['answered 429 (not by the gateway)', { kind: 'server', status: 429, acted: true }]
   ])('a login %s twice: recorded before the second attempt, and no third', async (_name, fault) => {
-    const w = world(THREE, { thingspace: { password: 'Changed-Elsewhere' } })
-    w.thingspace.script('login', fault, fault, fault)
-    const { outcome } = await run(w)
-    expect(outcome).toMatchObject({ result: 'failed-unchanged', ok: false })
-    expect(outcome.message).toContain('after 2 attempts, and ThingSpace may have counted each as a failed login')
-    expect(counts(w)).toEqual({ logins: 2, resets: 0, logouts: 0, proofWrites: 0, newWrites: 0, markerWrites: 2 })
-    const firstMarker = w.indexOf({ call: 'write', name: MARKER, phase: 'end', outcome: 'ok' })
-    const secondLogin = w.indexOf({ call: 'login', n: 1, phase: 'start' })
-    expect(firstMarker).toBeGreaterThan(w.indexOf({ call: 'login', n: 0, phase: 'end' }))
-    expect(firstMarker).toBeLessThan(secondLogin)
-    expect(w.thingspace.failedLogins).toBe(2)
-    expect(holds(w)).toEqual(ALL_OLD)
+    for (const [eventName, ahead] of MODES) {
+      const w = world(THREE, { thingspace: { password: 'Changed-Elsewhere' } })
+      w.thingspace.script('login', fault, fault, fault)
+      const { outcome } = await run(w, { eventName })
+      expect(outcome).toMatchObject({ result: 'failed-unchanged', ok: false })
+      expect(outcome.message).toContain('after 2 attempts, and ThingSpace may have counted each as a failed login')
+      expect({ eventName, ...counts(w) }).toEqual({ eventName, ...NOTHING, logins: 2, markerWrites: 1 })
+      const marker = pos(w, MARKER_WRITTEN)
+      const firstLoginStart = pos(w, { call: 'login', n: 0, phase: 'start' })
+      const firstLoginEnd = pos(w, { call: 'login', n: 0, phase: 'end' })
+      const secondLogin = pos(w, { call: 'login', n: 1, phase: 'start' })
+      // Unattended: recorded before the first login; by hand: between the first answer and the second login.
+      expect({ eventName, before: marker < firstLoginStart, between: marker > firstLoginEnd && marker < secondLogin }).toEqual({
+        eventName,
+        before: ahead,
+        between: !ahead
+      })
+      expect(markerInForce(w)).toBe(true)
+      expect(w.thingspace.failedLogins).toBe(2)
+      expect(holds(w)).toEqual(ALL_OLD)
+    }
   })
 
-  test('a login lost once and answered the second time rotates, and the marker is removed after the proof', async () => {
+  test.each(MODES)('a login lost once and answered the second time rotates, and the marker is removed right after (%s)', async (eventName) => {
     const w = world()
     w.thingspace.script('login', { kind: 'lost', acted: true })
-    const { outcome } = await run(w)
+    const { outcome } = await run(w, { eventName })
     expect(outcome.result).toBe('rotated')
-    expect(counts(w)).toEqual({ ...ROTATED, logins: 3, markerWrites: 1 })
-    expect(w.secrets.calls.remove).toBe(1)
+    expect(counts(w)).toEqual({ ...ROTATED, logins: 3, ...AHEAD })
+    expect(pos(w, { call: 'remove', phase: 'start' })).toBe(pos(w, { call: 'login', n: 1, phase: 'end' }) + 1)
+    expect(pos(w, { call: 'remove', phase: 'end', outcome: 'ok' })).toBeLessThan(pos(w, { call: 'write', name: SECRET, phase: 'start' }))
     expect(w.secrets.get(REPO, MARKER)).toBeUndefined()
     expect(holds(w)).toEqual(ALL_NEW)
   })
 
-  test('a marker left by an earlier run is removed once the login and the proof succeed', async () => {
+  test.each(MODES)('a marker that cannot be removed is a warning only (%s)', async (eventName, ahead) => {
     const w = world()
-    w.secrets.put(REPO, 'marker', new Date(w.clock.now() - 1000), MARKER)
-    const { outcome } = await run(w, { eventName: 'workflow_dispatch' })
-    expect(outcome.result).toBe('rotated')
-    expect(w.secrets.get(REPO, MARKER)).toBeUndefined()
-    expect(w.warnings).toEqual([expect.stringContaining('trying once, without retrying')])
-  })
-
-  test('a marker that cannot be removed is a warning only', async () => {
-    const w = world()
-    w.thingspace.script('login', { kind: 'lost', acted: true })
+    if (!ahead) w.secrets.put(REPO, 'a login may have counted', new Date(START - DAY), MARKER)
     w.secrets.removeFails = true
-    const { outcome } = await run(w)
-    expect(outcome.result).toBe('rotated')
-    expect(w.warnings).toEqual([expect.stringContaining('Could not remove THINGSPACE_PASSWORD_REJECTED')])
+    const { outcome } = await run(w, { eventName })
+    expect(outcome).toMatchObject({ result: 'rotated', ok: true })
+    expect(w.warnings).toContainEqual(
+      `Could not remove ${MARKER} (unattended runs may stop until the password secret is updated): Failed to delete ${MARKER} from ${REPO}: 403 Forbidden`
+    )
+    expect(counts(w)).toEqual({ ...ROTATED, markerWrites: ahead ? 1 : 0, removes: 1 })
+    // Still there, but older than the new password: the next run is not stopped by it.
+    expect(w.secrets.get(REPO, MARKER)).toBeDefined()
+    expect(markerInForce(w)).toBe(false)
+    expect(holds(w)).toEqual(ALL_NEW)
   })
 
-  test('a login lost, then refused, is not tried a third time', async () => {
+  test.each(MODES)('a login lost, then refused, is not tried a third time (%s)', async (eventName) => {
     const w = world(THREE, { thingspace: { password: 'Changed-Elsewhere' } })
     w.thingspace.script('login', { kind: 'lost', acted: false })
-    const { outcome } = await run(w)
+    const { outcome } = await run(w, { eventName })
     expect(outcome.result).toBe('failed-unchanged')
     expect(outcome.message).toContain('refused the login')
-    expect(counts(w)).toEqual({ logins: 2, resets: 0, logouts: 0, proofWrites: 0, newWrites: 0, markerWrites: 2 })
+    expect(counts(w)).toEqual({ ...NOTHING, logins: 2, markerWrites: 1 })
+    expect(markerInForce(w)).toBe(true)
   })
 
-  test('the marker cannot be written: no retry, and the message says the record failed', async () => {
+  test.each(MODES)('a login lost, then stopped at the gateway: the marker is kept, since the first may have counted (%s)', async (eventName) => {
+    const w = world()
+    w.thingspace.script('login', { kind: 'lost', acted: true }, { kind: 'gateway', status: 403, code: 'gateway fault 900908' })
+    const { outcome } = await run(w, { eventName })
+    expect(outcome).toMatchObject({ result: 'failed-unchanged', ok: false })
+    expect(outcome.message).toContain('ThingSpace login: answered 403, gateway fault 900908: Invalid Credentials')
+    expect(counts(w)).toEqual({ ...NOTHING, logins: 2, markerWrites: 1 })
+    expect(markerInForce(w)).toBe(true)
+  })
+
+  // An earlier attempt of the same run may have counted: the message says so, and the marker is kept.
+  test('a login lost, then stopped at the gateway: the message says an earlier login may have counted', async () => {
+    const w = world()
+    w.thingspace.script('login', { kind: 'lost', acted: true }, { kind: 'gateway', status: 403, code: 'gateway fault 900908' })
+    const { outcome } = await run(w, { eventName: 'schedule' })
+    expect(outcome.message).not.toContain('No failed login was counted')
+    expect(outcome.message).toContain(`An earlier login of this run may have been counted toward the lockout (recorded in ${MARKER}).`)
+    expect(markerInForce(w)).toBe(true)
+  })
+
+  test('started by hand, the marker cannot be written after a login that may have counted: no retry, and the message says the record failed', async () => {
     const w = world()
     w.thingspace.script('login', { kind: 'timeout', acted: false })
     w.secrets.failWrites(REPO, { status: 403 })
-    const { outcome } = await run(w)
+    const { outcome } = await run(w, { eventName: 'workflow_dispatch' })
     expect(outcome).toMatchObject({ result: 'failed-unchanged', ok: false })
     expect(outcome.message).toContain(
-      `Recording this in ${MARKER} failed (Failed to write ${MARKER} to ${REPO}: 403 Forbidden), so a scheduled run could try again`
+      `Recording this in ${MARKER} failed (Failed to write ${MARKER} to ${REPO}: 403 Forbidden), so a later run could try again: fix the token's permissions or disable the schedule.`
     )
-    expect(counts(w)).toEqual({ logins: 1, resets: 0, logouts: 0, proofWrites: 0, newWrites: 0, markerWrites: 1 })
+    expect(counts(w)).toEqual({ ...NOTHING, logins: 1, markerWrites: 1 })
     expect(w.secrets.get(REPO, MARKER)).toBeUndefined()
   })
 
-  test.each<[string, TsFault, string]>([
-    [
-      'a gateway 401 (fault 900901)',
-      { kind: 'gateway', status: 401, code: 'gateway fault 900901' },
-      'answered 401, gateway fault 900901: Invalid Credentials'
-    ],
-    ['a gateway 403', { kind: 'gateway', status: 403, code: 'gateway fault 900908' }, 'answered 403, gateway fault 900908: Invalid Credentials'],
-    ['an OAuth error', { kind: 'oauth', status: 401, code: 'invalid_client' }, 'answered 401, invalid_client: Client authentication failed'],
-    ['a connection never made', { kind: 'not-sent' }, 'could not connect (ECONNREFUSED)'],
-    ['a redirect', { kind: 'redirect', status: 302 }, 'answered 302 (a redirect, not followed)'],
-    ['a 200 without a session token', { kind: 'bad-response' }, 'answered 200 without a sessionToken']
-  ])('%s on the login fails unchanged, without a marker or a retry', async (_name, fault, said) => {
+  test.each<[string, string, GhFault]>([
+    ['schedule', 'refused', { status: 403 }],
+    ['repository_dispatch', 'refused', { status: 403 }],
+    ['schedule', 'stored but its answer lost', { acted: true }]
+  ])('a %s run whose marker write is %s sends no login at all', async (eventName, _how, fault) => {
     const w = world()
-    w.thingspace.script('login', fault)
-    const { outcome } = await run(w)
-    expect(outcome).toMatchObject({ result: 'failed-unchanged', ok: false })
-    expect(outcome.message).toBe(`The password was not changed: ThingSpace login: ${said}. No failed login was counted, so a new run may try again.`)
-    expect(counts(w)).toEqual({ logins: 1, resets: 0, logouts: 0, proofWrites: 0, newWrites: 0, markerWrites: 0 })
-    expect(w.thingspace.countedFailures).toBe(0)
+    w.secrets.failWrites(REPO, fault)
+    const { outcome } = await run(w, { eventName })
+    const why = fault.acted ? 'network error (ECONNRESET)' : '403 Forbidden'
+    expect(outcome).toMatchObject({
+      result: 'failed-unchanged',
+      ok: false,
+      message:
+        `The password was not changed, and no login was attempted (only the OAuth token was requested): a run nobody started by hand records each login in ${MARKER} before sending it, ` +
+        `so that a failure it cannot report still stops the next run, and writing ${MARKER} to ${REPO} failed (Failed to write ${MARKER} to ${REPO}: ${why}). ` +
+        `Give the github-token write access to the targets' secrets (see the README's token table).`
+    })
+    // A write that may have landed (no answer) is removed; one GitHub refused is not.
+    expect(counts(w)).toEqual({ ...NOTHING, markerWrites: 1, removes: fault.acted ? 1 : 0 })
+    expect(w.thingspace.calls).toEqual({ token: 1, login: 0, reset: 0, logout: 0 })
     expect(holds(w)).toEqual(ALL_OLD)
   })
 
-  test('the OAuth token refused during the login: the message says no login was attempted', async () => {
+  // Failures that never reached the user service: nothing was counted, so an unattended run's record
+  // ahead of the login is removed again (and a run started by hand never wrote one).
+  const NOT_COUNTED: [string, TsFault, string][] = [
+    [
+      'a gateway 401 (fault 900901)',
+      { kind: 'gateway', status: 401, code: 'gateway fault 900901' },
+      'ThingSpace login: answered 401, gateway fault 900901: Invalid Credentials'
+    ],
+    [
+      'a gateway 403',
+      { kind: 'gateway', status: 403, code: 'gateway fault 900908' },
+      'ThingSpace login: answered 403, gateway fault 900908: Invalid Credentials'
+    ],
+    ['a gateway 429 (throttled)', { kind: 'throttled' }, 'ThingSpace login: answered 429 gateway fault 900800 (Message throttled out)'],
+    [
+      'an OAuth error',
+      { kind: 'oauth', status: 401, code: 'invalid_client' },
+      'ThingSpace login: answered 401, invalid_client: Client authentication failed'
+    ],
+    ['a connection never made', { kind: 'not-sent' }, 'ThingSpace login: could not connect (ECONNREFUSED)'],
+    ['a redirect', { kind: 'redirect', status: 302 }, 'ThingSpace login: answered 302 (a redirect, not followed)'],
+    ['a 200 without a session token', { kind: 'bad-response' }, 'ThingSpace login: answered 200 without a sessionToken']
+  ]
+
+  test.each(NOT_COUNTED)('%s on the login fails unchanged, without a retry, and leaves no marker', async (_name, fault, said) => {
+    for (const [eventName, ahead] of MODES) {
+      const w = world()
+      w.thingspace.script('login', fault)
+      const { outcome } = await run(w, { eventName })
+      expect(outcome).toMatchObject({
+        result: 'failed-unchanged',
+        ok: false,
+        message: `The password was not changed: ${said}. No failed login was counted, so a new run may try again.`
+      })
+      expect({ eventName, ...counts(w) }).toEqual({ eventName, ...NOTHING, logins: 1, ...(ahead ? AHEAD : {}) })
+      expect(pos(w, { call: 'remove', phase: 'start' })).toBe(ahead ? pos(w, { call: 'login', phase: 'end' }) + 1 : -1)
+      expect(w.secrets.get(REPO, MARKER)).toBeUndefined()
+      expect(w.thingspace.countedFailures).toBe(0)
+      expect(holds(w)).toEqual(ALL_OLD)
+    }
+  })
+
+  test('a marker written ahead that cannot be removed after a gateway fault is a warning, and stays', async () => {
     const w = world()
-    w.thingspace.script('login', { kind: 'oauth', inToken: true })
-    const { outcome } = await run(w)
-    expect(outcome).toMatchObject({ result: 'failed-unchanged', ok: false })
-    expect(outcome.message).toBe(
-      'The password was not changed, and no login was attempted (only the OAuth token was requested): ThingSpace OAuth token request: answered 401, invalid_client: Client authentication failed'
-    )
-    expect(counts(w)).toEqual({ logins: 1, resets: 0, logouts: 0, proofWrites: 0, newWrites: 0, markerWrites: 0 })
+    w.thingspace.script('login', { kind: 'gateway', status: 403, code: 'gateway fault 900908' })
+    w.secrets.removeFails = true
+    const { outcome } = await run(w, { eventName: 'schedule' })
+    expect(outcome.result).toBe('failed-unchanged')
+    expect(outcome.message).toContain('No failed login was counted')
+    expect(w.warnings).toEqual([
+      expect.stringContaining(`Could not remove ${MARKER} (unattended runs may stop until the password secret is updated)`)
+    ])
+    expect(counts(w)).toEqual({ ...NOTHING, logins: 1, ...AHEAD })
+    expect(markerInForce(w)).toBe(true)
+  })
+
+  test('the OAuth token refused inside the login: the message says no login was attempted', async () => {
+    for (const [eventName, ahead] of MODES) {
+      const w = world()
+      w.thingspace.script('login', { kind: 'oauth', inToken: true })
+      const { outcome } = await run(w, { eventName })
+      expect(outcome).toMatchObject({ result: 'failed-unchanged', ok: false })
+      expect(outcome.message).toBe(
+        'The password was not changed, and no login was attempted (only the OAuth token was requested): ThingSpace OAuth token request: answered 401, invalid_client: Client authentication failed'
+      )
+      expect({ eventName, ...counts(w) }).toEqual({ eventName, ...NOTHING, logins: 1, ...(ahead ? AHEAD : {}) })
+      expect(w.secrets.get(REPO, MARKER)).toBeUndefined()
+    }
+  })
+
+  test.each([0, 30])('the OAuth token for the login refused (min-age-days %i): no login, and nothing recorded, in any run', async (minAgeDays) => {
+    for (const [eventName] of MODES) {
+      const w = world()
+      w.thingspace.script('token', { kind: 'oauth' })
+      const { outcome } = await run(w, { eventName, minAgeDays })
+      expect(outcome).toMatchObject({
+        result: 'failed-unchanged',
+        ok: false,
+        message:
+          'The password was not changed, and no login was attempted (only the OAuth token was requested): ThingSpace OAuth token request: answered 401, invalid_client: Client authentication failed'
+      })
+      expect({ eventName, ...counts(w) }).toEqual({ eventName, ...NOTHING })
+      expect(w.thingspace.calls.token).toBe(1)
+    }
   })
 })
 
@@ -393,7 +617,7 @@ describe('write proof', () => {
     expect(outcome.targets.map((t) => t.outcome)).toEqual(
       labels(THREE).map((l) => (l === label ? 'not writable' : 'write proven (holds the current password)'))
     )
-    expect(counts(w)).toEqual({ logins: 1, resets: 0, logouts: 1, proofWrites: 3, newWrites: 0, markerWrites: 0 })
+    expect(counts(w)).toEqual({ ...NOTHING, logins: 1, logouts: 1, proofWrites: 3 })
     expect(w.thingspace.openSessions()).toEqual([])
     expect(w.thingspace.password).toBe(PASSWORD)
     expect(holds(w)).toEqual(ALL_OLD)
@@ -403,36 +627,82 @@ describe('write proof', () => {
     const w = world()
     const { outcome } = await run(w, { dryRun: true })
     expect(outcome).toMatchObject({ result: 'dry-run', ok: true })
-    expect(counts(w)).toEqual({ logins: 1, resets: 0, logouts: 1, proofWrites: 3, newWrites: 0, markerWrites: 0 })
+    expect(counts(w)).toEqual({ ...NOTHING, logins: 1, logouts: 1, proofWrites: 3 })
     expect(w.thingspace.openSessions()).toEqual([])
     expect(holds(w)).toEqual(ALL_OLD)
   })
 })
 
 describe('a session idle too long before the reset', () => {
-  test('a proof that takes 21 minutes gets a fresh login, and the reset uses the new session', async () => {
-    const w = world(THREE, { secrets: { latency: (call, label) => (call === 'write' && label === ENV ? 21 * MINUTE : 50) } })
-    const { outcome } = await run(w)
+  const slowProof = (): World => world(THREE, { secrets: { latency: (call, label) => (call === 'write' && label === ENV ? 21 * MINUTE : 50) } })
+
+  test.each(MODES)('a proof that takes 21 minutes gets a fresh login, and the reset uses the new session (%s)', async (eventName, ahead) => {
+    const w = slowProof()
+    const { outcome } = await run(w, { eventName })
     expect(outcome.result).toBe('rotated')
     expect(w.infos).toContain('The ThingSpace session was idle for 1260 s and may have expired; logging in again before the reset')
     expect(w.ts('login').map((e) => e.value)).toEqual([PASSWORD, PASSWORD, w.thingspace.password])
     expect(w.ts('reset')[0].value).toBe('session-2')
-    expect(counts(w)).toEqual({ ...ROTATED, logins: 3 })
+    // Unattended: each login with the current password is recorded ahead, and the record removed after it.
+    expect(counts(w)).toEqual({ ...ROTATED, logins: 3, ...(ahead ? { markerWrites: 2, removes: 2 } : {}) })
+    const markers = w.events.filter((e) => e.call === 'write' && e.name === MARKER && e.phase === 'end').map((e) => w.events.indexOf(e))
+    expect(markers.map((i, n) => i < pos(w, { call: 'login', n, phase: 'start' }))).toEqual(ahead ? [true, true] : [])
+    expect(w.secrets.get(REPO, MARKER)).toBeUndefined()
     expect(w.thingspace.openSessions()).toEqual([])
     expect(holds(w)).toEqual(ALL_NEW)
   })
 
-  test.each<[string, TsFault[], number, string]>([
-    ['lost twice', [{ kind: 'lost' }, { kind: 'lost' }], 3, 'after 2 attempts'],
-    ['refused', [{ kind: 'refused' }], 2, 'it was not retried'],
-    ['stopped at the gateway', [{ kind: 'gateway', status: 403, code: 'gateway fault 900908' }], 2, 'No failed login was counted']
-  ])('the fresh login %s: failed-unchanged, no reset, the first session not reused', async (_name, faults, logins, said) => {
-    const w = world(THREE, { secrets: { latency: (call, label) => (call === 'write' && label === ENV ? 21 * MINUTE : 50) } })
+  test.each<[string, string, TsFault[], ReturnType<typeof counts>, string, boolean]>([
+    [
+      'lost twice',
+      'workflow_dispatch',
+      [{ kind: 'lost' }, { kind: 'lost' }],
+      { ...NOTHING, logins: 3, proofWrites: 3, markerWrites: 1 },
+      'after 2 attempts',
+      true
+    ],
+    [
+      'lost twice',
+      'schedule',
+      [{ kind: 'lost' }, { kind: 'lost' }],
+      { ...NOTHING, logins: 3, proofWrites: 3, markerWrites: 2, removes: 1 },
+      'after 2 attempts',
+      true
+    ],
+    ['refused', 'workflow_dispatch', [{ kind: 'refused' }], { ...NOTHING, logins: 2, proofWrites: 3, markerWrites: 1 }, 'it was not retried', true],
+    [
+      'refused',
+      'schedule',
+      [{ kind: 'refused' }],
+      { ...NOTHING, logins: 2, proofWrites: 3, markerWrites: 2, removes: 1 },
+      'it was not retried',
+      true
+    ],
+    [
+      'stopped at the gateway',
+      'workflow_dispatch',
+      [{ kind: 'gateway', status: 403, code: 'gateway fault 900908' }],
+      { ...NOTHING, logins: 2, proofWrites: 3 },
+      'No failed login was counted',
+      false
+    ],
+    [
+      'stopped at the gateway',
+      'schedule',
+      [{ kind: 'gateway', status: 403, code: 'gateway fault 900908' }],
+      { ...NOTHING, logins: 2, proofWrites: 3, markerWrites: 2, removes: 2 },
+      'No failed login was counted',
+      false
+    ]
+  ])('the fresh login %s (%s): failed-unchanged, no reset, the first session not reused', async (_name, eventName, faults, sent, said, marked) => {
+    const w = slowProof()
     w.thingspace.script('login', undefined, ...faults)
-    const { outcome } = await run(w)
+    const { outcome } = await run(w, { eventName })
     expect(outcome).toMatchObject({ result: 'failed-unchanged', ok: false })
     expect(outcome.message).toContain(said)
-    expect(counts(w)).toMatchObject({ logins, resets: 0, newWrites: 0 })
+    expect(counts(w)).toEqual(sent)
+    expect(w.ts('logout')).toEqual([])
+    expect(markerInForce(w)).toBe(marked)
     expect(holds(w)).toEqual(ALL_OLD)
   })
 
@@ -491,6 +761,8 @@ describe('reset outcomes: sent exactly once whatever happens', () => {
     ['answered 500, not acted on', { kind: 'server', status: 500 }, 'failed-unknown', 'answered 500', false],
     ['answered 502 after acting', { kind: 'server', status: 502, acted: true }, 'failed-unknown', 'answered 502', true],
     ['answered 429', { kind: 'server', status: 429 }, 'failed-unknown', 'answered 429', false],
+    // The gateway's own 429 is treated like any 429 after the reset was sent: its outcome is not claimed.
+    ['answered 429 by the gateway (throttled)', { kind: 'throttled' }, 'failed-unknown', 'answered 429 gateway fault 900800', false],
     ['answered 302', { kind: 'redirect', status: 302 }, 'failed-unknown', 'answered 302 (a redirect, not followed)', false],
     ['lost after acting', { kind: 'lost', acted: true }, 'failed-unknown', 'the connection failed before an answer came', true],
     ['lost before acting', { kind: 'lost' }, 'failed-unknown', 'the connection failed before an answer came', false],
@@ -503,7 +775,7 @@ describe('reset outcomes: sent exactly once whatever happens', () => {
     expect(outcome).toMatchObject({ result, ok: false })
     expect(outcome.message).toContain(said)
     expect(outcome.message).toContain(result === 'failed-unknown' ? 'Do not re-run this workflow' : 'The password was not changed')
-    expect(counts(w)).toEqual({ logins: 1, resets: 1, logouts: 1, proofWrites: 3, newWrites: 0, markerWrites: 0 })
+    expect(counts(w)).toEqual({ ...NOTHING, logins: 1, resets: 1, logouts: 1, proofWrites: 3 })
     expect(w.thingspace.password !== PASSWORD).toBe(changed)
     expect(holds(w)).toEqual(ALL_OLD)
   })
@@ -585,8 +857,9 @@ describe('verify and logout', () => {
     const { outcome } = await run(w)
     expect(outcome).toMatchObject({ result: 'rotated', ok: false })
     expect(outcome.message).toContain('the verify login with the new password failed (ThingSpace login: answered 400')
-    expect(outcome.message).toContain(`Scheduled runs will not log in until the password secret is updated (recorded in ${MARKER}).`)
+    expect(outcome.message).toContain(`Unattended runs will not log in until the password secret is updated (recorded in ${MARKER}).`)
     expect(counts(w)).toEqual({ ...ROTATED, logouts: 1, markerWrites: 1 })
+    expect(markerInForce(w)).toBe(true)
     expect(holds(w)).toEqual(ALL_NEW)
   })
 
@@ -626,43 +899,119 @@ describe('verify and logout', () => {
 describe('cancellation in every phase', () => {
   const sigint = KILL_AFTER_MS.SIGINT - REPORT_MARGIN_MS
 
-  // Each phase twice: the signal as the call starts (before the guard is attached), and 10 ms into it.
-  test.each<[string, number, Partial<CallEvent>, ReturnType<typeof counts>, string]>([
-    ['the reads', 0, { call: 'inspect' }, { ...NOTHING }, 'no login was attempted (only the OAuth token was requested)'],
-    ['the reads', 10, { call: 'inspect' }, { ...NOTHING }, 'no login was attempted (only the OAuth token was requested)'],
-    // An abandoned login may have been counted, so the marker is written (50 ms) before the report.
-    ['the login', 0, { call: 'login' }, { ...NOTHING, logins: 1, markerWrites: 1 }, 'a login was attempted'],
-    ['the login', 10, { call: 'login' }, { ...NOTHING, logins: 1, markerWrites: 1 }, 'a login was attempted'],
-    // Proof writes still queued when the signal comes are not sent.
-    ['the write proof', 0, { call: 'write' }, { ...NOTHING, logins: 1, logouts: 1, proofWrites: 1 }, 'a login was attempted'],
-    ['the write proof', 10, { call: 'write' }, { ...NOTHING, logins: 1, logouts: 1, proofWrites: 3 }, 'a login was attempted'],
-    ['the wait for the reset token', 0, { call: 'token', n: 1 }, { ...NOTHING, logins: 1, logouts: 1, proofWrites: 3 }, 'a login was attempted'],
-    ['the wait for the reset token', 10, { call: 'token', n: 1 }, { ...NOTHING, logins: 1, logouts: 1, proofWrites: 3 }, 'a login was attempted']
-  ])('during %s (signal %i ms in): failed-unchanged at once, no reset', async (_phase, delay, match, sent, said) => {
+  const LOGGED_IN = { ...NOTHING, logins: 1, logouts: 1 }
+  // Each phase twice: the signal as the call starts (before the guard is attached), and 10 ms into it; in
+  // a run started by hand and in an unattended one, which records its login (50 ms) before sending it
+  // and removes the record (50 ms) once the login succeeded.
+  test.each<[string, string, number, Partial<CallEvent>, ReturnType<typeof counts>, number, string]>([
+    ['the reads', 'workflow_dispatch', 0, { call: 'inspect' }, NOTHING, 0, 'no login was attempted (only the OAuth token was requested)'],
+    ['the reads', 'schedule', 10, { call: 'inspect' }, NOTHING, 0, 'no login was attempted (only the OAuth token was requested)'],
+    // An abandoned login may have been counted: started by hand, the marker is written (50 ms) before the report;
+    // unattended, it was written before the login, and is kept (not removed after a cancellation).
+    ['the login', 'workflow_dispatch', 0, { call: 'login' }, { ...NOTHING, logins: 1, markerWrites: 1 }, 50, 'a login was attempted'],
+    ['the login', 'workflow_dispatch', 10, { call: 'login' }, { ...NOTHING, logins: 1, markerWrites: 1 }, 50, 'a login was attempted'],
+    ['the login', 'schedule', 0, { call: 'login' }, { ...NOTHING, logins: 1, markerWrites: 1 }, 0, 'a login was attempted'],
+    ['the login', 'repository_dispatch', 10, { call: 'login' }, { ...NOTHING, logins: 1, markerWrites: 1 }, 0, 'a login was attempted'],
+    // Proof writes still queued when the signal comes are not sent; the session is logged out (100 ms).
+    ['the write proof', 'workflow_dispatch', 0, { call: 'write', name: SECRET }, { ...LOGGED_IN, proofWrites: 1 }, 100, 'a login was attempted'],
+    ['the write proof', 'workflow_dispatch', 10, { call: 'write', name: SECRET }, { ...LOGGED_IN, proofWrites: 3 }, 100, 'a login was attempted'],
+    ['the write proof', 'schedule', 0, { call: 'write', name: SECRET }, { ...LOGGED_IN, proofWrites: 1, ...AHEAD }, 100, 'a login was attempted'],
+    ['the write proof', 'schedule', 10, { call: 'write', name: SECRET }, { ...LOGGED_IN, proofWrites: 3, ...AHEAD }, 100, 'a login was attempted'],
+    ['the wait for the reset token', 'workflow_dispatch', 0, { call: 'token', n: 1 }, { ...LOGGED_IN, proofWrites: 3 }, 100, 'a login was attempted'],
+    [
+      'the wait for the reset token',
+      'workflow_dispatch',
+      10,
+      { call: 'token', n: 1 },
+      { ...LOGGED_IN, proofWrites: 3 },
+      100,
+      'a login was attempted'
+    ],
+    [
+      'the wait for the reset token',
+      'schedule',
+      0,
+      { call: 'token', n: 1 },
+      { ...LOGGED_IN, proofWrites: 3, ...AHEAD },
+      100,
+      'a login was attempted'
+    ],
+    [
+      'the wait for the reset token',
+      'schedule',
+      10,
+      { call: 'token', n: 1 },
+      { ...LOGGED_IN, proofWrites: 3, ...AHEAD },
+      100,
+      'a login was attempted'
+    ]
+  ])('during %s (%s run, signal %i ms in): failed-unchanged at once, no reset', async (_phase, eventName, delay, match, sent, afterMs, said) => {
     const w = world().signalOn({ ...match, phase: 'start' }, 'SIGINT', delay)
-    const { outcome, at } = await run(w)
+    const { outcome, at } = await run(w, { eventName })
     expect(outcome).toMatchObject({ result: 'failed-unchanged', ok: false })
     expect(outcome.message).toContain(`the runner cancelled the step (SIGINT) before the reset was sent, and ${said}`)
-    const started = w.events.find((e) => e.phase === 'start' && e.call === match.call && (match.n === undefined || e.n === match.n))!
+    const started = w.events.find(
+      (e) => e.phase === 'start' && e.call === match.call && e.name === match.name && (match.n === undefined || e.n === match.n)
+    )!
     expect(w.signals[0].at).toBe(started.at + delay)
-    // the run ends at the signal, or one logout (100 ms) or marker write (50 ms) later
-    expect(at - w.signals[0].at).toBe(sent.logouts * 100 + sent.markerWrites * 50)
+    expect(at - w.signals[0].at).toBe(afterMs)
     expect(counts(w)).toEqual(sent)
     expect(w.thingspace.password).toBe(PASSWORD)
   })
 
-  test('during the login: the message says a login was attempted', async () => {
-    const w = world().signalOn({ call: 'login', phase: 'start' }, 'SIGINT', 10)
-    const { outcome } = await run(w)
-    expect(outcome.message).toContain('a login was attempted')
+  test.each(MODES)('during the wait for the login token (%s run): no login was attempted, and nothing is recorded', async (eventName) => {
+    const w = world().signalOn({ call: 'token', n: 0, phase: 'start' }, 'SIGINT', 10)
+    const { outcome, at } = await run(w, { eventName, minAgeDays: 30 })
+    expect(outcome).toMatchObject({
+      result: 'failed-unchanged',
+      ok: false,
+      message:
+        'The password was not changed: the runner cancelled the step (SIGINT) before the reset was sent, and no login was attempted (only the OAuth token was requested).'
+    })
+    expect(at).toBe(w.signals[0].at)
+    expect(counts(w)).toEqual(NOTHING)
+    expect(w.secrets.get(REPO, MARKER)).toBeUndefined()
+  })
+
+  test('during the marker write ahead of the login: the login is not sent', async () => {
+    const w = world().signalOn({ call: 'write', name: MARKER, phase: 'start' }, 'SIGINT', 10)
+    const { outcome, at } = await run(w, { eventName: 'schedule' })
+    expect(outcome).toMatchObject({
+      result: 'failed-unchanged',
+      ok: false,
+      message:
+        'The password was not changed: the runner cancelled the step (SIGINT) before the reset was sent, and no login was attempted (only the OAuth token was requested).'
+    })
+    // The write in flight is waited for (40 ms more) and removed (50 ms), then the run ends without a login.
+    expect(at - w.signals[0].at).toBe(90)
+    expect(counts(w)).toEqual({ ...NOTHING, markerWrites: 1, removes: 1 })
+  })
+
+  // A record ahead of a login that was never sent (the run was cancelled during the write, or the write
+  // landed but its answer was lost) is removed, so the next unattended run is not stopped for nothing.
+  test.each<[string, (w: World) => void]>([
+    ['the run is cancelled during the marker write', (w) => void w.signalOn({ call: 'write', name: MARKER, phase: 'start' }, 'SIGINT', 10)],
+    ["the marker write's answer is lost after it landed", (w) => void w.secrets.failWrites(REPO, { acted: true })]
+  ])('no login sent because %s: the record of it is not left in force', async (_name, arrange) => {
+    const w = world()
+    arrange(w)
+    await run(w, { eventName: 'schedule' })
+    expect(counts(w).logins).toBe(0)
+    expect(markerInForce(w)).toBe(false)
   })
 
   // Lockout budget: a login abandoned by the cancellation guard may have reached the user service and
-  // been counted, like a lost answer, so it is recorded in the marker for the next scheduled run.
-  test('a login abandoned by a cancellation is recorded like any login that may have counted', async () => {
+  // been counted, like a lost answer, so the marker records it for the next unattended run.
+  test.each(MODES)('a login abandoned by a cancellation is recorded like any login that may have counted (%s)', async (eventName, ahead) => {
     const w = world(THREE, { thingspace: { password: 'Changed-Elsewhere' } }).signalOn({ call: 'login', phase: 'start' }, 'SIGINT', 10)
-    await run(w)
-    expect(counts(w).markerWrites).toBe(1)
+    const { outcome } = await run(w, { eventName })
+    expect(outcome.message).toBe(
+      'The password was not changed: the runner cancelled the step (SIGINT) before the reset was sent, and a login was attempted.'
+    )
+    expect(counts(w)).toEqual({ ...NOTHING, logins: 1, markerWrites: 1 })
+    const written = pos(w, MARKER_WRITTEN)
+    expect(ahead ? written < pos(w, { call: 'login', phase: 'start' }) : written > pos(w, { call: 'login', phase: 'start' })).toBe(true)
+    expect(markerInForce(w)).toBe(true)
   })
 
   test('during a lost login before the marker is written: no second login', async () => {
@@ -671,7 +1020,18 @@ describe('cancellation in every phase', () => {
     w.signalOn({ call: 'write', name: MARKER, phase: 'start' })
     const { outcome } = await run(w)
     expect(outcome.result).toBe('failed-unchanged')
-    expect(counts(w)).toEqual({ logins: 1, resets: 0, logouts: 0, proofWrites: 0, newWrites: 0, markerWrites: 1 })
+    expect(counts(w)).toEqual({ ...NOTHING, logins: 1, markerWrites: 1 })
+    expect(markerInForce(w)).toBe(true)
+  })
+
+  test('during a lost login of an unattended run: no second login, and the record ahead is kept', async () => {
+    const w = world()
+    w.thingspace.script('login', { kind: 'lost', acted: true })
+    w.signalOn({ call: 'login', phase: 'end' })
+    const { outcome } = await run(w, { eventName: 'schedule' })
+    expect(outcome.result).toBe('failed-unchanged')
+    expect(counts(w)).toEqual({ ...NOTHING, logins: 1, markerWrites: 1 })
+    expect(markerInForce(w)).toBe(true)
   })
 
   test('during the reset, answered before the deadline: stored everywhere, rotated, no verify login', async () => {
@@ -699,7 +1059,7 @@ describe('cancellation in every phase', () => {
     expect(outcome.message).toContain('(the runner cancelled the step before the answer came)')
     expect(at).toBe(w.deadline())
     expect(at - w.signals[0].at).toBe(sigint)
-    expect(counts(w)).toEqual({ logins: 1, resets: 1, logouts: 1, proofWrites: 3, newWrites: 0, markerWrites: 0 })
+    expect(counts(w)).toEqual({ ...NOTHING, logins: 1, resets: 1, logouts: 1, proofWrites: 3 })
   })
 
   test('during the stores: the write still in flight at the deadline is reported unknown', async () => {
@@ -709,10 +1069,32 @@ describe('cancellation in every phase', () => {
     const { outcome, at } = await run(w, { recoveryPublicKey: RECOVERY_KEY })
     expect(outcome).toMatchObject({ result: 'failed-changed', ok: false })
     expect(at).toBe(w.deadline())
-    expect(outcome.targets[1].outcome).toBe('unknown: the write was still in flight when the runner cancelled the step')
-    expect(outcome.message).toContain(`Unknown (the write was in flight when the step was cancelled): ${ENV}.`)
-    expect(outcome.message).toContain(`The new password is stored only in ${REPO}, ${ORG}.`)
+    expect(outcome.targets[1].outcome).toBe('unknown: the write had not finished when the runner cancelled the step')
+    expect(outcome.message).toContain(
+      `Unknown (the write had not finished when the step was cancelled; it may have landed: check the secret's updated time): ${ENV}.`
+    )
+    expect(outcome.message).toContain(`The new password is confirmed stored only in ${REPO}, ${ORG}.`)
     expect(openSealed(outcome.recoveryCiphertext!, RECOVERY_KEY)).toBe(w.thingspace.password)
+    expect(counts(w)).toEqual({ ...ROTATED, logins: 1, logouts: 1 })
+  })
+
+  test('during the stores, every write unfinished at the deadline and no recovery key: the password is said lost only if none landed', async () => {
+    const w = world(THREE, { secrets: { latency: (call, _label, n) => (call === 'write' && n === 1 ? 60_000 : 50) } }).signalOn({
+      call: 'write',
+      label: ENV,
+      n: 1,
+      phase: 'start'
+    })
+    const { outcome, at } = await run(w)
+    expect(outcome).toMatchObject({ result: 'failed-changed', ok: false })
+    expect(at).toBe(w.deadline())
+    expect(outcome.message).toBe(
+      'The password WAS changed: the old one no longer works. The new password is confirmed stored in no target. ' +
+        `Unknown (the write had not finished when the step was cancelled; it may have landed: check the secret's updated time): ${REPO}, ${ENV}, ${ORG}. ` +
+        'No recovery-public-key was given, so there is no recovery-ciphertext. ' +
+        'If none of those writes landed, the new password is lost: reset the password in the ThingSpace portal (or ask Verizon M2M support) and store it by hand.'
+    )
+    expect(outcome.targets.map((t) => t.outcome)).toEqual(Array(3).fill('unknown: the write had not finished when the runner cancelled the step'))
     expect(counts(w)).toEqual({ ...ROTATED, logins: 1, logouts: 1 })
   })
 
@@ -815,15 +1197,17 @@ describe('every session that was opened is logged out', () => {
     ['a refused verify', (w) => void w.thingspace.script('login', undefined, { kind: 'refused' }), {}],
     ['a token failure before the reset', (w) => void w.thingspace.script('token', undefined, { kind: 'oauth' }), {}],
     ['a login retried after a lost answer', (w) => void w.thingspace.script('login', { kind: 'lost', acted: true }), {}],
-    ['a cancellation during the proof', (w) => void w.signalOn({ call: 'write', phase: 'start' }), {}]
+    ['a cancellation during the proof', (w) => void w.signalOn({ call: 'write', name: SECRET, phase: 'start' }), {}]
   ])('after %s', async (_name, arrange, options) => {
-    const w = world()
-    arrange(w)
-    await run(w, options)
-    const received = w.events.filter((e) => e.call === 'login' && e.phase === 'end' && e.outcome === 'ok').map((e) => e.value)
-    const loggedOut = w.ts('logout').map((e) => e.value)
-    expect(received.length).toBeGreaterThan(0)
-    expect(loggedOut.sort()).toEqual(received.sort())
-    expect(w.thingspace.openSessions()).toEqual([])
+    for (const eventName of ['workflow_dispatch', 'schedule']) {
+      const w = world()
+      arrange(w)
+      await run(w, { eventName, ...options })
+      const received = w.events.filter((e) => e.call === 'login' && e.phase === 'end' && e.outcome === 'ok').map((e) => e.value)
+      const loggedOut = w.ts('logout').map((e) => e.value)
+      expect(received.length).toBeGreaterThan(0)
+      expect({ eventName, loggedOut: loggedOut.sort() }).toEqual({ eventName, loggedOut: received.sort() })
+      expect(w.thingspace.openSessions()).toEqual([])
+    }
   })
 })

@@ -1,11 +1,14 @@
 /**
  * The ThingSpace client (src/thingspace.ts) in process against the ThingSpace simulator, with an
- * injected clock and sleep: token lifetime, the login's classification for the lockout, the reset
- * sent once, the logout, the error shapes, and what the debug lines may carry. Request counts come
+ * injected clock and sleep: token lifetime, the login's classification for the lockout (throttling and
+ * requests that never left are retried, anything the user service may have seen is not), the reset
+ * sent once and only with a token that outlives it, the logout, proxies that cannot connect, one
+ * connection per request, the error shapes, and what the debug lines may carry. Request counts come
  * from the simulator's log.
  */
 import { afterEach, beforeEach, describe, expect, test } from '@jest/globals'
 import http from 'node:http'
+import net from 'node:net'
 import type { AddressInfo } from 'node:net'
 import { gatewayFault, oauthError, ThingSpaceSimulator, xmlGatewayFault, type ThingSpaceOptions as SimOptions } from '../simulators/thingspace.ts'
 import { SecretMask } from '../src/secrets-mask.ts'
@@ -129,13 +132,15 @@ describe('the OAuth token', () => {
     expect(sim.calls('reset')[0]).toMatchObject({ status: 200, bearerValid: true })
   })
 
-  test('a token with 40 s left before the reset is waited out, then a new one carries the reset', async () => {
+  test('a token with 40 s left before the reset is waited out by token(reset), then a new one carries the reset', async () => {
     const { sim, client, clock, sleeps, info } = await rig({ tokenAgeMs: HOUR - 100_000 })
     const session = await client.login(sim.username, sim.password)
     expect(sleeps).toEqual([]) // 100 s left: enough for a login (30 s timeout + 30 s margin)
     clock.t += 60_000
-    const newPassword = await client.resetPassword(session, sim.initialPassword)
+    await client.token('reset')
     expect(sleeps).toEqual([42_000]) // the 40 s left, and 2 s for the server's clock
+    const newPassword = await client.resetPassword(session, sim.initialPassword)
+    expect(sleeps).toEqual([42_000])
     expect(info).toContainEqual(
       expect.stringMatching(/expires in 40 s, too soon for the reset; waiting 42 s for it to lapse, then fetching a new one/)
     )
@@ -321,8 +326,7 @@ describe('login', () => {
     ['404 with a message only', { status: 404, body: { message: 'Not Found' } }, 'answered 404, no error code'],
     ['400 gateway fault 900906', gatewayFault('900906', 400), 'answered 400, gateway fault 900906: No matching resource'],
     ['418 with text', { status: 418, rawBody: 'teapot' }, 'answered 418, no error code'],
-    ['403 JSON fault with a code only', { status: 403, body: { fault: { code: '900910' } } }, 'answered 403, gateway fault 900910'],
-    ['401 with an errorCode', { status: 401, body: { errorCode: 'UnifiedWebService.X.Y', errorMessage: 'no' } }, 'answered 401, X.Y: no']
+    ['403 JSON fault with a code only', { status: 403, body: { fault: { code: '900910' } } }, 'answered 403, gateway fault 900910']
   ])('%s is a gateway failure', async (_name, answer, message) => {
     const { sim, client } = await rig()
     sim.inject({ call: 'login', ...answer })
@@ -331,6 +335,20 @@ describe('login', () => {
     expect(error.message).toContain(message)
     expect(mayHaveCounted(error)).toBe(false)
     expect(count(sim).login).toBe(1)
+  })
+
+  // The errorCode is the user service's own answer: it saw the login, whatever the status, so it may count.
+  test.each([401, 403, 404, 409, 423])('%i with a UWS errorCode is a refusal: sent once, may have counted, never retried', async (status) => {
+    const { sim, client, sleeps } = await rig()
+    sim.inject({ call: 'login', status, body: { errorCode: 'UnifiedWebService.REQUEST_FAILED.X', errorMessage: 'no' } })
+    const error = await failure(client.login(sim.username, sim.password))
+    expect(error).toMatchObject({ call: 'login', kind: 'refused', status, code: 'REQUEST_FAILED.X' })
+    expect(error.message).toBe(`ThingSpace login: answered ${status}, REQUEST_FAILED.X: no`)
+    expect(mayHaveCounted(error)).toBe(true)
+    expect(mayRetryLogin(error, 1)).toBe(false)
+    expect(error.tokenRejected).toBe(false)
+    expect(count(sim)).toEqual({ token: 1, login: 1, reset: 0, logout: 0 })
+    expect(sleeps).toEqual([])
   })
 
   test('a refused connection never left: retried up to 4 attempts with the injected sleep', async () => {
@@ -390,6 +408,70 @@ describe('login', () => {
     expect(mayHaveCounted(error)).toBe(true)
   })
 
+  test.each([
+    ['a JSON fault', gatewayFault('900800', 429, 'Message throttled out'), 'answered 429 gateway fault 900800 (Message throttled out)'],
+    [
+      'an XML fault',
+      xmlGatewayFault('900802', 429, 'You have exceeded your quota'),
+      'answered 429 gateway fault 900802 (Runtime Error - You have exceeded your quota)'
+    ]
+  ])(
+    "the gateway's own 429 (%s) is throttling: never seen by the user service, retried like a request never sent",
+    async (_name, answer, message) => {
+      const { sim, client, sleeps, info } = await rig()
+      sim.inject({ call: 'login', attempts: [1, 2], ...answer })
+      const session = await client.login(sim.username, sim.password)
+      expect(sim.sessions.has(session.token)).toBe(true)
+      expect(count(sim)).toEqual({ token: 1, login: 3, reset: 0, logout: 0 })
+      expect(sleeps).toEqual([250, 500])
+      expect(info).toEqual([
+        `ThingSpace login: ${message}; attempt 1 of 4, trying again in 0.3 s`,
+        `ThingSpace login: ${message}; attempt 2 of 4, trying again in 0.5 s`
+      ])
+      expect(sim.consecutiveFailures).toBe(0)
+    }
+  )
+
+  test('throttling that lasts gives up after 4 attempts, waiting as Retry-After says, and is not a counted login', async () => {
+    const { sim, client, sleeps } = await rig()
+    sim.inject({ call: 'login', ...gatewayFault('900800', 429, 'Message throttled out'), headers: { 'retry-after': '2' } })
+    const error = await failure(client.login(sim.username, sim.password))
+    expect(error).toMatchObject({ call: 'login', kind: 'throttled', status: 429, code: 'gateway fault 900800', retryAfterMs: 2000 })
+    expect(sleeps).toEqual([2000, 2000, 2000])
+    expect(count(sim)).toEqual({ token: 1, login: 4, reset: 0, logout: 0 })
+    expect(mayHaveCounted(error)).toBe(false)
+    expect(mayRetryLogin(error, 1)).toBe(false)
+  })
+
+  test.each([
+    ['a 503 with a gateway fault', { status: 503, ...{ body: gatewayFault('101503', 503).body } }, 'server'],
+    ['a 429 with a UWS errorCode', { status: 429, body: { errorCode: 'UnifiedWebService.REQUEST_FAILED.TooMany', errorMessage: 'slow' } }, 'server']
+  ])('%s is not throttling: it may have reached the user service (sent once)', async (_name, answer, kind) => {
+    const { sim, client } = await rig()
+    sim.inject({ call: 'login', ...answer })
+    const error = await failure(client.login(sim.username, sim.password))
+    expect(error.kind).toBe(kind)
+    expect(mayHaveCounted(error)).toBe(true)
+    expect(count(sim).login).toBe(1)
+  })
+
+  test("a token failure inside the login is the token request's own: retried there, not again by the login", async () => {
+    const { sim, client, sleeps } = await rig()
+    sim.inject({ call: 'token', status: 503, body: { message: 'down' } })
+    const error = await failure(client.login(sim.username, sim.password))
+    expect(error).toMatchObject({ call: 'token', kind: 'server', status: 503 })
+    expect(count(sim)).toEqual({ token: 4, login: 0, reset: 0, logout: 0 })
+    expect(sleeps).toHaveLength(3)
+  })
+
+  test('a token request to a closed port inside the login is retried 4 times in all, not 4 times 4', async () => {
+    const port = await closedPort()
+    const { client, sleeps } = await rig({}, { baseUrl: new URL(`http://127.0.0.1:${port}`) })
+    const error = await failure(client.login('u', 'p'))
+    expect(error).toMatchObject({ call: 'token', kind: 'not-sent' })
+    expect(sleeps).toHaveLength(3)
+  })
+
   test('a redirect is not followed', async () => {
     const { sim, client } = await rig()
     sim.inject({ call: 'login', attempts: [1], status: 302, headers: { location: `${sim.url}/api/m2m/v1/session/login` } })
@@ -438,6 +520,18 @@ describe('reset', () => {
     ['a 403 XML fault', (sim) => sim.inject({ call: 'reset', ...xmlGatewayFault() }), 'gateway', 'answered 403, gateway fault 900908'],
     ['a 500', (sim) => sim.inject({ call: 'reset', status: 500 }), 'server', 'answered 500'],
     ['a 429', (sim) => sim.inject({ call: 'reset', status: 429, headers: { 'retry-after': '1' } }), 'server', 'answered 429'],
+    [
+      "the gateway's own 429",
+      (sim) => sim.inject({ call: 'reset', ...gatewayFault('900800', 429) }),
+      'throttled',
+      'answered 429 gateway fault 900800'
+    ],
+    [
+      'a 403 with a UWS errorCode',
+      (sim) => sim.inject({ call: 'reset', status: 403, body: { errorCode: 'A.B', errorMessage: 'no' } }),
+      'refused',
+      'answered 403, B: no'
+    ],
     ['a connection dropped after the change', (sim) => sim.inject({ call: 'reset', drop: 'after' }), 'lost', /the connection failed/],
     ['a connection dropped before', (sim) => sim.inject({ call: 'reset', drop: 'before' }), 'lost', /the connection failed/],
     [
@@ -458,6 +552,34 @@ describe('reset', () => {
     expect(error.message).toMatch(/^ThingSpace password reset: /)
     expect(count(sim)).toEqual({ token: 1, login: 1, reset: 1, logout: 0 })
     expect(mayHaveCounted(error)).toBe(false)
+  })
+
+  test.each<[string, number | undefined]>([
+    ['no token at all', undefined],
+    ['a token with 59 s left (the reset allows 60 s)', 59_000],
+    ['a token that lapsed', -1]
+  ])('is not sent with %s: not-sent, nothing reaches the simulator, and no token is fetched', async (_name, leftMs) => {
+    const { sim, client, clock, sleeps } = await loggedIn()
+    if (leftMs === undefined) client.dropToken()
+    else clock.t = client.tokenExpiresAt! - leftMs
+    const tokens = count(sim).token
+    const error = await failure(client.resetPassword({ token: 'session', idleLifetimeMs: 20 * MINUTE }, sim.initialPassword))
+    expect(error).toBeInstanceOf(ThingSpaceError)
+    expect(error).toMatchObject({ call: 'reset', kind: 'not-sent' })
+    expect(error.message).toBe('ThingSpace password reset: not sent: the OAuth token would lapse before the answer came')
+    expect(count(sim)).toEqual({ token: tokens, login: 1, reset: 0, logout: 0 })
+    expect(sleeps).toEqual([])
+    expect(sim.password).toBe(sim.initialPassword)
+  })
+
+  test('is sent with a held token that outlives its timeout, without waiting or asking for another', async () => {
+    const { sim, client, clock, session, sleeps } = await loggedIn()
+    clock.t = client.tokenExpiresAt! - 60_000
+    sim.sessions.get(session.token)!.lastActivity = clock.t
+    const newPassword = await client.resetPassword(session, sim.initialPassword)
+    expect(newPassword).toBe(sim.password)
+    expect(count(sim)).toEqual({ token: 1, login: 1, reset: 1, logout: 0 })
+    expect(sleeps).toEqual([])
   })
 
   test('a reset slower than its timeout is a timeout, sent once', async () => {
@@ -502,6 +624,38 @@ describe('logout', () => {
     const error = await failure(client.logout(session))
     expect(error).toMatchObject({ call: 'logout', kind })
     expect(count(sim).logout).toBe(1)
+  })
+
+  test('uses a held token that is still valid, however short its rest, without waiting or asking for another', async () => {
+    const { sim, client, clock, sleeps } = await rig({ sessionIdleMs: HOUR })
+    const session = await client.login(sim.username, sim.password)
+    clock.t = client.tokenExpiresAt! - 3_000 // less than the logout's 5 s timeout and the 30 s margin
+    await client.logout(session)
+    expect(sim.loggedOut.has(session.token)).toBe(true)
+    expect(sleeps).toEqual([])
+    expect(count(sim)).toEqual({ token: 1, login: 1, reset: 0, logout: 1 })
+    expect(sim.calls('logout')[0]).toMatchObject({ status: 200, bearerValid: true, bearer: sim.issuedTokens[0] })
+  })
+
+  test('asks for a new token at once when the held one lapsed, without waiting', async () => {
+    const { sim, client, clock, sleeps } = await rig({ sessionIdleMs: 2 * HOUR })
+    const session = await client.login(sim.username, sim.password)
+    clock.t = client.tokenExpiresAt!
+    await client.logout(session)
+    expect(sim.loggedOut.has(session.token)).toBe(true)
+    expect(sleeps).toEqual([])
+    expect(count(sim)).toEqual({ token: 2, login: 1, reset: 0, logout: 1 })
+    expect(sim.calls('logout')[0]).toMatchObject({ status: 200, bearerValid: true, bearer: sim.issuedTokens.at(-1) })
+    expect(client.tokenExpiresAt).toBe(clock.t + HOUR)
+  })
+
+  test('with no token held, asks for one', async () => {
+    const { sim, client, sleeps } = await rig()
+    const session = await client.login(sim.username, sim.password)
+    client.dropToken()
+    await client.logout(session)
+    expect(sleeps).toEqual([])
+    expect(count(sim)).toEqual({ token: 2, login: 1, reset: 0, logout: 1 })
   })
 
   test('has a short timeout of its own', () => {
@@ -576,6 +730,7 @@ describe('mayHaveCounted and mayRetryLogin', () => {
     ['login', 'lost', true],
     ['login', 'timeout', true],
     ['login', 'gateway', false],
+    ['login', 'throttled', false],
     ['login', 'oauth', false],
     ['login', 'not-sent', false],
     ['login', 'redirect', false],
@@ -591,6 +746,110 @@ describe('mayHaveCounted and mayRetryLogin', () => {
   test('anything else never counted', () => {
     expect(mayHaveCounted(new Error('login'))).toBe(false)
     expect(mayRetryLogin('lost', 1)).toBe(false)
+  })
+})
+
+describe('connections', () => {
+  test('every request opens its own connection: no keep-alive, so no stale socket can make a login look lost', async () => {
+    const { sim, client } = await rig()
+    // The simulator's own 1 s keep-alive is too short for Node's client to reuse a socket, so what the
+    // client asks for is read from each request: `Connection: close`, not `keep-alive`.
+    const server = (sim as unknown as { server: http.Server }).server
+    server.keepAliveTimeout = 60_000
+    const asked: (string | undefined)[] = []
+    server.on('request', (req: http.IncomingMessage) => asked.push(req.headers.connection))
+    const session = await client.login(sim.username, sim.password)
+    await client.login(sim.username, sim.password)
+    await client.resetPassword(session, sim.initialPassword)
+    await client.logout(session)
+    expect(sim.log).toHaveLength(5)
+    expect(asked).toEqual(['close', 'close', 'close', 'close', 'close'])
+    expect(new Set(sim.connections.map((c) => c.remotePort)).size).toBe(5)
+  })
+
+  describe('through a proxy (HTTP_PROXY)', () => {
+    const saved: Record<string, string | undefined> = {}
+    const NAMES = ['http_proxy', 'HTTP_PROXY', 'https_proxy', 'HTTPS_PROXY', 'no_proxy', 'NO_PROXY']
+    let proxy: http.Server | undefined
+    let connects = 0
+
+    beforeEach(() => {
+      for (const name of NAMES) {
+        saved[name] = process.env[name]
+        delete process.env[name]
+      }
+      connects = 0
+    })
+
+    afterEach(async () => {
+      for (const name of NAMES) {
+        if (saved[name] === undefined) delete process.env[name]
+        else process.env[name] = saved[name]
+      }
+      const p = proxy
+      proxy = undefined
+      if (p) await new Promise<void>((resolve) => p.close(() => resolve()))
+    })
+
+    /** A CONNECT proxy that tunnels to the simulator, whatever host is asked for, until `answer` says otherwise. */
+    async function startProxy(sim: ThingSpaceSimulator, answer: () => 'tunnel' | 'refuse' | 'hang up'): Promise<string> {
+      const target = new URL(sim.url)
+      proxy = http.createServer((_req, res) => res.writeHead(405).end())
+      proxy.on('connect', (_req: http.IncomingMessage, socket: net.Socket) => {
+        connects++
+        const what = answer()
+        if (what === 'refuse') return void socket.end('HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n')
+        if (what === 'hang up') return void socket.destroy()
+        const upstream = net.connect(Number(target.port), target.hostname, () => {
+          socket.write('HTTP/1.1 200 Connection Established\r\n\r\n')
+          upstream.pipe(socket)
+          socket.pipe(upstream)
+        })
+        upstream.on('error', () => socket.destroy())
+        socket.on('error', () => upstream.destroy())
+      })
+      const server = proxy
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+      return `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+    }
+
+    test.each<[string, 'refuse' | 'hang up']>([
+      ['answers the CONNECT with 403', 'refuse'],
+      ['hangs up on the CONNECT', 'hang up']
+    ])('a proxy that %s: the login was never sent, and is retried like any request that never left', async (_name, how) => {
+      const { sim, client, sleeps } = await rig({}, { baseUrl: new URL('http://thingspace.example.invalid') })
+      let refusing = false
+      process.env.http_proxy = await startProxy(sim, () => (refusing ? how : 'tunnel'))
+      await client.token()
+      refusing = true
+      const error = await failure(client.login(sim.username, sim.password))
+      expect(error).toMatchObject({ call: 'login', kind: 'not-sent' })
+      expect(error.message).toBe('ThingSpace login: the proxy did not open a connection')
+      expect(mayHaveCounted(error)).toBe(false)
+      expect(sleeps).toEqual([250, 500, 1000])
+      expect(connects).toBe(5)
+      expect(count(sim)).toEqual({ token: 1, login: 0, reset: 0, logout: 0 })
+    })
+
+    test('a proxy that cannot be reached at all: not sent either', async () => {
+      const { sim, client, sleeps } = await rig({}, { baseUrl: new URL('http://thingspace.example.invalid') })
+      process.env.http_proxy = `http://127.0.0.1:${await closedPort()}`
+      const error = await failure(client.token())
+      expect(error).toMatchObject({ call: 'token', kind: 'not-sent', message: 'ThingSpace OAuth token request: the proxy did not open a connection' })
+      expect(sleeps).toHaveLength(3)
+      expect(count(sim).token).toBe(0)
+    })
+
+    test('a connection through the tunnel that breaks after the login was handled is lost, not "not sent"', async () => {
+      const { sim, client, sleeps } = await rig({}, { baseUrl: new URL('http://thingspace.example.invalid') })
+      process.env.http_proxy = await startProxy(sim, () => 'tunnel')
+      sim.inject({ call: 'login', drop: 'after' })
+      const error = await failure(client.login(sim.username, sim.password))
+      expect(error).toMatchObject({ call: 'login', kind: 'lost' })
+      expect(mayHaveCounted(error)).toBe(true)
+      expect(sleeps).toEqual([])
+      expect(count(sim)).toEqual({ token: 1, login: 1, reset: 0, logout: 0 })
+    })
   })
 })
 

@@ -20,7 +20,7 @@ function buildDeps(settings: Settings, mask: SecretMask, cancel: Cancellation): 
   const log = {
     debug: (m: string) => core.debug(mask.redact(m)),
     info: (m: string) => core.info(mask.redact(m)),
-    warning: (m: string) => core.warning(mask.redact(m)),
+    warning: (m: string) => core.warning(mask.redact(m), { title: 'ThingSpace password rotation' }),
     group: <T>(name: string, fn: () => Promise<T>) => core.group(name, fn)
   }
   const thingspace = new ThingSpaceClient({

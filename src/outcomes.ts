@@ -87,14 +87,18 @@ export const verdicts = {
   /** An unattended run could not record its login ahead, so it did not log in. */
   markerUnwritable: (markerName: string, target: string, why: string | undefined): Verdict =>
     unchanged(
-      `The password was not changed, and no login was attempted: a run nobody started by hand records each login in ${markerName} before sending it, ` +
+      `The password was not changed, and ${contacted(true, false)}: a run nobody started by hand records each login in ${markerName} before sending it, ` +
         `so that a failure it cannot report still stops the next run, and writing ${markerName} to ${target} failed (${why ?? 'unknown'}). ` +
         `Give the github-token write access to the targets' secrets (see the README's token table).`
     ),
 
   /** A login that failed without reaching the user service (gateway, OAuth, network), or a malformed answer. */
-  loginFailed: (error: unknown): Verdict =>
-    unchanged(`The password was not changed: ${errorText(error)}. No failed login was counted, so a new run may try again.`),
+  loginFailed: (error: unknown, earlierCounted = 0, markerName = ''): Verdict =>
+    unchanged(
+      earlierCounted > 0
+        ? `The password was not changed: ${errorText(error)}. An earlier login of this run may have been counted toward the lockout (recorded in ${markerName}).`
+        : `The password was not changed: ${errorText(error)}. No failed login was counted, so a new run may try again.`
+    ),
 
   failedBeforeReset: (error: unknown, loginSent: boolean, tokenRequested: boolean): Verdict =>
     unchanged(`The password was not changed, and ${contacted(tokenRequested, loginSent)}: ${errorText(error)}`),
@@ -108,9 +112,12 @@ export const verdicts = {
     message: 'Dry run: the login works and every target accepted a write of the current password. The password was not changed.'
   }),
 
-  cancelledBeforeReset: (signal: string, loginSent: boolean, tokenRequested: boolean): Verdict =>
+  cancelledBeforeReset: (signal: string, loginSent: boolean, tokenRequested: boolean, unrecorded?: { markerName: string; why: string }): Verdict =>
     unchanged(
-      `The password was not changed: the runner cancelled the step (${signal}) before the reset was sent, and ${contacted(tokenRequested, loginSent)}.`
+      `The password was not changed: the runner cancelled the step (${signal}) before the reset was sent, and ${contacted(tokenRequested, loginSent)}.` +
+        (unrecorded
+          ? ` ThingSpace may have counted that login, and recording it in ${unrecorded.markerName} failed (${unrecorded.why}), so a later run could log in again: check the password secret first.`
+          : '')
     ),
 
   /** The reset did not reach the user service, or it refused it: the old password still works. */

@@ -77,6 +77,10 @@ class Rotation {
   private markerPresent = false
   private markerOnlyAhead = false
   private verified = false
+  /** Logins this run that ThingSpace may have counted toward the lockout. */
+  private countedAttempts = 0
+  /** Why a login abandoned on a signal could not be recorded, if it could not. */
+  private unrecorded: string | undefined
 
   constructor(settings: Settings, deps: RotationDeps) {
     this.s = settings
@@ -173,7 +177,7 @@ class Rotation {
       this.loginRetriesLeft = 0
       d.log.warning(
         `A login with this password was refused, or may have been counted, at ${lockout.markedAt.toISOString()}, and ${s.secretName} has not been updated since; ` +
-          `trying once, without retrying, because this run was started by ${s.eventName ?? 'hand'}, not by the schedule.`
+          `trying once, without retrying, because this run was started by ${s.eventName ?? 'hand'}, which a person does.`
       )
     }
     return undefined
@@ -208,9 +212,14 @@ class Rotation {
     // The token first (the one requested with the reads, if any: its failure is not asked again), so a
     // cancellation while it comes is not taken for a login sent.
     await d.cancel.guard(this.earlyToken ?? d.thingspace.token('login'))
-    if (!isAttended(s.eventName) && !this.markerPresent) {
+    if (!isAttended(s.eventName)) {
       const ahead = await this.recordSpentLogin(true)
-      if (!ahead.recorded) return { verdict: verdicts.markerUnwritable(d.github.markerName, this.records[0].report.label, ahead.why) }
+      if (!ahead.recorded || d.cancel.cancelled) {
+        // No login goes out: a record that may have landed would stop the next run for nothing.
+        if (ahead.recorded || ahead.mayHaveLanded) await this.clearMarker(true)
+        d.cancel.signal.throwIfAborted() // a write cut by the runner's signal is a cancellation, not a token problem
+        return { verdict: verdicts.markerUnwritable(d.github.markerName, this.records[0].report.label, ahead.why) }
+      }
     }
     const loggingIn = this.loginOnce(s.password)
     d.prepareSeal() // after the login is under way, so the library loads during its round trip
@@ -225,6 +234,7 @@ class Rotation {
           if (this.markerOnlyAhead && !(error instanceof CancelledError)) await this.clearMarker()
           throw error
         }
+        this.countedAttempts++
         const record = this.markerPresent ? { recorded: true } : await this.recordSpentLogin(false)
         this.markerOnlyAhead = false
         if (record.recorded && !d.cancel.cancelled && mayRetryLogin(error, this.loginRetriesLeft)) {
@@ -249,7 +259,7 @@ class Rotation {
       if (error instanceof CancelledError) {
         // Abandoned in flight: ThingSpace may have counted it, so later runs must know, as for a lost answer.
         this.loginSent = true
-        if (!this.markerPresent) await this.recordSpentLogin(false)
+        if (!this.markerPresent) this.unrecorded = (await this.recordSpentLogin(false)).why
         this.markerOnlyAhead = false
       } else if (error instanceof ThingSpaceError && error.call === 'login' && error.kind !== 'not-sent') {
         this.loginSent = true
@@ -259,7 +269,7 @@ class Rotation {
   }
 
   /** Writes the lockout marker into the first target, where the next run reads it. */
-  private async recordSpentLogin(ahead: boolean): Promise<{ recorded: boolean; why?: string }> {
+  private async recordSpentLogin(ahead: boolean): Promise<{ recorded: boolean; why?: string; mayHaveLanded?: boolean }> {
     const { d } = this
     const first = this.records[0].state!
     const note = `a login may count toward the lockout from ${new Date(d.now()).toISOString()}`
@@ -269,22 +279,26 @@ class Rotation {
       this.markerOnlyAhead = ahead
       return { recorded: true }
     } catch (error) {
-      return { recorded: false, why: errorText(error) }
+      // A 4xx answer means nothing was stored; no answer, or a 5xx, leaves it open.
+      const status = (error as { status?: unknown }).status
+      return { recorded: false, why: errorText(error), mayHaveLanded: typeof status !== 'number' || status >= 500 }
     }
   }
 
   /**
    * Removes the lockout marker once it says nothing true: after a login succeeded, or after this run's
-   * record ahead of a login that never reached the user service. (GitHub's timestamps are to the
-   * second, so a stale marker could tie with the next write.) A failure only costs a needless stop.
+   * record ahead of a login that was never sent or never reached the user service. (GitHub's
+   * timestamps are to the second, so a stale marker could tie with the next write.) A failure only
+   * costs a needless stop; either way no marker counts as in force for this run's later logins, since
+   * the proof writes that follow a successful login put any left behind out of force.
    */
-  private async clearMarker(): Promise<void> {
+  private async clearMarker(evenIfUnknown = false): Promise<void> {
     const { d } = this
-    if (!this.markerPresent) return
+    if (!this.markerPresent && !evenIfUnknown) return
+    this.markerPresent = false
+    this.markerOnlyAhead = false
     try {
       await d.cancel.untilDeadline(d.github.remove(this.records[0].state!, d.github.markerName))
-      this.markerPresent = false
-      this.markerOnlyAhead = false
     } catch (error) {
       d.log.warning(`Could not remove ${d.github.markerName} (unattended runs may stop until the password secret is updated): ${errorText(error)}`)
     }
@@ -324,8 +338,15 @@ class Rotation {
 
   private beforeResetFailure(error: unknown): Verdict {
     const { d } = this
-    if (error instanceof CancelledError) return verdicts.cancelledBeforeReset(d.cancel.signalName ?? 'signal', this.loginSent, this.tokenRequested)
-    if (error instanceof ThingSpaceError && error.call === 'login') return verdicts.loginFailed(error)
+    if (error instanceof CancelledError) {
+      return verdicts.cancelledBeforeReset(
+        d.cancel.signalName ?? 'signal',
+        this.loginSent,
+        this.tokenRequested,
+        this.unrecorded !== undefined ? { markerName: d.github.markerName, why: this.unrecorded } : undefined
+      )
+    }
+    if (error instanceof ThingSpaceError && error.call === 'login') return verdicts.loginFailed(error, this.countedAttempts, d.github.markerName)
     return verdicts.failedBeforeReset(error, this.loginSent, this.tokenRequested)
   }
 
@@ -412,7 +433,7 @@ class Rotation {
       d.log.info('The new password logs in')
       return undefined
     } catch (error) {
-      // A refusal counted toward the lockout, and scheduled runs would log in with the same password.
+      // A refusal counted toward the lockout, and unattended runs would log in with the same password.
       const recorded = error instanceof ThingSpaceError && error.kind === 'refused' ? await this.recordSpentLogin(false) : undefined
       const marker = recorded?.recorded
         ? ` Unattended runs will not log in until the password secret is updated (recorded in ${d.github.markerName}).`

@@ -8,9 +8,12 @@
  *   idle minutes on the fake clock, a reset that issues a new password effective at once, and per-call
  *   scripted faults that throw real `ThingSpaceError`s, including "lost after the server acted".
  * - `FakeSecrets`: plaintext per target label (the port seals inside `write`, so nothing to open), the
- *   lockout marker with its updatedAt, the run's start time, and per-target faults (`GitHubError`).
+ *   lockout marker with its updatedAt and its removal, the run's start time, per-target faults
+ *   (`GitHubError`), removal faults, and a read-only token.
  * - `World`: the three wired into `RotationDeps` with a `Cancellation` on the fake clock, hooks that
- *   run at the start of any call (to deliver a signal at the worst moment), and a record of events.
+ *   run at the start of any call (to deliver a signal at the worst moment), and a record of events
+ *   (each signal keeps its place in it).
+ * `makeSettings` describes a run started by hand (workflow_dispatch); a test of an unattended run says so.
  */
 import { Cancellation, KILL_AFTER_MS, REPORT_MARGIN_MS } from '../../src/cancellation.ts'
 import { GitHubError, type TargetState } from '../../src/github-secrets.ts'
@@ -213,6 +216,10 @@ export function tsError(call: ThingSpaceCall, fault: Pick<TsFault, 'kind' | 'sta
     }
     case 'server':
       return new ThingSpaceError(call, kind, `answered ${fault.status ?? 503}`, { status: fault.status ?? 503 })
+    case 'throttled': {
+      const code = fault.code ?? 'gateway fault 900800'
+      return new ThingSpaceError(call, kind, `answered ${fault.status ?? 429} ${code} (Message throttled out)`, { status: fault.status ?? 429, code })
+    }
     case 'redirect':
       return new ThingSpaceError(call, kind, `answered ${fault.status ?? 302} (a redirect, not followed)`, { status: fault.status ?? 302 })
     case 'not-sent':
@@ -351,8 +358,9 @@ export class FakeThingSpace implements ThingSpacePort {
     throw error
   }
 
-  async token(_call: ThingSpaceCall = 'login'): Promise<string> {
-    const { n, fault } = await this.begin('token')
+  /** The event's value is what the token is for ('login', 'reset', ...). */
+  async token(purpose: ThingSpaceCall = 'login'): Promise<string> {
+    const { n, fault } = await this.begin('token', purpose)
     if (fault) this.fail('token', n, fault, false)
     this.end('token', n, 'ok', true)
     return 'oauth-access-token'
@@ -463,8 +471,12 @@ export class FakeSecrets implements SecretsPort {
   private readonly selected: Record<string, number[]>
   runStart: Date | undefined
   readonly calls = { inspect: 0, write: 0, remove: 0, runStart: 0 }
-  /** Makes every remove() fail (a token that may not delete, GitHub down). */
+  /** A token that may read but not write: every write and remove that nothing else scripts fails with 403. */
+  readOnly = false
+  /** Makes every remove() fail with 403 (a token that may not delete, GitHub down) where `removeFaults` scripts nothing. */
   removeFails = false
+  /** Scripted faults of remove(), by 0-based call index (over every target). */
+  readonly removeFaults: (GhFault | undefined)[] = []
   /** Every write that reached the fake (even those scripted to fail), in order. */
   readonly writes: { at: number; label: string; name: string; value: string; ok: boolean }[] = []
   /** Scripted faults per label: entry i applies to that label's (i+1)-th call of the kind. */
@@ -526,7 +538,7 @@ export class FakeSecrets implements SecretsPort {
   private next(kind: 'inspect' | 'write', label: string): { n: number; fault: GhFault | undefined } {
     const n = this.perLabel[kind].get(label) ?? 0
     this.perLabel[kind].set(label, n + 1)
-    return { n, fault: this.faults[kind].get(label)?.[n] }
+    return { n, fault: this.faults[kind].get(label)?.[n] ?? (kind === 'write' && this.readOnly ? { status: 403 } : undefined) }
   }
 
   async inspect(target: Target, withMarker = false): Promise<TargetState> {
@@ -557,13 +569,23 @@ export class FakeSecrets implements SecretsPort {
     return state
   }
 
-  /** Deletes a secret (the lockout marker once a login and the proof succeeded). */
+  /** Deletes a secret (the lockout marker, once a login succeeded or never reached the user service). */
   async remove(state: TargetState, name: string): Promise<void> {
-    this.calls.remove++
-    this.rec.record({ service: 'github', call: 'remove', n: this.calls.remove - 1, phase: 'start', label: state.target.label, name })
-    await this.clock.sleep(this.latency('write', state.target.label, 0))
-    if (this.removeFails) throw new GitHubError(`Failed to delete ${name} from ${state.target.label}: 403 Forbidden`, 403)
-    this.data.get(state.target.label)?.delete(name)
+    const n = this.calls.remove++
+    const { label } = state.target
+    const fault = this.removeFaults[n] ?? (this.removeFails || this.readOnly ? { status: 403 } : undefined)
+    this.rec.record({ service: 'github', call: 'remove', n, phase: 'start', label, name })
+    await this.clock.sleep(fault?.afterMs ?? this.latency('write', label, 0))
+    const deleted = !fault || fault.acted === true
+    if (deleted) this.data.get(label)?.delete(name)
+    this.rec.record({ service: 'github', call: 'remove', n, phase: 'end', label, name, outcome: fault ? 'error' : 'ok', acted: deleted })
+    if (fault) {
+      const status = fault.acted ? undefined : fault.status
+      throw new GitHubError(
+        `Failed to delete ${name} from ${label}: ${status === undefined ? 'network error (ECONNRESET)' : `${status} Forbidden`}`,
+        status
+      )
+    }
   }
 
   async write(state: TargetState, plaintext: string, name = this.secretName, signal?: AbortSignal): Promise<void> {
@@ -633,7 +655,8 @@ export function makeSettings(options: SettingsOptions = {}): Settings {
     githubApiUrl: new URL('https://api.github.com'),
     repository: REPOSITORY,
     runId: 4242,
-    eventName: 'schedule',
+    // Started by hand: the plain flow. Unattended runs (schedule, repository_dispatch, ...) are set explicitly.
+    eventName: 'workflow_dispatch',
     ...rest
   }
 }
@@ -683,7 +706,8 @@ export class World {
   readonly infos: string[] = []
   readonly warnings: string[] = []
   readonly groups: string[] = []
-  readonly signals: { at: number; signal: string }[] = []
+  /** Signals delivered, with the number of call events recorded before each (so `events[index]` is the first after it). */
+  readonly signals: { at: number; signal: string; index: number }[] = []
   prepareSealCalls = 0
   sealCalls = 0
   private readonly sealFails: boolean
@@ -711,7 +735,7 @@ export class World {
 
   /** Delivers a signal to the run's Cancellation now, as main.ts does. */
   signal(signal: string): void {
-    this.signals.push({ at: this.clock.now(), signal })
+    this.signals.push({ at: this.clock.now(), signal, index: this.rec.events.length })
     this.cancel.receive(signal)
   }
 
