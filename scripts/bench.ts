@@ -175,7 +175,7 @@ const report = [
   `- Action / minimal reference wall time, 1 target: at 100 ms latency ${ratio('reference', 100)}, at 0 ms ${ratio('reference', 0)}.`,
   `- Bundle: ${chunks.map((f) => `\`dist/${f}\` ${fileKiB(`dist/${f}`).toFixed(0)} KiB`).join(', ')} (libsodium is the lazily loaded chunk).`,
   `- Peak RSS by number of targets (median of 3): ${rssByTargets.join(', ')}.`,
-  `- "rate-limited": writes the GitHub simulator turned away with a secondary rate limit (it allows 10 concurrent secret writes; the action makes them one at a time).,
+  `- "rate-limited": writes the GitHub simulator turned away with a secondary rate limit (it allows 10 concurrent secret writes; the action makes them one at a time).`,
   `- Runs are started as \`workflow_dispatch\`. A run on any other event (a schedule) also writes the lockout marker before its login and removes it after: two more requests, two more waves. With 20 targets the 40 secret writes go one at a time (GitHub's guidance for content-creating requests), which is most of that row's waves.`
 ].join('\n')
 
