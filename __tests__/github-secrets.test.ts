@@ -7,13 +7,12 @@
  */
 import { afterEach, describe, expect, jest, test } from '@jest/globals'
 import sodium from 'libsodium-wrappers'
-import http from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { GitHubSimulator, type TokenGrant } from '../simulators/github.ts'
 import { API_VERSION, answeredStatus, createOctokit, describeFailure } from '../src/github-client.ts'
 import { GitHubError, GitHubSecrets, permissionHint, WRITE_CONCURRENCY, type TargetState } from '../src/github-secrets.ts'
 import { seal } from '../src/seal.ts'
 import { parseTargets, type Target } from '../src/targets.ts'
+import { closedPort, failure } from './support/async.ts'
 
 const TOKEN = 'ghp_TestToken0123456789abcdefABCDEFabcd'
 const SECRET = 'THINGSPACE_PASSWORD'
@@ -65,23 +64,6 @@ function target(line: string): Target {
 function publicKeyOf(gh: GitHubSimulator, scope: string): { keyId: string; key: string } {
   const keys = gh.scope(scope).keys
   return { keyId: keys.keyId, key: sodium.to_base64(keys.publicKey, sodium.base64_variants.ORIGINAL) }
-}
-
-async function failure(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise
-  } catch (error) {
-    return error as Error
-  }
-  throw new Error('expected a rejection')
-}
-
-async function closedPort(): Promise<number> {
-  const server = http.createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as AddressInfo
-  await new Promise<void>((resolve) => server.close(() => resolve()))
-  return port
 }
 
 /** Target line, the simulator's scope key for it, and whether it is an organization. */

@@ -23,6 +23,7 @@ import {
   type ThingSpaceCall,
   type ThingSpaceOptions
 } from '../src/thingspace.ts'
+import { closedPort, failure } from './support/async.ts'
 
 const MINUTE = 60_000
 const HOUR = 60 * MINUTE
@@ -85,23 +86,6 @@ function count(sim: ThingSpaceSimulator): Record<'token' | 'login' | 'reset' | '
 }
 
 /** Whatever the promise rejected with (the test fails if it resolved). */
-async function failure(promise: Promise<unknown>): Promise<ThingSpaceError> {
-  try {
-    await promise
-  } catch (error) {
-    return error as ThingSpaceError
-  }
-  throw new Error('expected a rejection')
-}
-
-/** A port nothing listens on: bound, then closed. */
-async function closedPort(): Promise<number> {
-  const server = http.createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as AddressInfo
-  await new Promise<void>((resolve) => server.close(() => resolve()))
-  return port
-}
 
 describe('the OAuth token', () => {
   test('is fetched once and reused, with its expires_in kept', async () => {
@@ -169,7 +153,7 @@ describe('the OAuth token', () => {
   test('a new token that is still short-lived is an error, after one bounded wait', async () => {
     const { sim, client, sleeps } = await rig()
     sim.inject({ call: 'token', status: 200, body: { access_token: 'short-token', expires_in: 10 } })
-    const error = await failure(client.token('login'))
+    const error = await failure<ThingSpaceError>(client.token('login'))
     expect(error).toBeInstanceOf(ThingSpaceError)
     expect(error).toMatchObject({ call: 'token', kind: 'bad-response' })
     expect(error.message).toBe('ThingSpace OAuth token request: the new token is valid for only 10 s, less than the 60 s a login needs')
@@ -197,7 +181,7 @@ describe('the OAuth token', () => {
   test('the token endpoint gives up after 4 attempts', async () => {
     const { sim, client, sleeps } = await rig()
     sim.inject({ call: 'token', status: 500, body: { message: 'down' } })
-    const error = await failure(client.token())
+    const error = await failure<ThingSpaceError>(client.token())
     expect(error).toMatchObject({ call: 'token', kind: 'server', status: 500 })
     expect(count(sim).token).toBe(4)
     expect(sleeps).toHaveLength(3)
@@ -206,7 +190,7 @@ describe('the OAuth token', () => {
   test('invalid_client is reported with its description and sent once', async () => {
     const { sim, client } = await rig({}, {})
     sim.appSecret = 'another-secret'
-    const error = await failure(client.login(sim.username, sim.password))
+    const error = await failure<ThingSpaceError>(client.login(sim.username, sim.password))
     expect(error).toMatchObject({ call: 'token', kind: 'oauth', status: 401, code: 'invalid_client' })
     expect(error.message).toContain('invalid_client: Client authentication failed.')
     expect(count(sim)).toEqual({ token: 1, login: 0, reset: 0, logout: 0 })
@@ -215,7 +199,7 @@ describe('the OAuth token', () => {
   test('other OAuth errors are read the same way', async () => {
     const { sim, client } = await rig()
     sim.inject({ call: 'token', ...oauthError('unauthorized_client', 'The client is not allowed this grant.', 400) })
-    const error = await failure(client.token())
+    const error = await failure<ThingSpaceError>(client.token())
     expect(error).toMatchObject({ kind: 'oauth', status: 400, code: 'unauthorized_client' })
     expect(error.message).toBe('ThingSpace OAuth token request: answered 400, unauthorized_client: The client is not allowed this grant.')
     expect(count(sim).token).toBe(1)
@@ -224,7 +208,7 @@ describe('the OAuth token', () => {
   test('a gateway 401 on the token request is a gateway fault', async () => {
     const { sim, client } = await rig()
     sim.inject({ call: 'token', ...gatewayFault('900901') })
-    const error = await failure(client.token())
+    const error = await failure<ThingSpaceError>(client.token())
     expect(error).toMatchObject({ call: 'token', kind: 'gateway', status: 401, code: 'gateway fault 900901' })
     expect(error.message).toContain('gateway fault 900901: Invalid Credentials')
     expect(count(sim).token).toBe(1)
@@ -236,8 +220,8 @@ describe('the OAuth token', () => {
       { call: 'token', attempts: [1], status: 200, body: { token_type: 'Bearer' } },
       { call: 'token', attempts: [2], status: 200, rawBody: '<html>ok</html>', contentType: 'text/html' }
     )
-    expect((await failure(client.token())).message).toBe('ThingSpace OAuth token request: answered 200 without a access_token')
-    expect((await failure(client.token())).message).toBe('ThingSpace OAuth token request: answered 200 with a body that is not JSON')
+    expect((await failure<ThingSpaceError>(client.token())).message).toBe('ThingSpace OAuth token request: answered 200 without a access_token')
+    expect((await failure<ThingSpaceError>(client.token())).message).toBe('ThingSpace OAuth token request: answered 200 with a body that is not JSON')
   })
 })
 
@@ -265,7 +249,7 @@ describe('login', () => {
 
   test('400 with an errorCode is a refusal: sent once, counted, never retried', async () => {
     const { sim, client } = await rig()
-    const error = await failure(client.login(sim.username, 'a-wrong-password'))
+    const error = await failure<ThingSpaceError>(client.login(sim.username, 'a-wrong-password'))
     expect(error).toMatchObject({ call: 'login', kind: 'refused', status: 400, code: 'REQUEST_FAILED.InvalidCredentials' })
     expect(error.message).toBe('ThingSpace login: answered 400, REQUEST_FAILED.InvalidCredentials: The username or password is not correct.')
     expect(count(sim)).toEqual({ token: 1, login: 1, reset: 0, logout: 0 })
@@ -288,7 +272,7 @@ describe('login', () => {
   test('a gateway 401 on both logins is thrown as a gateway fault, not counted', async () => {
     const { sim, client } = await rig()
     sim.inject({ call: 'login', ...gatewayFault('900901') })
-    const error = await failure(client.login(sim.username, sim.password))
+    const error = await failure<ThingSpaceError>(client.login(sim.username, sim.password))
     expect(error).toMatchObject({ call: 'login', kind: 'gateway', status: 401, code: 'gateway fault 900901' })
     expect(error.tokenRejected).toBe(true)
     expect(count(sim)).toEqual({ token: 2, login: 2, reset: 0, logout: 0 })
@@ -314,7 +298,7 @@ describe('login', () => {
   test('a 403 XML fault is a gateway fault that quotes the gateway, not a counted login', async () => {
     const { sim, client } = await rig()
     sim.inject({ call: 'login', ...xmlGatewayFault('900908', 403, 'Access to the resource is forbidden') })
-    const error = await failure(client.login(sim.username, sim.password))
+    const error = await failure<ThingSpaceError>(client.login(sim.username, sim.password))
     expect(error).toMatchObject({ call: 'login', kind: 'gateway', status: 403, code: 'gateway fault 900908' })
     expect(error.message).toBe('ThingSpace login: answered 403, gateway fault 900908: Runtime Error - Access to the resource is forbidden')
     expect(mayHaveCounted(error)).toBe(false)
@@ -330,7 +314,7 @@ describe('login', () => {
   ])('%s is a gateway failure', async (_name, answer, message) => {
     const { sim, client } = await rig()
     sim.inject({ call: 'login', ...answer })
-    const error = await failure(client.login(sim.username, sim.password))
+    const error = await failure<ThingSpaceError>(client.login(sim.username, sim.password))
     expect(error.kind).toBe('gateway')
     expect(error.message).toContain(message)
     expect(mayHaveCounted(error)).toBe(false)
@@ -341,7 +325,7 @@ describe('login', () => {
   test.each([401, 403, 404, 409, 423])('%i with a UWS errorCode is a refusal: sent once, may have counted, never retried', async (status) => {
     const { sim, client, sleeps } = await rig()
     sim.inject({ call: 'login', status, body: { errorCode: 'UnifiedWebService.REQUEST_FAILED.X', errorMessage: 'no' } })
-    const error = await failure(client.login(sim.username, sim.password))
+    const error = await failure<ThingSpaceError>(client.login(sim.username, sim.password))
     expect(error).toMatchObject({ call: 'login', kind: 'refused', status, code: 'REQUEST_FAILED.X' })
     expect(error.message).toBe(`ThingSpace login: answered ${status}, REQUEST_FAILED.X: no`)
     expect(mayHaveCounted(error)).toBe(true)
@@ -355,7 +339,7 @@ describe('login', () => {
     const { sim, client, sleeps, info } = await rig()
     await client.token()
     await sim.stop()
-    const error = await failure(client.login(sim.username, sim.password))
+    const error = await failure<ThingSpaceError>(client.login(sim.username, sim.password))
     expect(error).toMatchObject({ call: 'login', kind: 'not-sent' })
     expect(error.message).toBe('ThingSpace login: could not connect (ECONNREFUSED)')
     expect(sleeps).toEqual([250, 500, 1000])
@@ -367,7 +351,7 @@ describe('login', () => {
   test('a token request to a closed port is retried too, then reported as not sent', async () => {
     const port = await closedPort()
     const { client, sleeps } = await rig({}, { baseUrl: new URL(`http://127.0.0.1:${port}`) })
-    const error = await failure(client.token())
+    const error = await failure<ThingSpaceError>(client.token())
     expect(error).toMatchObject({ call: 'token', kind: 'not-sent' })
     expect(sleeps).toHaveLength(3)
   })
@@ -375,7 +359,7 @@ describe('login', () => {
   test('a connection dropped after the login was handled is lost: sent once, may have counted', async () => {
     const { sim, client } = await rig()
     sim.inject({ call: 'login', drop: 'after' })
-    const error = await failure(client.login(sim.username, sim.password))
+    const error = await failure<ThingSpaceError>(client.login(sim.username, sim.password))
     expect(error).toMatchObject({ call: 'login', kind: 'lost' })
     expect(error.message).toMatch(/^ThingSpace login: the connection failed before an answer came/)
     expect(count(sim).login).toBe(1)
@@ -387,7 +371,7 @@ describe('login', () => {
   test('a login slower than its timeout is a timeout, sent once', async () => {
     const { sim, client } = await rig({}, { timeoutsMs: { login: 100 } })
     sim.inject({ call: 'login', delayMs: 500 })
-    const error = await failure(client.login(sim.username, sim.password))
+    const error = await failure<ThingSpaceError>(client.login(sim.username, sim.password))
     expect(error).toMatchObject({ call: 'login', kind: 'timeout' })
     expect(error.message).toBe('ThingSpace login: no answer within 0.1 s')
     expect(count(sim).login).toBe(1)
@@ -401,7 +385,7 @@ describe('login', () => {
   ])('%p is a server failure: sent once, may have counted', async (status, body, message) => {
     const { sim, client } = await rig()
     sim.inject({ call: 'login', status, body })
-    const error = await failure(client.login(sim.username, sim.password))
+    const error = await failure<ThingSpaceError>(client.login(sim.username, sim.password))
     expect(error).toMatchObject({ call: 'login', kind: 'server', status })
     expect(error.message).toBe(`ThingSpace login: ${message}`)
     expect(count(sim).login).toBe(1)
@@ -435,7 +419,7 @@ describe('login', () => {
   test('throttling that lasts gives up after 4 attempts, waiting as Retry-After says, and is not a counted login', async () => {
     const { sim, client, sleeps } = await rig()
     sim.inject({ call: 'login', ...gatewayFault('900800', 429, 'Message throttled out'), headers: { 'retry-after': '2' } })
-    const error = await failure(client.login(sim.username, sim.password))
+    const error = await failure<ThingSpaceError>(client.login(sim.username, sim.password))
     expect(error).toMatchObject({ call: 'login', kind: 'throttled', status: 429, code: 'gateway fault 900800', retryAfterMs: 2000 })
     expect(sleeps).toEqual([2000, 2000, 2000])
     expect(count(sim)).toEqual({ token: 1, login: 4, reset: 0, logout: 0 })
@@ -449,7 +433,7 @@ describe('login', () => {
   ])('%s is not throttling: it may have reached the user service (sent once)', async (_name, answer, kind) => {
     const { sim, client } = await rig()
     sim.inject({ call: 'login', ...answer })
-    const error = await failure(client.login(sim.username, sim.password))
+    const error = await failure<ThingSpaceError>(client.login(sim.username, sim.password))
     expect(error.kind).toBe(kind)
     expect(mayHaveCounted(error)).toBe(true)
     expect(count(sim).login).toBe(1)
@@ -458,7 +442,7 @@ describe('login', () => {
   test("a token failure inside the login is the token request's own: retried there, not again by the login", async () => {
     const { sim, client, sleeps } = await rig()
     sim.inject({ call: 'token', status: 503, body: { message: 'down' } })
-    const error = await failure(client.login(sim.username, sim.password))
+    const error = await failure<ThingSpaceError>(client.login(sim.username, sim.password))
     expect(error).toMatchObject({ call: 'token', kind: 'server', status: 503 })
     expect(count(sim)).toEqual({ token: 4, login: 0, reset: 0, logout: 0 })
     expect(sleeps).toHaveLength(3)
@@ -467,7 +451,7 @@ describe('login', () => {
   test('a token request to a closed port inside the login is retried 4 times in all, not 4 times 4', async () => {
     const port = await closedPort()
     const { client, sleeps } = await rig({}, { baseUrl: new URL(`http://127.0.0.1:${port}`) })
-    const error = await failure(client.login('u', 'p'))
+    const error = await failure<ThingSpaceError>(client.login('u', 'p'))
     expect(error).toMatchObject({ call: 'token', kind: 'not-sent' })
     expect(sleeps).toHaveLength(3)
   })
@@ -475,7 +459,7 @@ describe('login', () => {
   test('a redirect is not followed', async () => {
     const { sim, client } = await rig()
     sim.inject({ call: 'login', attempts: [1], status: 302, headers: { location: `${sim.url}/api/m2m/v1/session/login` } })
-    const error = await failure(client.login(sim.username, sim.password))
+    const error = await failure<ThingSpaceError>(client.login(sim.username, sim.password))
     expect(error).toMatchObject({ kind: 'redirect', status: 302 })
     expect(count(sim).login).toBe(1)
   })
@@ -483,7 +467,7 @@ describe('login', () => {
   test('200 without a sessionToken is a bad response', async () => {
     const { sim, client } = await rig()
     sim.inject({ call: 'login', status: 200, body: { token: 'x' } })
-    const error = await failure(client.login(sim.username, sim.password))
+    const error = await failure<ThingSpaceError>(client.login(sim.username, sim.password))
     expect(error).toMatchObject({ call: 'login', kind: 'bad-response', status: 200 })
     expect(error.message).toBe('ThingSpace login: answered 200 without a sessionToken')
     expect(mayHaveCounted(error)).toBe(false)
@@ -492,7 +476,9 @@ describe('login', () => {
   test('200 with an empty body is a bad response too', async () => {
     const { sim, client } = await rig()
     sim.inject({ call: 'login', status: 200 })
-    expect((await failure(client.login(sim.username, sim.password))).message).toBe('ThingSpace login: answered 200 without a sessionToken')
+    expect((await failure<ThingSpaceError>(client.login(sim.username, sim.password))).message).toBe(
+      'ThingSpace login: answered 200 without a sessionToken'
+    )
   })
 })
 
@@ -545,7 +531,7 @@ describe('reset', () => {
     const { sim, client, session } = await loggedIn()
     arrange(sim)
     const oldPassword = kind === 'refused' ? 'not-the-password' : sim.initialPassword
-    const error = await failure(client.resetPassword(session, oldPassword))
+    const error = await failure<ThingSpaceError>(client.resetPassword(session, oldPassword))
     expect(error).toBeInstanceOf(ThingSpaceError)
     expect(error).toMatchObject({ call: 'reset', kind })
     expect(error.message).toMatch(message)
@@ -563,7 +549,7 @@ describe('reset', () => {
     if (leftMs === undefined) client.dropToken()
     else clock.t = client.tokenExpiresAt! - leftMs
     const tokens = count(sim).token
-    const error = await failure(client.resetPassword({ token: 'session', idleLifetimeMs: 20 * MINUTE }, sim.initialPassword))
+    const error = await failure<ThingSpaceError>(client.resetPassword({ token: 'session', idleLifetimeMs: 20 * MINUTE }, sim.initialPassword))
     expect(error).toBeInstanceOf(ThingSpaceError)
     expect(error).toMatchObject({ call: 'reset', kind: 'not-sent' })
     expect(error.message).toBe('ThingSpace password reset: not sent: the OAuth token would lapse before the answer came')
@@ -585,18 +571,18 @@ describe('reset', () => {
   test('a reset slower than its timeout is a timeout, sent once', async () => {
     const { sim, client, session } = await loggedIn({}, { timeoutsMs: { reset: 100 } })
     sim.inject({ call: 'reset', delayMs: 500 })
-    const error = await failure(client.resetPassword(session, sim.initialPassword))
+    const error = await failure<ThingSpaceError>(client.resetPassword(session, sim.initialPassword))
     expect(error).toMatchObject({ call: 'reset', kind: 'timeout' })
     expect(count(sim).reset).toBe(1)
   })
 
   test('a reset with an unknown or expired session is a session error', async () => {
     const { sim, client, session, clock } = await loggedIn()
-    const unknown = await failure(client.resetPassword({ token: 'no-such-session', idleLifetimeMs: 1 }, sim.initialPassword))
+    const unknown = await failure<ThingSpaceError>(client.resetPassword({ token: 'no-such-session', idleLifetimeMs: 1 }, sim.initialPassword))
     expect(unknown.code).toBe('INPUT_INVALID.SessionToken.Invalid')
     expect(isSessionError(unknown)).toBe(true)
     clock.t += 21 * MINUTE
-    const expired = await failure(client.resetPassword(session, sim.initialPassword))
+    const expired = await failure<ThingSpaceError>(client.resetPassword(session, sim.initialPassword))
     expect(expired.code).toBe('REQUEST_FAILED.SessionToken.Expired')
     expect(isSessionError(expired)).toBe(true)
     expect(isSessionError(new ThingSpaceError('reset', 'gateway', 'x', { code: 'SessionToken' }))).toBe(false)
@@ -621,7 +607,7 @@ describe('logout', () => {
     const { sim, client } = await rig()
     const session = await client.login(sim.username, sim.password)
     sim.inject({ call: 'logout', ...fault })
-    const error = await failure(client.logout(session))
+    const error = await failure<ThingSpaceError>(client.logout(session))
     expect(error).toMatchObject({ call: 'logout', kind })
     expect(count(sim).logout).toBe(1)
   })
@@ -822,7 +808,7 @@ describe('connections', () => {
       process.env.http_proxy = await startProxy(sim, () => (refusing ? how : 'tunnel'))
       await client.token()
       refusing = true
-      const error = await failure(client.login(sim.username, sim.password))
+      const error = await failure<ThingSpaceError>(client.login(sim.username, sim.password))
       expect(error).toMatchObject({ call: 'login', kind: 'not-sent' })
       expect(error.message).toBe('ThingSpace login: the proxy did not open a connection')
       expect(mayHaveCounted(error)).toBe(false)
@@ -834,7 +820,7 @@ describe('connections', () => {
     test('a proxy that cannot be reached at all: not sent either', async () => {
       const { sim, client, sleeps } = await rig({}, { baseUrl: new URL('http://thingspace.example.invalid') })
       process.env.http_proxy = `http://127.0.0.1:${await closedPort()}`
-      const error = await failure(client.token())
+      const error = await failure<ThingSpaceError>(client.token())
       expect(error).toMatchObject({ call: 'token', kind: 'not-sent', message: 'ThingSpace OAuth token request: the proxy did not open a connection' })
       expect(sleeps).toHaveLength(3)
       expect(count(sim).token).toBe(0)
@@ -844,7 +830,7 @@ describe('connections', () => {
       const { sim, client, sleeps } = await rig({}, { baseUrl: new URL('http://thingspace.example.invalid') })
       process.env.http_proxy = await startProxy(sim, () => 'tunnel')
       sim.inject({ call: 'login', drop: 'after' })
-      const error = await failure(client.login(sim.username, sim.password))
+      const error = await failure<ThingSpaceError>(client.login(sim.username, sim.password))
       expect(error).toMatchObject({ call: 'login', kind: 'lost' })
       expect(mayHaveCounted(error)).toBe(true)
       expect(sleeps).toEqual([])
@@ -870,8 +856,8 @@ describe('debug lines', () => {
     const newPassword = await client.resetPassword(session, sim.initialPassword)
     await client.logout(session)
     const second = await client.login(sim.username, newPassword)
-    await failure(client.logout(second))
-    await failure(client.login(sim.username, 'a-wrong-password'))
+    await failure<ThingSpaceError>(client.logout(second))
+    await failure<ThingSpaceError>(client.login(sim.username, 'a-wrong-password'))
 
     expect(debug).toEqual([
       expect.stringMatching(/^ThingSpace POST \/api\/ts\/v1\/oauth2\/token -> 503 \(\d+ ms\)$/),
