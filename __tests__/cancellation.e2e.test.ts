@@ -152,7 +152,7 @@ describe('a run cancelled with slow services exits by itself before the kill, wi
         expect([stored(sims, REPO), stored(sims, ENV)]).toEqual([live, live])
         expect(openRecovery(result.outputs['recovery-ciphertext'], keys.privateKey)).toBe(live)
         expect(annotation(result)?.message).toMatch(
-          /^The password WAS changed: the old one no longer works\. The new password is confirmed stored only in repo:acme\/fleet, env:acme\/fleet\/production\. Unknown \(the write had not finished when the step was cancelled; it may have landed: check the secret's updated time\): dependabot:org:acme\. It is in the recovery-ciphertext output/
+          /^The password WAS changed: the old one no longer works\. The new password is confirmed stored only in repo:acme\/fleet, env:acme\/fleet\/production\. Unknown \(no answer came, or the step was cancelled before it did; the write may have landed: check the secret's updated time\): dependabot:org:acme\. It is in the recovery-ciphertext output/
         )
         expect(result.summary).toContain(
           '<td><code>dependabot:org:acme</code></td><td>no secret yet</td><td>unknown: the write had not finished when the runner cancelled the step</td>'

@@ -106,11 +106,11 @@ describe('a new password not stored everywhere', () => {
   const LOST = 'The new password is lost: reset the password in the ThingSpace portal (or ask Verizon M2M support) and store it by hand.'
   const MAYBE_LOST =
     'If none of those writes landed, the new password is lost: reset the password in the ThingSpace portal (or ask Verizon M2M support) and store it by hand.'
-  const UNKNOWN = "Unknown (the write had not finished when the step was cancelled; it may have landed: check the secret's updated time)"
+  const UNKNOWN = "Unknown (no answer came, or the step was cancelled before it did; the write may have landed: check the secret's updated time)"
   const base = {
     holders: [] as string[],
     failed: [] as string[],
-    inFlight: [] as string[],
+    unknown: [] as string[],
     recoveryCiphertext: undefined as string | undefined,
     recoveryKeyGiven: false
   }
@@ -123,7 +123,7 @@ describe('a new password not stored everywhere', () => {
     ],
     [
       'stored in some, unknown in one',
-      { holders: ['a'], inFlight: ['b'] },
+      { holders: ['a'], unknown: ['b'] },
       `The new password is confirmed stored only in a. ${UNKNOWN}: b. No recovery-public-key was given, so there is no recovery-ciphertext. Workflows can still use the secret in the targets that hold it.`
     ],
     [
@@ -133,17 +133,17 @@ describe('a new password not stored everywhere', () => {
     ],
     [
       'stored nowhere confirmed, one write failed and one unknown',
-      { failed: ['a'], inFlight: ['b'] },
+      { failed: ['a'], unknown: ['b'] },
       `The new password is confirmed stored in no target. Not stored in: a. ${UNKNOWN}: b. No recovery-public-key was given, so there is no recovery-ciphertext. ${MAYBE_LOST}`
     ],
     [
       'stored nowhere confirmed, unknown everywhere, sealing unfinished',
-      { inFlight: ['a', 'b'], recoveryKeyGiven: true },
+      { unknown: ['a', 'b'], recoveryKeyGiven: true },
       `The new password is confirmed stored in no target. ${UNKNOWN}: a, b. Sealing it to the recovery-public-key did not finish, so there is no recovery-ciphertext. ${MAYBE_LOST}`
     ],
     [
       'stored nowhere confirmed, unknown everywhere, escrowed',
-      { inFlight: ['a'], recoveryCiphertext: 'c2VhbGVk', recoveryKeyGiven: true },
+      { unknown: ['a'], recoveryCiphertext: 'c2VhbGVk', recoveryKeyGiven: true },
       `The new password is confirmed stored in no target. ${UNKNOWN}: a. It is in the recovery-ciphertext output and the job summary, sealed to your recovery key: open it with \`node dist/recovery/index.js open\` and store it in the targets by hand.`
     ]
   ])('%s', (_name, s, said) => {

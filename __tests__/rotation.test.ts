@@ -636,6 +636,24 @@ describe('write proof', () => {
 describe('a session idle too long before the reset', () => {
   const slowProof = (): World => world(THREE, { secrets: { latency: (call, label) => (call === 'write' && label === ENV ? 21 * MINUTE : 50) } })
 
+  test('a login that succeeded resets the count: a fresh login stopped at the gateway says no failed login was counted', async () => {
+    const w = slowProof()
+    w.thingspace.script('login', { kind: 'lost', acted: true }, undefined, { kind: 'gateway', status: 403, code: 'gateway fault 900908' })
+    const { outcome } = await run(w, { eventName: 'workflow_dispatch' })
+    expect(outcome.result).toBe('failed-unchanged')
+    expect(outcome.message).toContain('No failed login was counted, so a new run may try again.')
+    expect(outcome.message).not.toContain('An earlier login of this run')
+  })
+
+  test('an unattended fresh login whose record ahead fails: the message says a login was attempted earlier', async () => {
+    const w = slowProof()
+    w.secrets.failWrites(REPO, undefined, undefined, { status: 403 }) // the record ahead, the proof, the record ahead of the fresh login
+    const { outcome } = await run(w, { eventName: 'schedule' })
+    expect(outcome.result).toBe('failed-unchanged')
+    expect(outcome.message).toContain('and a login was attempted earlier, but not the next one: a run nobody started by hand records each login')
+    expect(w.ts('login')).toHaveLength(1)
+  })
+
   test.each(MODES)('a proof that takes 21 minutes gets a fresh login, and the reset uses the new session (%s)', async (eventName, ahead) => {
     const w = slowProof()
     const { outcome } = await run(w, { eventName })
@@ -813,7 +831,7 @@ describe('storing the new password', () => {
 
   test('no target takes the new password and no recovery key: the message says it is lost', async () => {
     const w = world()
-    for (const label of labels(THREE)) w.secrets.failWrites(label, undefined, { status: 500 })
+    for (const label of labels(THREE)) w.secrets.failWrites(label, undefined, { status: 403 })
     const { outcome } = await run(w)
     expect(outcome).toMatchObject({ result: 'failed-changed', ok: false })
     expect(outcome.message).toContain('The new password is stored in no target.')
@@ -840,13 +858,25 @@ describe('storing the new password', () => {
     expect(outcome.message).toContain('Sealing it to the recovery-public-key did not finish, so there is no recovery-ciphertext.')
   })
 
-  test('a store whose answer was lost after GitHub stored it is not counted as a holder', async () => {
+  test('a store whose answer was lost after GitHub stored it is not counted as a holder, and is said to be unknown', async () => {
     const w = world()
     failEnvStore(w, { acted: true })
     const { outcome } = await run(w)
     expect(outcome.result).toBe('failed-changed')
-    expect(outcome.message).toContain(`Not stored in: ${ENV}.`)
+    expect(outcome.message).not.toContain('Not stored in')
+    expect(outcome.message).toContain(`The new password is confirmed stored only in ${REPO}, ${ORG}.`)
+    expect(outcome.message).toContain(`the write may have landed: check the secret's updated time): ${ENV}.`)
+    expect(outcome.targets.find((t) => t.label === ENV)?.outcome).toMatch(/^unknown, the write may have landed: /)
     expect(holds(w)).toEqual(ALL_NEW)
+  })
+
+  test('every store failing without a 4xx: the password may be in them, so it is not called lost', async () => {
+    const w = world()
+    for (const label of labels(THREE)) w.secrets.failWrites(label, undefined, { status: 500 })
+    const { outcome } = await run(w)
+    expect(outcome.result).toBe('failed-changed')
+    expect(outcome.message).toContain('The new password is confirmed stored in no target.')
+    expect(outcome.message).toContain('If none of those writes landed, the new password is lost')
   })
 })
 
@@ -863,15 +893,25 @@ describe('verify and logout', () => {
     expect(holds(w)).toEqual(ALL_NEW)
   })
 
-  test('the verify login gets no answer: rotated but failing, and nothing recorded', async () => {
+  test('the verify login gets no answer: rotated but failing, and recorded since it may have counted', async () => {
     const w = world()
     w.thingspace.script('login', undefined, { kind: 'lost' })
     const { outcome } = await run(w)
     expect(outcome).toMatchObject({ result: 'rotated', ok: false })
     expect(outcome.message).toContain('it was not retried.')
+    expect(outcome.message).toContain(`Unattended runs will not log in until the password secret is updated (recorded in ${MARKER}).`)
+    expect(counts(w)).toEqual({ ...ROTATED, logouts: 1, markerWrites: 1 })
+    expect(markerInForce(w)).toBe(true)
+    expect(holds(w)).toEqual(ALL_NEW)
+  })
+
+  test('the verify login stopped at the gateway: rotated but failing, and nothing recorded', async () => {
+    const w = world()
+    w.thingspace.script('login', undefined, { kind: 'gateway', status: 403, code: 'gateway fault 900908' })
+    const { outcome } = await run(w)
+    expect(outcome).toMatchObject({ result: 'rotated', ok: false })
     expect(outcome.message).not.toContain(MARKER)
     expect(counts(w)).toEqual({ ...ROTATED, logouts: 1 })
-    expect(holds(w)).toEqual(ALL_NEW)
   })
 
   test('a failed logout is a warning only', async () => {
@@ -1071,7 +1111,7 @@ describe('cancellation in every phase', () => {
     expect(at).toBe(w.deadline())
     expect(outcome.targets[1].outcome).toBe('unknown: the write had not finished when the runner cancelled the step')
     expect(outcome.message).toContain(
-      `Unknown (the write had not finished when the step was cancelled; it may have landed: check the secret's updated time): ${ENV}.`
+      `Unknown (no answer came, or the step was cancelled before it did; the write may have landed: check the secret's updated time): ${ENV}.`
     )
     expect(outcome.message).toContain(`The new password is confirmed stored only in ${REPO}, ${ORG}.`)
     expect(openSealed(outcome.recoveryCiphertext!, RECOVERY_KEY)).toBe(w.thingspace.password)
@@ -1090,7 +1130,7 @@ describe('cancellation in every phase', () => {
     expect(at).toBe(w.deadline())
     expect(outcome.message).toBe(
       'The password WAS changed: the old one no longer works. The new password is confirmed stored in no target. ' +
-        `Unknown (the write had not finished when the step was cancelled; it may have landed: check the secret's updated time): ${REPO}, ${ENV}, ${ORG}. ` +
+        `Unknown (no answer came, or the step was cancelled before it did; the write may have landed: check the secret's updated time): ${REPO}, ${ENV}, ${ORG}. ` +
         'No recovery-public-key was given, so there is no recovery-ciphertext. ' +
         'If none of those writes landed, the new password is lost: reset the password in the ThingSpace portal (or ask Verizon M2M support) and store it by hand.'
     )

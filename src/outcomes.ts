@@ -85,9 +85,9 @@ export const verdicts = {
   },
 
   /** An unattended run could not record its login ahead, so it did not log in. */
-  markerUnwritable: (markerName: string, target: string, why: string | undefined): Verdict =>
+  markerUnwritable: (markerName: string, target: string, why: string | undefined, loginSent = false): Verdict =>
     unchanged(
-      `The password was not changed, and ${contacted(true, false)}: a run nobody started by hand records each login in ${markerName} before sending it, ` +
+      `The password was not changed, and ${contacted(true, loginSent)}${loginSent ? ' earlier, but not the next one' : ''}: a run nobody started by hand records each login in ${markerName} before sending it, ` +
         `so that a failure it cannot report still stops the next run, and writing ${markerName} to ${target} failed (${why ?? 'unknown'}). ` +
         `Give the github-token write access to the targets' secrets (see the README's token table).`
     ),
@@ -152,19 +152,20 @@ export const verdicts = {
   notStoredEverywhere: (s: {
     holders: string[]
     failed: string[]
-    inFlight: string[]
+    /** Writes cut by the deadline, or failed without a 4xx: they may have landed. */
+    unknown: string[]
     recoveryCiphertext: string | undefined
     recoveryKeyGiven: boolean
   }): Verdict => {
-    const confirmed = s.inFlight.length > 0 ? ' confirmed' : ''
+    const confirmed = s.unknown.length > 0 ? ' confirmed' : ''
     const where =
       s.holders.length > 0
         ? `The new password is${confirmed} stored only in ${s.holders.join(', ')}.`
         : `The new password is${confirmed} stored in no target.`
     const failed = s.failed.length > 0 ? ` Not stored in: ${s.failed.join(', ')}.` : ''
-    const inFlight =
-      s.inFlight.length > 0
-        ? ` Unknown (the write had not finished when the step was cancelled; it may have landed: check the secret's updated time): ${s.inFlight.join(', ')}.`
+    const unknown =
+      s.unknown.length > 0
+        ? ` Unknown (no answer came, or the step was cancelled before it did; the write may have landed: check the secret's updated time): ${s.unknown.join(', ')}.`
         : ''
     let escrow: string
     if (s.recoveryCiphertext) {
@@ -176,7 +177,7 @@ export const verdicts = {
       escrow = ' No recovery-public-key was given, so there is no recovery-ciphertext.'
     }
     if (s.holders.length > 0) escrow += ' Workflows can still use the secret in the targets that hold it.'
-    else if (!s.recoveryCiphertext && s.inFlight.length === 0)
+    else if (!s.recoveryCiphertext && s.unknown.length === 0)
       escrow += ' The new password is lost: reset the password in the ThingSpace portal (or ask Verizon M2M support) and store it by hand.'
     else if (!s.recoveryCiphertext)
       escrow +=
@@ -184,7 +185,7 @@ export const verdicts = {
     return {
       result: 'failed-changed',
       ok: false,
-      message: `The password WAS changed: the old one no longer works. ${where}${failed}${inFlight}${escrow}`,
+      message: `The password WAS changed: the old one no longer works. ${where}${failed}${unknown}${escrow}`,
       recoveryCiphertext: s.recoveryCiphertext
     }
   },

@@ -218,7 +218,7 @@ class Rotation {
         // No login goes out: a record that may have landed would stop the next run for nothing.
         if (ahead.recorded || ahead.mayHaveLanded) await this.clearMarker(true)
         d.cancel.signal.throwIfAborted() // a write cut by the runner's signal is a cancellation, not a token problem
-        return { verdict: verdicts.markerUnwritable(d.github.markerName, this.records[0].report.label, ahead.why) }
+        return { verdict: verdicts.markerUnwritable(d.github.markerName, this.records[0].report.label, ahead.why, this.loginSent) }
       }
     }
     const loggingIn = this.loginOnce(s.password)
@@ -227,6 +227,7 @@ class Rotation {
       try {
         const session = await (attempt === 1 ? loggingIn : this.loginOnce(s.password))
         d.log.info(`Logged in to ThingSpace as ${s.username}`)
+        this.countedAttempts = 0 // a login that succeeds resets ThingSpace's count of failures
         await this.clearMarker()
         return { session }
       } catch (error) {
@@ -366,6 +367,8 @@ class Rotation {
 
     const recovery = s.recoveryPublicKey ? d.seal(newPassword, s.recoveryPublicKey).catch(() => undefined) : Promise.resolve(undefined)
     const inFlight = new Set(this.records)
+    /** Writes that failed without a 4xx: GitHub may have stored the value before the answer was lost. */
+    const uncertain = new Set<TargetRecord>()
     const stored = this.records.map((r) =>
       d.github.write(r.state!, newPassword).then(
         () => {
@@ -375,7 +378,13 @@ class Rotation {
         },
         (error: unknown) => {
           inFlight.delete(r)
-          r.report.outcome = `NOT stored, still holds the old password: ${errorText(error)}`
+          const status = (error as { status?: unknown }).status
+          if (typeof status === 'number' && status < 500) {
+            r.report.outcome = `NOT stored, still holds the old password: ${errorText(error)}`
+          } else {
+            uncertain.add(r)
+            r.report.outcome = `unknown, the write may have landed: ${errorText(error)}`
+          }
         }
       )
     )
@@ -404,8 +413,8 @@ class Rotation {
     return this.finish(
       verdicts.notStoredEverywhere({
         holders: holders.map((r) => r.report.label),
-        failed: this.records.filter((r) => !r.report.holdsNewPassword && !inFlight.has(r)).map((r) => r.report.label),
-        inFlight: [...inFlight].map((r) => r.report.label),
+        failed: this.records.filter((r) => !r.report.holdsNewPassword && !inFlight.has(r) && !uncertain.has(r)).map((r) => r.report.label),
+        unknown: [...inFlight, ...uncertain].map((r) => r.report.label),
         recoveryCiphertext,
         recoveryKeyGiven: s.recoveryPublicKey !== undefined
       })
@@ -433,8 +442,8 @@ class Rotation {
       d.log.info('The new password logs in')
       return undefined
     } catch (error) {
-      // A refusal counted toward the lockout, and unattended runs would log in with the same password.
-      const recorded = error instanceof ThingSpaceError && error.kind === 'refused' ? await this.recordSpentLogin(false) : undefined
+      // One that may have counted is recorded, as the main login's would be: unattended runs would log in with the same password.
+      const recorded = mayHaveCounted(error) ? await this.recordSpentLogin(false) : undefined
       const marker = recorded?.recorded
         ? ` Unattended runs will not log in until the password secret is updated (recorded in ${d.github.markerName}).`
         : ''
