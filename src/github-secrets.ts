@@ -39,6 +39,20 @@ export interface TargetState {
  */
 export const WRITE_CONCURRENCY = 1
 
+/**
+ * Whether a failed write may still have been stored: only a 4xx answer proves it was not; no answer
+ * (a network error, a timeout, the deadline) or a 5xx leaves it open.
+ */
+export function writeMayHaveLanded(error: unknown): boolean {
+  const status = (error as { status?: unknown } | undefined)?.status
+  return typeof status !== 'number' || status >= 500
+}
+
+/** GitHub's own words for a failure it answered; for one that is not a request failure, the error's message. */
+function failureText(error: unknown): string {
+  return error instanceof Error && answeredStatus(error) === undefined && !('request' in error) ? error.message : describeFailure(error)
+}
+
 export class GitHubError extends Error {
   /** The status GitHub answered with; undefined when it did not answer. */
   readonly status: number | undefined
@@ -145,7 +159,7 @@ function wrap(error: unknown, action: string, t: Target, write: boolean): GitHub
   if (error instanceof GitHubError) return error
   const status = answeredStatus(error)
   const why = hint(status, t, write)
-  const what = error instanceof Error && status === undefined && !('request' in error) ? error.message : describeFailure(error)
+  const what = failureText(error)
   return new GitHubError(`Failed to ${action} ${t.label}: ${what}${why ? ` (${why})` : ''}`, status)
 }
 
@@ -271,8 +285,7 @@ export class GitHubSecrets {
       if (Number.isNaN(at.getTime())) throw new Error('the answer has no run_started_at or created_at')
       return at
     } catch (error) {
-      const what = error instanceof Error && answeredStatus(error) === undefined && !('request' in error) ? error.message : describeFailure(error)
-      throw new GitHubError(`Could not read workflow run ${runId}: ${what}`, answeredStatus(error))
+      throw new GitHubError(`Could not read workflow run ${runId}: ${failureText(error)}`, answeredStatus(error))
     }
   }
 }

@@ -10,7 +10,7 @@
  */
 import { CancelledError, DeadlineReached, type Cancellation } from './cancellation.ts'
 import { errorText } from './errors.ts'
-import type { SealFn, TargetState } from './github-secrets.ts'
+import { writeMayHaveLanded, type SealFn, type TargetState } from './github-secrets.ts'
 import type { Settings } from './inputs.ts'
 import { verdicts, type Outcome, type TargetReport, type Verdict } from './outcomes.ts'
 import { dueTargets, isAttended, lockoutDecision, sessionMayHaveExpired, staleTargets } from './preflight.ts'
@@ -280,9 +280,7 @@ class Rotation {
       this.markerOnlyAhead = ahead
       return { recorded: true }
     } catch (error) {
-      // A 4xx answer means nothing was stored; no answer, or a 5xx, leaves it open.
-      const status = (error as { status?: unknown }).status
-      return { recorded: false, why: errorText(error), mayHaveLanded: typeof status !== 'number' || status >= 500 }
+      return { recorded: false, why: errorText(error), mayHaveLanded: writeMayHaveLanded(error) }
     }
   }
 
@@ -367,7 +365,7 @@ class Rotation {
 
     const recovery = s.recoveryPublicKey ? d.seal(newPassword, s.recoveryPublicKey).catch(() => undefined) : Promise.resolve(undefined)
     const inFlight = new Set(this.records)
-    /** Writes that failed without a 4xx: GitHub may have stored the value before the answer was lost. */
+    /** Writes that failed without a 4xx: GitHub may have stored the value before its answer was lost. */
     const uncertain = new Set<TargetRecord>()
     const stored = this.records.map((r) =>
       d.github.write(r.state!, newPassword).then(
@@ -378,12 +376,11 @@ class Rotation {
         },
         (error: unknown) => {
           inFlight.delete(r)
-          const status = (error as { status?: unknown }).status
-          if (typeof status === 'number' && status < 500) {
-            r.report.outcome = `NOT stored, still holds the old password: ${errorText(error)}`
-          } else {
+          if (writeMayHaveLanded(error)) {
             uncertain.add(r)
             r.report.outcome = `unknown, the write may have landed: ${errorText(error)}`
+          } else {
+            r.report.outcome = `NOT stored, still holds the old password: ${errorText(error)}`
           }
         }
       )
@@ -442,7 +439,7 @@ class Rotation {
       d.log.info('The new password logs in')
       return undefined
     } catch (error) {
-      // One that may have counted is recorded, as the main login's would be: unattended runs would log in with the same password.
+      // A verify login that may have counted is recorded like any other: unattended runs would log in with the same password.
       const recorded = mayHaveCounted(error) ? await this.recordSpentLogin(false) : undefined
       const marker = recorded?.recorded
         ? ` Unattended runs will not log in until the password secret is updated (recorded in ${d.github.markerName}).`
