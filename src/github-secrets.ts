@@ -31,6 +31,8 @@ export interface TargetState {
   /** What an org secret is written with: the requested visibility, else the existing one, else private. */
   visibility?: Visibility
   selectedRepositoryIds?: number[]
+  /** The same repositories by name, for the recovery commands a person runs (`gh secret set --repos`). */
+  selectedRepositoryNames?: string[]
 }
 
 /**
@@ -77,7 +79,7 @@ interface SecretStore {
   put: (name: string, body: PutBody) => Promise<unknown>
   remove: (name: string) => Promise<unknown>
   /** Every repository selected for an org secret: every page GitHub links, checked against its total. */
-  selected?: (name: string) => Promise<number[]>
+  selected?: (name: string) => Promise<{ id: number; name: string }[]>
 }
 
 function apps(octokit: GitHubOctokit, app: SecretApp) {
@@ -116,15 +118,15 @@ function storeFor(octokit: GitHubOctokit, t: Target): SecretStore {
         remove: (name) => api.deleteOrgSecret({ ...p, secret_name: name }),
         selected: async (name) => {
           let total: number | undefined
-          const ids: number[] = []
+          const repos: { id: number; name: string }[] = []
           for await (const page of octokit.paginate.iterator(api.listSelectedReposForOrgSecret, { ...p, secret_name: name, per_page: 100 })) {
             total ??= (page.data as { total_count?: number }).total_count
-            ids.push(...page.data.map((r) => r.id))
+            repos.push(...page.data.map((r) => ({ id: r.id, name: r.name })))
           }
-          if (total !== undefined && ids.length !== total) {
-            throw new Error(`GitHub listed ${ids.length} of the ${total} selected repositories; writing the secret now would drop the others`)
+          if (total !== undefined && repos.length !== total) {
+            throw new Error(`GitHub listed ${repos.length} of the ${total} selected repositories; writing the secret now would drop the others`)
           }
-          return ids
+          return repos
         }
       }
     }
@@ -192,7 +194,9 @@ export class GitHubSecrets {
     if (target.kind === 'org') {
       state.visibility = target.visibility ?? existing?.visibility ?? 'private'
       if (state.visibility === 'selected') {
-        state.selectedRepositoryIds = existing?.visibility === 'selected' ? await this.selectedRepositories(store, target) : []
+        const selected = existing?.visibility === 'selected' ? await this.selectedRepositories(store, target) : []
+        state.selectedRepositoryIds = selected.map((r) => r.id)
+        state.selectedRepositoryNames = selected.map((r) => r.name)
       }
     }
     return state
@@ -221,7 +225,7 @@ export class GitHubSecrets {
     }
   }
 
-  private async selectedRepositories(store: SecretStore, target: Target): Promise<number[]> {
+  private async selectedRepositories(store: SecretStore, target: Target): Promise<{ id: number; name: string }[]> {
     try {
       return await store.selected!(this.secretName)
     } catch (error) {

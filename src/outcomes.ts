@@ -3,6 +3,7 @@
  * password is in and what the reader should do. The flow picks one; nothing else writes a verdict.
  */
 import { errorText } from './errors.ts'
+import type { Target, Visibility } from './targets.ts'
 import type { ThingSpaceError } from './thingspace.ts'
 
 export type Result = 'rotated' | 'not-due' | 'dry-run' | 'failed-unchanged' | 'failed-changed' | 'failed-unknown'
@@ -17,6 +18,11 @@ export interface Verdict {
 
 export interface TargetReport {
   label: string
+  /** The target itself, for the recovery commands the summary lists. */
+  target?: Target
+  /** An organization secret's visibility and selected repositories (by name), as the run found or set them. */
+  visibility?: Visibility
+  selectedRepositories?: string[]
   /** What the target held before the run: when its secret was last updated, or that it had none. */
   before: string
   /** What happened to it in this run, in words. */

@@ -87,7 +87,7 @@ class Rotation {
     this.d = deps
     this.records = settings.targets.map((t) => ({
       state: undefined,
-      report: { label: t.label, before: 'not read', outcome: 'not touched', holdsNewPassword: false }
+      report: { label: t.label, target: t, before: 'not read', outcome: 'not touched', holdsNewPassword: false }
     }))
   }
 
@@ -139,6 +139,8 @@ class Rotation {
         return
       }
       this.records[i].state = r.value
+      if (r.value.visibility) report.visibility = r.value.visibility
+      if (r.value.selectedRepositoryNames) report.selectedRepositories = r.value.selectedRepositoryNames
       report.before = r.value.existing ? `updated ${r.value.existing.updatedAt.toISOString()}` : 'no secret yet'
       report.outcome = 'read'
     })
