@@ -2,8 +2,9 @@
  * A GitHub REST simulator for the secrets endpoints the action uses, for Actions (repository,
  * environment, organization), Dependabot and Codespaces (repository, organization): public keys,
  * secret metadata, PUT (201 created, 204 updated), an organization secret's selected repositories
- * (paginated with Link headers), and a workflow run. Each scope holds its own real Curve25519 keypair
- * and decrypts what is stored, so a test can ask what a target really holds.
+ * (paginated with Link headers), and a workflow run with its jobs. Each scope holds its own real
+ * Curve25519 keypair and decrypts what is stored, so a test can ask what a target really holds. Times
+ * are given to the second, as GitHub gives them.
  */
 import sodium from 'libsodium-wrappers'
 import { randomInt } from 'node:crypto'
@@ -53,6 +54,19 @@ interface Org extends Holder {
   name: string
 }
 
+export interface JobEntry {
+  id: number
+  name: string
+  status: 'queued' | 'in_progress' | 'completed'
+  started_at: string
+  runner_name: string | null
+}
+
+/** GitHub's times: ISO 8601 to the second. */
+export function githubTime(at: number | Date): string {
+  return new Date(at).toISOString().replace(/\.\d{3}Z$/, 'Z')
+}
+
 export interface TokenGrant {
   /** May write secrets (PUT); a read-only token gets 403 on writes. */
   write: boolean
@@ -88,6 +102,8 @@ export class GitHubSimulator extends Simulator {
   readonly repos = new Map<string, Repo>()
   readonly orgs = new Map<string, Org>()
   readonly runs = new Map<number, { created_at: string; run_started_at: string }>()
+  /** Jobs per run attempt (`runId/attempt`), as the jobs list of an attempt answers them. */
+  readonly jobs = new Map<string, JobEntry[]>()
   /** The most items a list answers per page, whatever `per_page` asks (GitHub's cap is 100). */
   maxPageSize = 100
   now: () => number = Date.now
@@ -145,12 +161,26 @@ export class GitHubSimulator extends Simulator {
   }
 
   addRun(id: number, startedAt: Date, createdAt: Date = startedAt): void {
-    this.runs.set(id, { created_at: createdAt.toISOString(), run_started_at: startedAt.toISOString() })
+    this.runs.set(id, { created_at: githubTime(createdAt), run_started_at: githubTime(startedAt) })
+  }
+
+  /** Adds a job to a run attempt's jobs list (an in-progress job on `runnerName`, by default). */
+  addJob(runId: number, attempt: number, job: { name?: string; runnerName?: string | null; startedAt: Date; status?: JobEntry['status'] }): void {
+    const key = `${runId}/${attempt}`
+    const list = this.jobs.get(key) ?? []
+    list.push({
+      id: 90_000 + list.length,
+      name: job.name ?? 'rotate',
+      status: job.status ?? 'in_progress',
+      started_at: githubTime(job.startedAt),
+      runner_name: job.runnerName === undefined ? 'GitHub Actions 2' : job.runnerName
+    })
+    this.jobs.set(key, list)
   }
 
   /** Seeds a secret as if written earlier (the value is held in clear; only the simulator reads it). */
   seed(scope: string, name: string, value: string, updatedAt: Date, extra: { visibility?: Visibility; selected?: number[] } = {}): void {
-    const at = updatedAt.toISOString()
+    const at = githubTime(updatedAt)
     this.scope(scope).secrets.set(name.toUpperCase(), { value, createdAt: at, updatedAt: at, ...extra })
   }
 
@@ -192,6 +222,15 @@ export class GitHubSimulator extends Simulator {
   protected route(req: IncomingJson): Routed {
     const p = req.path.split('/').slice(1).map(decodeURIComponent)
     const m = req.method
+    // /repos/{o}/{r}/actions/runs/{id}/attempts/{n}/jobs
+    if (m === 'GET' && p.length === 9 && p[0] === 'repos' && p[3] === 'actions' && p[4] === 'runs' && p[6] === 'attempts' && p[8] === 'jobs') {
+      const scope = `repo:${p[1]}/${p[2]}`
+      return {
+        call: 'list-jobs',
+        scope,
+        handle: () => this.withAuth(req, scope, 'run', () => this.listJobs(p[1], p[2], Number(p[5]), Number(p[7]), req))
+      }
+    }
     // /repos/{o}/{r}/actions/runs/{id}
     if (m === 'GET' && p.length === 6 && p[0] === 'repos' && p[3] === 'actions' && p[4] === 'runs') {
       const scope = `repo:${p[1]}/${p[2]}`
@@ -310,26 +349,41 @@ export class GitHubSimulator extends Simulator {
     return { status: 200, body: { id, ...run } }
   }
 
-  /** One page (30 by default, at most maxPageSize), with GitHub's Link header when there are more. */
-  private listSelected(scope: Scope, orgName: string, name: string, req: IncomingJson): Answer {
-    const secret = scope.secrets.get(name.toUpperCase())
-    if (!secret) throw new JsonError(404, { message: 'Not Found' })
-    if (secret.visibility !== 'selected') throw new JsonError(409, { message: 'The visibility of this secret is not selected' })
+  private listJobs(owner: string, name: string, runId: number, attempt: number, req: IncomingJson): Answer {
+    this.repo(owner, name)
+    if (!this.runs.has(runId)) throw new JsonError(404, { message: 'Not Found' })
+    const all = (this.jobs.get(`${runId}/${attempt}`) ?? []).map((j) => ({ ...j, run_id: runId, run_attempt: attempt }))
+    return this.page(all, 'jobs', req)
+  }
+
+  /** One page of a list (30 by default, at most maxPageSize), with GitHub's Link header when there are more. */
+  private page(items: unknown[], key: string, req: IncomingJson): Answer {
     const perPage = Math.max(1, Math.min(Math.trunc(Number(req.query.get('per_page'))) || 30, this.maxPageSize))
     const page = Math.max(1, Math.trunc(Number(req.query.get('page'))) || 1)
-    const ids = secret.selected ?? []
-    const last = Math.max(1, Math.ceil(ids.length / perPage))
-    const repos = ids.slice((page - 1) * perPage, page * perPage).map((id) => {
-      const repo = [...this.repos.values()].find((r) => r.id === id)
-      return { id, name: repo?.name ?? `repo-${id}`, full_name: repo ? `${repo.owner}/${repo.name}` : `${orgName}/repo-${id}` }
-    })
+    const last = Math.max(1, Math.ceil(items.length / perPage))
     const link = (n: number, rel: string): string => `<${this.url}${req.path}?per_page=${perPage}&page=${n}>; rel="${rel}"`
     const links = [
       ...(page > 1 ? [link(Math.min(page - 1, last), 'prev')] : []),
       ...(page < last ? [link(page + 1, 'next'), link(last, 'last')] : []),
       ...(page > 1 ? [link(1, 'first')] : [])
     ]
-    return { status: 200, body: { total_count: ids.length, repositories: repos }, headers: links.length ? { link: links.join(', ') } : undefined }
+    return {
+      status: 200,
+      body: { total_count: items.length, [key]: items.slice((page - 1) * perPage, page * perPage) },
+      headers: links.length ? { link: links.join(', ') } : undefined
+    }
+  }
+
+  /** One page (30 by default, at most maxPageSize), with GitHub's Link header when there are more. */
+  private listSelected(scope: Scope, orgName: string, name: string, req: IncomingJson): Answer {
+    const secret = scope.secrets.get(name.toUpperCase())
+    if (!secret) throw new JsonError(404, { message: 'Not Found' })
+    if (secret.visibility !== 'selected') throw new JsonError(409, { message: 'The visibility of this secret is not selected' })
+    const repos = (secret.selected ?? []).map((id) => {
+      const repo = [...this.repos.values()].find((r) => r.id === id)
+      return { id, name: repo?.name ?? `repo-${id}`, full_name: repo ? `${repo.owner}/${repo.name}` : `${orgName}/repo-${id}` }
+    })
+    return this.page(repos, 'repositories', req)
   }
 
   private put(scope: Scope, rawName: string, text: string, label: string): { status: number } {
@@ -371,7 +425,7 @@ export class GitHubSimulator extends Simulator {
     } else if (body.visibility !== undefined) {
       throw new JsonError(422, { message: 'visibility is only for organization secrets' })
     }
-    const now = new Date(this.now()).toISOString()
+    const now = githubTime(this.now())
     const existing = scope.secrets.get(name)
     scope.secrets.set(name, { value, createdAt: existing?.createdAt ?? now, updatedAt: now, visibility, selected })
     return { status: existing ? 204 : 201 }

@@ -42,7 +42,8 @@ export const FIXTURE = {
   repository: 'acme/fleet',
   environment: 'production',
   org: 'acme',
-  runId: 4242
+  runId: 4242,
+  runnerName: 'GitHub Actions 2'
 }
 
 export interface Simulators {
@@ -69,6 +70,8 @@ export async function startSimulators(options: ThingSpaceOptions = {}, serve?: S
   github.addRepo(FIXTURE.repository, [FIXTURE.environment])
   github.addOrg(FIXTURE.org)
   github.addRun(FIXTURE.runId, new Date(Date.now() - 60_000))
+  // This job, as the run's first attempt lists it: started now-ish on the runner the harness names.
+  github.addJob(FIXTURE.runId, 1, { name: 'rotate', runnerName: FIXTURE.runnerName, startedAt: new Date(Date.now() - 30_000) })
   const tls = (host: string): { cert: string; key: string; host: string } | undefined => (serve ? { ...serve.tls, host } : undefined)
   await Promise.all([thingspace.start(0, tls(serve?.hosts.thingspace ?? '')), github.start(0, tls(serve?.hosts.github ?? ''))])
   return { thingspace, github, stop: async () => void (await Promise.all([thingspace.stop(), github.stop()])) }
@@ -190,6 +193,9 @@ export async function runAction(sims: Simulators, options: RunOptions = {}): Pro
     GITHUB_EVENT_NAME: 'workflow_dispatch',
     GITHUB_WORKFLOW: 'Rotate ThingSpace password',
     GITHUB_ACTOR: 'octocat',
+    GITHUB_TRIGGERING_ACTOR: 'octocat',
+    GITHUB_JOB: 'rotate',
+    RUNNER_NAME: FIXTURE.runnerName,
     GITHUB_OUTPUT: files.output,
     GITHUB_STEP_SUMMARY: files.summary,
     GITHUB_STATE: files.state,

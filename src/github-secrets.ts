@@ -24,10 +24,12 @@ export interface ExistingSecret {
 export interface TargetState {
   target: Target
   publicKey: PublicKey
-  /** Undefined when the target does not hold the secret yet. */
+  /** The password secret; undefined when the target does not hold it yet. */
   existing: ExistingSecret | undefined
-  /** When the lockout marker secret was last written, if it exists (read from the first target only). */
-  markedAt?: Date
+  /** The home target only: when its rotation-state secret was last written, if it exists. */
+  recordAt?: Date
+  /** The home target only: when a `<secret>_REJECTED` marker of an earlier version was last written, if one is left. */
+  legacyMarkedAt?: Date
   /** What an org secret is written with: the requested visibility, else the existing one, else private. */
   visibility?: Visibility
   selectedRepositoryIds?: number[]
@@ -35,11 +37,27 @@ export interface TargetState {
   selectedRepositoryNames?: string[]
 }
 
+/** Where a job's secrets were read from the clock's point of view: this job's start, or the run's when the job cannot be found. */
+export interface ReadTime {
+  at: Date
+  of: 'job' | 'run'
+}
+
+/** Which job of a run is this one: the run attempt's jobs are searched for the one running on this runner. */
+export interface JobRef {
+  repository: Repository
+  runId: number
+  runAttempt: number | undefined
+  runnerName: string | undefined
+}
+
 /**
- * GitHub's guidance for content-creating requests (secondary rate limits): make them serially, not
- * concurrently. https://docs.github.com/rest/using-the-rest-api/best-practices-for-using-the-rest-api
+ * How many secret writes may be in flight at once. GitHub's guidance for content-creating requests is
+ * to avoid bursts (https://docs.github.com/rest/using-the-rest-api/best-practices-for-using-the-rest-api);
+ * its secondary limit allows far more than this (100 concurrent requests). Ten keeps the window after
+ * the reset, when consumers that read a target see a dead password, to two write waves for 20 targets.
  */
-export const WRITE_CONCURRENCY = 1
+export const WRITE_CONCURRENCY = 10
 
 /**
  * Whether a failed write may still have been stored: only a 4xx answer proves it was not; no answer
@@ -177,20 +195,26 @@ export class GitHubSecrets {
     this.seal = seal
   }
 
-  /** The secret that records a login that was refused, or may have been counted, so a schedule stops. */
-  get markerName(): string {
+  /** The action's own rotation-state secret: the write proof in every target, the lockout record in the home target. */
+  get stateName(): string {
+    return `${this.secretName}_ROTATION`
+  }
+
+  /** The lockout marker of earlier versions, honoured until the rotation state supersedes it. */
+  get legacyMarkerName(): string {
     return `${this.secretName}_REJECTED`
   }
 
-  /** Reads what a rotation needs to know about a target before touching anything (with the lockout marker when asked). */
-  async inspect(target: Target, withMarker = false): Promise<TargetState> {
+  /** Reads what a rotation needs to know about a target before touching anything (the home target's rotation state too). */
+  async inspect(target: Target, home = false): Promise<TargetState> {
     const store = storeFor(this.octokit, target)
-    const [publicKey, existing, marker] = await Promise.all([
+    const [publicKey, existing, record, legacy] = await Promise.all([
       this.publicKey(store, target),
       this.metadata(store, target, this.secretName),
-      withMarker ? this.metadata(store, target, this.markerName) : undefined
+      home ? this.metadata(store, target, this.stateName) : undefined,
+      home ? this.metadata(store, target, this.legacyMarkerName) : undefined
     ])
-    const state: TargetState = { target, publicKey, existing, markedAt: marker?.updatedAt }
+    const state: TargetState = { target, publicKey, existing, recordAt: record?.updatedAt, legacyMarkedAt: legacy?.updatedAt }
     if (target.kind === 'org') {
       state.visibility = target.visibility ?? existing?.visibility ?? 'private'
       if (state.visibility === 'selected') {
@@ -233,9 +257,15 @@ export class GitHubSecrets {
     }
   }
 
+  /** When a secret of a target was last written, read again now; undefined when it is gone. */
+  async updatedAt(state: TargetState, name = this.secretName): Promise<Date | undefined> {
+    return (await this.metadata(storeFor(this.octokit, state.target), state.target, name))?.updatedAt
+  }
+
   /**
-   * Seals and stores a value, one write at a time. A 422 is what GitHub answers when the key rotated
-   * after it was read: the key is read again, the value sealed again and the PUT sent once more.
+   * Seals and stores a value, at most WRITE_CONCURRENCY at a time. A 422 is what GitHub answers when
+   * the key rotated after it was read: the key is read again, the value sealed again and the PUT sent
+   * once more. A write still queued when `signal` aborts is not sent.
    */
   write(state: TargetState, plaintext: string, name = this.secretName, signal?: AbortSignal): Promise<void> {
     return this.writes.schedule(() => {
@@ -244,7 +274,7 @@ export class GitHubSecrets {
     })
   }
 
-  /** Deletes a secret (the lockout marker, once it no longer applies); one at a time, like writes. */
+  /** Deletes a secret (the lockout record, once it no longer applies); queued with the writes. */
   remove(state: TargetState, name: string): Promise<void> {
     return this.writes.schedule(async () => {
       try {
@@ -274,20 +304,40 @@ export class GitHubSecrets {
   private async put(store: SecretStore, state: TargetState, plaintext: string, name: string): Promise<void> {
     const body: PutBody = { encrypted_value: await this.seal(plaintext, state.publicKey.key), key_id: state.publicKey.keyId }
     if (state.target.kind === 'org') {
-      // The marker is private: it only tells later runs of this action what happened.
+      // The action's own secrets are private: they only tell later runs of this action what happened.
       body.visibility = name === this.secretName ? state.visibility : 'private'
       if (body.visibility === 'selected') body.selected_repository_ids = state.selectedRepositoryIds ?? []
     }
     await store.put(name, body)
   }
 
-  /** When this attempt of the workflow run started; the secret inputs were read then. */
-  async runStartedAt(repository: Repository, runId: number): Promise<Date> {
+  /**
+   * When this job's secrets were read: the start of this job (the one of the run attempt's jobs that
+   * runs on this runner), else the start of the run attempt. A job that waited in a concurrency group
+   * read its secrets when it started, not when the run did.
+   */
+  async secretsReadAt(job: JobRef): Promise<ReadTime> {
+    const { repository, runId, runAttempt, runnerName } = job
+    const where = { owner: repository.owner, repo: repository.repo, run_id: runId }
+    const [jobs, run] = await Promise.allSettled([
+      runAttempt !== undefined && runnerName
+        ? this.octokit.paginate(this.octokit.rest.actions.listJobsForWorkflowRunAttempt, { ...where, attempt_number: runAttempt, per_page: 100 })
+        : Promise.resolve([]),
+      this.octokit.rest.actions.getWorkflowRun(where)
+    ])
+    if (jobs.status === 'fulfilled') {
+      const starts = jobs.value
+        .filter((j) => j.runner_name === runnerName && j.status === 'in_progress' && j.started_at)
+        .map((j) => new Date(j.started_at))
+        .filter((d) => !Number.isNaN(d.getTime()))
+      // Two jobs on one runner name cannot run at once; if they seem to, the earlier start is the stricter check.
+      if (starts.length > 0) return { at: new Date(Math.min(...starts.map((d) => d.getTime()))), of: 'job' }
+    }
     try {
-      const { data } = await this.octokit.rest.actions.getWorkflowRun({ owner: repository.owner, repo: repository.repo, run_id: runId })
-      const at = new Date(String(data.run_started_at ?? data.created_at))
+      if (run.status === 'rejected') throw run.reason
+      const at = new Date(String(run.value.data.run_started_at ?? run.value.data.created_at))
       if (Number.isNaN(at.getTime())) throw new Error('the answer has no run_started_at or created_at')
-      return at
+      return { at, of: 'run' }
     } catch (error) {
       throw new GitHubError(`Could not read workflow run ${runId}: ${failureText(error)}`, answeredStatus(error))
     }

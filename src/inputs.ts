@@ -23,17 +23,23 @@ export interface Settings {
   githubApiUrl: URL
   /** The repository running the workflow, when known. */
   repository: Repository | undefined
-  /** The workflow run, for the stale-password guard. */
+  /** The workflow run, its attempt and this job's runner, for the stale-password guard. */
   runId: number | undefined
-  /** What started the run: the lockout guard is strict for every run not started by hand (workflow_dispatch). */
+  runAttempt: number | undefined
+  runnerName: string | undefined
+  /** What started the run, and who: the lockout guard is strict for every run not started by a person (isAttended). */
   eventName: string | undefined
+  triggeringActor: string | undefined
 }
 
 /** What the run's context says (from @actions/github's `context`), passed in so tests need no environment. */
 export interface RunContext {
   repository: string | undefined
   runId: number | undefined
+  runAttempt?: number
+  runnerName?: string
   eventName: string | undefined
+  triggeringActor?: string
   apiUrl: string | undefined
 }
 
@@ -160,6 +166,9 @@ export function readSettings(context: RunContext, mask: SecretMask): Settings {
     githubApiUrl,
     repository,
     runId: context.runId,
-    eventName: context.eventName
+    runAttempt: context.runAttempt,
+    runnerName: context.runnerName,
+    eventName: context.eventName,
+    triggeringActor: context.triggeringActor
   }
 }

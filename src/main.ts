@@ -44,12 +44,20 @@ function buildDeps(settings: Settings, mask: SecretMask, cancel: Cancellation): 
   }
 }
 
-/** What @actions/github's context says about this run. */
+const positive = (n: number): number | undefined => (Number.isSafeInteger(n) && n > 0 ? n : undefined)
+
+/**
+ * What @actions/github's context says about this run, and what the runner sets that the context
+ * leaves out: this job's runner (to find the job among the run's) and the triggering actor.
+ */
 function runContext(): RunContext {
   return {
     repository: process.env.GITHUB_REPOSITORY ? `${context.repo.owner}/${context.repo.repo}` : undefined,
-    runId: Number.isSafeInteger(context.runId) && context.runId > 0 ? context.runId : undefined,
+    runId: positive(context.runId),
+    runAttempt: positive(context.runAttempt),
+    runnerName: process.env.RUNNER_NAME || undefined,
     eventName: context.eventName || undefined,
+    triggeringActor: process.env.GITHUB_TRIGGERING_ACTOR || undefined,
     apiUrl: context.apiUrl
   }
 }

@@ -3,6 +3,8 @@
  * password is in and what the reader should do. The flow picks one; nothing else writes a verdict.
  */
 import { errorText } from './errors.ts'
+import type { ReadTime } from './github-secrets.ts'
+import type { LockoutDecision } from './rotation-state.ts'
 import type { Target, Visibility } from './targets.ts'
 import type { ThingSpaceError } from './thingspace.ts'
 
@@ -57,81 +59,101 @@ export const verdicts = {
     message: `Not due: every target holds ${secretName}, updated within the last ${plural(minAgeDays, 'day')}. ThingSpace was not contacted.`
   }),
 
-  staleInput: (labels: string[], secretName: string, runStart: Date, tokenRequested: boolean): Verdict =>
+  staleInput: (labels: string[], secretName: string, readAt: ReadTime, tokenRequested: boolean): Verdict =>
     unchanged(
-      `The password was not changed, and ${contacted(tokenRequested, false)}: ${labels.join(', ')} had ${secretName} updated after this workflow run started (${runStart.toISOString()}), ` +
+      `The password was not changed, and ${contacted(tokenRequested, false)}: ${labels.join(', ')} had ${secretName} updated after this ${readAt.of === 'job' ? 'job' : 'workflow run'} started (${readAt.at.toISOString()}), ` +
         `so the password input is probably stale (another rotation already replaced it). Logging in with it could count toward the 5-failure lockout. Start a new workflow run, which reads the current secret.`
     ),
 
-  lockoutStop: (markedAt: Date, markerName: string, markerTarget: string, secretName: string, tokenRequested: boolean): Verdict =>
+  lockoutStop: (
+    decision: LockoutDecision & { kind: 'stop' | 'try-once' },
+    recordName: string,
+    home: string,
+    secretName: string,
+    tokenRequested: boolean
+  ): Verdict =>
     unchanged(
-      `The password was not changed, and ${contacted(tokenRequested, false)}: a login with this password was refused, or may have been counted without an answer, at ${markedAt.toISOString()} ` +
-        `(recorded in the ${markerName} secret of ${markerTarget}), and ${secretName} has not been updated in any target since. ` +
+      `The password was not changed, and ${contacted(tokenRequested, false)}: a login with this password was refused, or may have been counted without an answer, at ${decision.recordedAt.toISOString()} ` +
+        `(recorded in the ${recordName} secret of ${home}), and ${secretName} has not been updated in any target since. ` +
         `Another failed login would count toward the 5-failure lockout, so runs nobody started by hand stop here. Store the current password in ${secretName} (or start the workflow by hand to try once).`
     ),
 
-  /** A login the user service refused, or one that may have counted without an answer. */
+  /** A login the user service refused, or one that may have counted without a usable answer; it is recorded in the home target. */
   loginSpent: (
     error: ThingSpaceError,
-    attempts: number,
-    username: string,
-    record: { markerName: string; recorded: boolean; why?: string }
+    s: { attempts: number; username: string; recordName: string; home: string; secretName: string; storedAt: number }
   ): Verdict => {
-    const refused = error.kind === 'refused'
+    const refused = error.kind === 'refused' || error.kind === 'unrecognised'
     const what = refused
-      ? `ThingSpace refused the login for ${username} (${error.message}); it was not retried`
-      : `the login for ${username} got no usable answer (${error.message}) after ${plural(attempts, 'attempt')}, and ThingSpace may have counted ${attempts === 1 ? 'it' : 'each'} as a failed login`
-    const recorded = record.recorded
-      ? `Runs nobody started by hand will not log in again until the password secret is updated (recorded in ${record.markerName}). `
-      : `Recording this in ${record.markerName} failed (${record.why ?? 'unknown'}), so a later run could try again: fix the token's permissions or disable the schedule. `
+      ? `ThingSpace refused the login for ${s.username} (${error.message}); it was not retried`
+      : `the login for ${s.username} got no usable answer (${error.message}) after ${plural(s.attempts, 'attempt')}, and ThingSpace may have counted ${s.attempts === 1 ? 'it' : 'each'} as a failed login`
+    const stored = s.storedAt > 0 ? `${s.secretName} was last stored at ${new Date(s.storedAt).toISOString()}` : `no target holds ${s.secretName} yet`
+    const likely = refused
+      ? ` ${stored}: most likely the password changed after that and the new one never reached the secret (a run that ended failed-unknown, a reset in the ThingSpace portal), or the secret holds a wrong password.`
+      : ''
     return unchanged(
-      `The password was not changed: ${what}. 5 consecutive failed logins lock the username until Verizon M2M support unlocks it. ${recorded}` +
-        `Check that the password secret holds the current password (a failed login in the ThingSpace portal also counts toward the lockout) before running again.`
+      `The password was not changed by this run: ${what}. 5 consecutive failed logins lock the username until Verizon M2M support unlocks it. ` +
+        `Runs nobody started by hand will not log in again until ${s.secretName} is updated (recorded in ${s.recordName} of ${s.home}).${likely} ` +
+        `Store the current password in ${s.secretName} (a failed login in the ThingSpace portal also counts toward the lockout) before running again.`
     )
   },
 
-  /** An unattended run could not record its login ahead, so it did not log in. */
-  markerUnwritable: (markerName: string, target: string, why: string | undefined, loginSent = false): Verdict =>
-    unchanged(
-      `The password was not changed, and ${contacted(true, loginSent)}${loginSent ? ' earlier, but not the next one' : ''}: a run nobody started by hand records each login in ${markerName} before sending it, ` +
-        `so that a failure it cannot report still stops the next run, and writing ${markerName} to ${target} failed (${why ?? 'unknown'}). ` +
-        `Give the github-token write access to the targets' secrets (see the README's token table).`
-    ),
+  /** A login refused while another rotation moved the password secret: the refusal concerned a password the secret no longer holds. */
+  loginRefusedSecretMoved: (error: ThingSpaceError, username: string, moved: string[], secretName: string): Verdict => ({
+    result: 'failed-unknown',
+    ok: false,
+    message:
+      `This run did not change the password, but another rotation did while it ran: ThingSpace refused the login for ${username} with the password this job read (${error.message}), ` +
+      `and meanwhile ${secretName} was updated in ${moved.join(', ')}. This run wrote nothing to ${secretName} and recorded no failed login for the password it holds now. ` +
+      `The other run's result says whether the new password is stored in every target.`
+  }),
 
-  /** A login that failed without reaching the user service (gateway, OAuth, network), or a malformed answer. */
-  loginFailed: (error: unknown, earlierCounted = 0, markerName = ''): Verdict =>
+  /** A login that failed without reaching the user service (gateway, OAuth, network). */
+  loginFailed: (error: unknown, earlierCounted = 0, recordName = ''): Verdict =>
     unchanged(
       earlierCounted > 0
-        ? `The password was not changed: ${errorText(error)}. An earlier login of this run may have been counted toward the lockout (recorded in ${markerName}).`
+        ? `The password was not changed: ${errorText(error)}. An earlier login of this run may have been counted toward the lockout (recorded in ${recordName}).`
         : `The password was not changed: ${errorText(error)}. No failed login was counted, so a new run may try again.`
     ),
 
   failedBeforeReset: (error: unknown, loginSent: boolean, tokenRequested: boolean): Verdict =>
     unchanged(`The password was not changed, and ${contacted(tokenRequested, loginSent)}: ${errorText(error)}`),
 
-  proofFailed: (failures: string[]): Verdict =>
-    unchanged(`The password was not changed: not every target can be written, so the reset was not sent.\n${failures.join('\n')}`),
+  proofFailed: (failures: string[], stateName: string, tokenRequested: boolean): Verdict =>
+    unchanged(
+      `The password was not changed, and ${contacted(tokenRequested, false)}: not every target accepted a write of ${stateName} (the proof that its secrets can be written), so nothing irreversible was tried.\n${failures.join('\n')}`
+    ),
 
-  dryRun: (): Verdict => ({
+  dryRun: (stateName: string): Verdict => ({
     result: 'dry-run',
     ok: true,
-    message: 'Dry run: the login works and every target accepted a write of the current password. The password was not changed.'
+    message: `Dry run: the login with the password this job read succeeded, and every target accepted a write of ${stateName}. The password was not changed, and nothing a consumer reads was written.`
   }),
 
-  cancelledBeforeReset: (signal: string, loginSent: boolean, tokenRequested: boolean, unrecorded?: { markerName: string; why: string }): Verdict =>
+  cancelledBeforeReset: (signal: string, loginSent: boolean, tokenRequested: boolean): Verdict =>
     unchanged(
-      `The password was not changed: the runner cancelled the step (${signal}) before the reset was sent, and ${contacted(tokenRequested, loginSent)}.` +
-        (unrecorded
-          ? ` ThingSpace may have counted that login, and recording it in ${unrecorded.markerName} failed (${unrecorded.why}), so a later run could log in again: check the password secret first.`
-          : '')
+      `The password was not changed: the runner cancelled the step (${signal}) before the reset was sent, and ${contacted(tokenRequested, loginSent)}.`
     ),
 
-  /** The reset did not reach the user service, or it refused it: the old password still works. */
+  /** The reset never reached the user service (gateway, token, network), or the session was no longer valid: nothing changed. */
   resetNotProcessed: (error: ThingSpaceError, sessionProblem: boolean): Verdict =>
     unchanged(
-      `The password was not changed: the reset was not processed (${error.message}).${sessionProblem ? ' The session was no longer valid.' : ''} ` +
-        `The targets still hold the current password, and a new run may start at once.`
+      `The password was not changed: the reset was not processed (${error.message}).${sessionProblem ? ' The session was no longer valid.' : ''} A new run may start at once.`
     ),
+
+  /**
+   * The user service refused the reset right after a login with the same password succeeded: most
+   * likely another rotation changed the password meanwhile (ThingSpace's codes for a wrong oldPassword
+   * are not documented, so the action cannot tell it apart from other refusals).
+   */
+  resetRefusedAfterLogin: (error: ThingSpaceError, username: string, secretName: string): Verdict => ({
+    result: 'failed-unknown',
+    ok: false,
+    message:
+      `This run did not change the password: ThingSpace refused its reset (${error.message}) right after a login as ${username} with the same password succeeded, ` +
+      `which most likely means another rotation changed the password meanwhile. This run wrote nothing to ${secretName} and recorded no failed login. ` +
+      `The other run's result says whether the new password is stored in every target; if no run rotated it, log in to the ThingSpace portal before running again.`
+  }),
 
   resetUnknown: (what: string, username: string): Verdict => ({
     result: 'failed-unknown',
@@ -154,12 +176,40 @@ export const verdicts = {
     message: `The password was changed and stored in every target, but ${problem}`
   }),
 
+  /** The verify login with the new password was refused after every store: most likely another reset replaced it. */
+  superseded: (
+    error: unknown,
+    s: { holders?: string[]; laterWritten: string[]; recorded: { recorded: boolean; why?: string }; recordName: string; home: string }
+  ): Verdict => {
+    const where =
+      s.holders === undefined ? 'stored in every target' : s.holders.length > 0 ? `stored only in ${s.holders.join(', ')}` : 'stored in no target'
+    const later =
+      s.laterWritten.length > 0
+        ? ` ${s.laterWritten.join(', ')} ${s.laterWritten.length === 1 ? 'was' : 'were'} written again after this run's store.`
+        : ''
+    const record = s.recorded.recorded
+      ? ` Runs nobody started by hand will not log in until the password secret is updated (recorded in ${s.recordName} of ${s.home}).`
+      : s.recorded.why
+        ? ` Recording that login in ${s.recordName} failed (${s.recorded.why}).`
+        : ''
+    return {
+      result: 'failed-unknown',
+      ok: false,
+      message:
+        `The password was changed by this run and ${where}, but the verify login with it was then refused (${errorText(error)}; not retried): ` +
+        `most likely another rotation reset the password again after this one, and targets that hold this run's password hold one that no longer works.${later}${record} ` +
+        `Check the other run's result; if no run rotated it, log in to the ThingSpace portal as the user, set a known password and store it in every target.`
+    }
+  },
+
   /** The reset succeeded and some target does not hold the new password. */
   notStoredEverywhere: (s: {
     holders: string[]
     failed: string[]
     /** Writes cut by the deadline, or failed without a 4xx: they may have landed. */
     unknown: string[]
+    /** Targets written again after this run's store, by another rotation or by hand. */
+    laterWritten?: string[]
     recoveryCiphertext: string | undefined
     recoveryKeyGiven: boolean
   }): Verdict => {
@@ -169,6 +219,11 @@ export const verdicts = {
         ? `The new password is${confirmed} stored only in ${s.holders.join(', ')}.`
         : `The new password is${confirmed} stored in no target.`
     const failed = s.failed.length > 0 ? ` Not stored in: ${s.failed.join(', ')}.` : ''
+    const later = s.laterWritten ?? []
+    const laterText =
+      later.length > 0
+        ? ` Written again after this run stored it (by another rotation or by hand; the value there may not log in): ${later.join(', ')}.`
+        : ''
     const unknown =
       s.unknown.length > 0
         ? ` Unknown (no answer came, or the step was cancelled before it did; the write may have landed: check the secret's updated time): ${s.unknown.join(', ')}.`
@@ -191,7 +246,7 @@ export const verdicts = {
     return {
       result: 'failed-changed',
       ok: false,
-      message: `The password WAS changed: the old one no longer works. ${where}${failed}${unknown}${escrow}`,
+      message: `The password WAS changed: the old one no longer works. ${where}${failed}${laterText}${unknown}${escrow}`,
       recoveryCiphertext: s.recoveryCiphertext
     }
   },

@@ -1,21 +1,25 @@
 /**
- * The rotation flow, and the rule it exists for: never lose the new password.
+ * The rotation flow, and the rule it exists for: never lose the new password, and never write the
+ * password secret with anything but a password ThingSpace issued to this run.
  *
- * The sequence (step numbers as in the README's "What a run does"): read every target (2); stop if
- * not due, if the password input is stale, or if the lockout marker says so (3); log in (4); prove
- * every target writable by writing the current, just-verified password (5); only then reset, once
- * (6); store the new password everywhere, escrowing it to the recovery key if any target fails, while
- * logging out and verifying the new password (7); log out every session (8). Every path returns an
- * Outcome that says truthfully what state the password is in.
+ * The sequence: read every target (1); stop if not due, if the password input is stale, or if the
+ * rotation state says a login may already have counted (2); prove every target writable by writing
+ * the action's own rotation-state secret, which in the home target also records the login ahead (3);
+ * log in (4); only then reset, once (5); store the new password everywhere at once, escrowing it to
+ * the recovery key if any target fails, while logging out (6); then verify that the new password logs
+ * in and that no target was written again after this run's store (7). The rotation state (what is
+ * recorded, removed, retried) lives in rotation-state.ts. Every path returns an Outcome that says
+ * truthfully what state the password is in when the run ends.
  */
 import { CancelledError, DeadlineReached, type Cancellation } from './cancellation.ts'
 import { errorText } from './errors.ts'
-import { writeMayHaveLanded, type SealFn, type TargetState } from './github-secrets.ts'
+import { writeMayHaveLanded, type JobRef, type ReadTime, type SealFn, type TargetState } from './github-secrets.ts'
 import type { Settings } from './inputs.ts'
 import { verdicts, type Outcome, type TargetReport, type Verdict } from './outcomes.ts'
-import { dueTargets, isAttended, lockoutDecision, sessionMayHaveExpired, staleTargets } from './preflight.ts'
-import type { Repository, Target } from './targets.ts'
-import { ThingSpaceError, isSessionError, mayHaveCounted, mayRetryLogin, type Session, type ThingSpaceCall } from './thingspace.ts'
+import { dueTargets, isAttended, sessionMayHaveExpired, staleTargets } from './preflight.ts'
+import { RotationState, lastStore, type StatePort } from './rotation-state.ts'
+import type { Target } from './targets.ts'
+import { ThingSpaceError, isSessionError, mayHaveCounted, type Session, type ThingSpaceCall } from './thingspace.ts'
 
 export interface ThingSpacePort {
   token: (call?: ThingSpaceCall) => Promise<string>
@@ -24,13 +28,13 @@ export interface ThingSpacePort {
   logout: (session: Session) => Promise<void>
 }
 
-export interface SecretsPort {
-  readonly markerName: string
-  inspect: (target: Target, withMarker?: boolean) => Promise<TargetState>
-  /** Writes are queued one at a time; a write still queued when `signal` aborts is not sent. */
+export interface SecretsPort extends StatePort {
+  inspect: (target: Target, home?: boolean) => Promise<TargetState>
+  /** Writes go out at most WRITE_CONCURRENCY at a time; a write still queued when `signal` aborts is not sent. */
   write: (state: TargetState, plaintext: string, name?: string, signal?: AbortSignal) => Promise<void>
-  remove: (state: TargetState, name: string) => Promise<void>
-  runStartedAt: (repository: Repository, runId: number) => Promise<Date>
+  /** When the password secret (or `name`) of a target was last written, read again now. */
+  updatedAt: (state: TargetState, name?: string) => Promise<Date | undefined>
+  secretsReadAt: (job: JobRef) => Promise<ReadTime>
 }
 
 export interface FlowLog {
@@ -43,7 +47,7 @@ export interface RotationDeps {
   thingspace: ThingSpacePort
   github: SecretsPort
   seal: SealFn
-  /** Starts loading the sealing library, to overlap the login's round trip rather than delay the first requests. */
+  /** Starts loading the sealing library, to overlap a round trip rather than delay the first requests. */
   prepareSeal: () => void
   cancel: Cancellation
   now: () => number
@@ -54,10 +58,9 @@ export interface RotationDeps {
 interface TargetRecord {
   state: TargetState | undefined
   report: TargetReport
+  /** The password secret's time, read back right after this run's store of the new password landed. */
+  storedAt?: Promise<Date | undefined>
 }
-
-/** Logins that may have counted toward the lockout are tried again at most this often per run. */
-const LOGIN_RETRIES = 1
 
 export async function rotate(settings: Settings, deps: RotationDeps): Promise<Outcome> {
   return new Rotation(settings, deps).run()
@@ -68,19 +71,11 @@ class Rotation {
   private readonly d: RotationDeps
   private readonly records: TargetRecord[]
   private readonly openSessions = new Set<Session>()
+  private rotationState: RotationState | undefined
   private lastThingSpaceActivity = 0
   private earlyToken: Promise<string> | undefined
   private tokenRequested = false
   private loginSent = false
-  private loginRetriesLeft = LOGIN_RETRIES
-  /** Whether the first target holds a lockout marker in force, and whether only as this run's record ahead of its login. */
-  private markerPresent = false
-  private markerOnlyAhead = false
-  private verified = false
-  /** Logins this run that ThingSpace may have counted toward the lockout. */
-  private countedAttempts = 0
-  /** Why a login abandoned on a signal could not be recorded, if it could not. */
-  private unrecorded: string | undefined
 
   constructor(settings: Settings, deps: RotationDeps) {
     this.s = settings
@@ -95,23 +90,31 @@ class Rotation {
     return this.records.map((r) => r.state!)
   }
 
+  private get home(): TargetReport {
+    return this.records[0].report
+  }
+
+  private get state(): RotationState {
+    return this.rotationState!
+  }
+
   async run(): Promise<Outcome> {
     const { s, d } = this
     let session: Session
     try {
       const early = await d.log.group('Read the targets', () => this.readTargets())
       if (early) return this.finish(early)
-      const loggedIn = await d.log.group('Log in to ThingSpace', () => this.logIn())
-      if ('verdict' in loggedIn) return await this.closing(loggedIn.verdict)
-      session = loggedIn.session
       const proofFailure = await d.log.group('Prove every target writable', () => this.proveWritable())
       if (proofFailure) return await this.closing(proofFailure)
-      if (s.dryRun) return await this.closing(verdicts.dryRun())
-      // Step 6 needs a token that outlives the reset's answer (waiting for one is still cancellable),
-      // and then a session that has not idled out meanwhile.
+      const loggedIn = await d.log.group('Log in to ThingSpace', () => this.logIn())
+      if ('verdict' in loggedIn) return await this.closing(loggedIn.verdict, loggedIn.secretMoved)
+      session = loggedIn.session
+      if (s.dryRun) return await this.closing(verdicts.dryRun(d.github.stateName))
+      // The reset needs a token that outlives its answer (waiting for one is still cancellable), and
+      // then a session that has not idled out meanwhile.
       await d.cancel.guard(d.thingspace.token('reset'))
       const fresh = await this.freshSession(session)
-      if ('verdict' in fresh) return await this.closing(fresh.verdict)
+      if ('verdict' in fresh) return await this.closing(fresh.verdict, fresh.secretMoved)
       session = fresh.session
       await d.cancel.guard(d.thingspace.token('reset'))
       d.cancel.enterCritical()
@@ -121,15 +124,15 @@ class Rotation {
     return d.log.group('Reset the password and store the new one', () => this.resetAndStore(session))
   }
 
-  // Steps 2-3: public keys and metadata for every target, the run's start time, and (when no due
-  // check is needed) the OAuth token, all in one wave; then the pre-flight decisions.
+  // Steps 1-2: public keys and metadata for every target (the home target's rotation state too), when
+  // this job read its secrets, and (when no due check is needed) the OAuth token, all in one wave.
   private async readTargets(): Promise<Verdict | undefined> {
     const { s, d } = this
     if (s.minAgeDays === 0) this.requestToken()
     d.log.info(`Reading ${s.targets.length} target${s.targets.length === 1 ? '' : 's'} for secret ${s.secretName}`)
-    const [inspected, runStart] = await d.cancel.guard(
-      Promise.all([Promise.allSettled(s.targets.map((t, i) => d.github.inspect(t, i === 0))), this.runStart()])
-    )
+    const reading = Promise.all([Promise.allSettled(s.targets.map((t, i) => d.github.inspect(t, i === 0))), this.secretsReadAt()])
+    d.prepareSeal() // once the reads are on the wire: the proof is the first thing sealed
+    const [inspected, readAt] = await d.cancel.guard(reading)
     const failures: string[] = []
     inspected.forEach((r, i) => {
       const { report } = this.records[i]
@@ -139,10 +142,10 @@ class Rotation {
         return
       }
       this.records[i].state = r.value
-      if (r.value.visibility) report.visibility = r.value.visibility
-      if (r.value.selectedRepositoryNames) report.selectedRepositories = r.value.selectedRepositoryNames
       report.before = r.value.existing ? `updated ${r.value.existing.updatedAt.toISOString()}` : 'no secret yet'
       report.outcome = 'read'
+      if (r.value.visibility) report.visibility = r.value.visibility
+      if (r.value.selectedRepositoryNames) report.selectedRepositories = r.value.selectedRepositoryNames
     })
     if (failures.length > 0) return verdicts.readFailed(failures, this.tokenRequested)
     for (const st of this.states) {
@@ -160,29 +163,33 @@ class Rotation {
       d.log.info(`Due: ${due.map((st) => `${st.target.label} (${st.existing ? `older than ${s.minAgeDays} days` : 'no secret'})`).join(', ')}`)
     }
 
-    const stale = staleTargets(this.states, runStart)
+    const stale = staleTargets(this.states, readAt?.at)
     if (stale.length > 0) {
       return verdicts.staleInput(
         stale.map((st) => st.target.label),
         s.secretName,
-        runStart!,
+        readAt!,
         this.tokenRequested
       )
     }
 
-    const lockout = lockoutDecision(this.states, s.eventName)
-    // A marker older than the password secret says nothing any more; one newer still stops later runs.
-    this.markerPresent = lockout.kind !== 'clear'
-    if (lockout.kind === 'stop')
-      return verdicts.lockoutStop(lockout.markedAt, d.github.markerName, this.states[0].target.label, s.secretName, this.tokenRequested)
+    const attended = isAttended(s.eventName, s.triggeringActor)
+    this.rotationState = new RotationState(this.states, attended, { github: d.github, cancel: d.cancel, now: d.now, log: d.log }, this.runLabel())
+    const lockout = this.state.decision
+    const recordName = lockout.kind !== 'clear' && lockout.legacy ? d.github.legacyMarkerName : d.github.stateName
+    if (lockout.kind === 'stop') return verdicts.lockoutStop(lockout, recordName, this.home.label, s.secretName, this.tokenRequested)
     if (lockout.kind === 'try-once') {
-      this.loginRetriesLeft = 0
       d.log.warning(
-        `A login with this password was refused, or may have been counted, at ${lockout.markedAt.toISOString()}, and ${s.secretName} has not been updated since; ` +
-          `trying once, without retrying, because this run was started by ${s.eventName ?? 'hand'}, which a person does.`
+        `A login with this password was refused, or may have been counted, at ${lockout.recordedAt.toISOString()} (recorded in ${recordName}), and ${s.secretName} has not been updated since; ` +
+          `trying once, without retrying, because a person started this run (${s.eventName ?? 'a local run'}).`
       )
     }
     return undefined
+  }
+
+  private runLabel(): string {
+    const { s } = this
+    return `thingspace-password-rotation${s.repository ? ` ${s.repository.owner}/${s.repository.repo}` : ''}${s.runId !== undefined ? ` run ${s.runId}` : ''}`
   }
 
   private requestToken(): void {
@@ -192,62 +199,95 @@ class Rotation {
     this.earlyToken.catch(() => {})
   }
 
-  /** The stale-password guard needs the run's start; without it (no permission, a local run) it warns and goes on. */
-  private async runStart(): Promise<Date | undefined> {
+  /** The stale-password guard needs when this job read its secrets; without it (no permission, a local run) it warns and goes on. */
+  private async secretsReadAt(): Promise<ReadTime | undefined> {
     const { s, d } = this
     if (!s.repository || s.runId === undefined) return undefined
     try {
-      return await d.github.runStartedAt(s.repository, s.runId)
+      return await d.github.secretsReadAt({ repository: s.repository, runId: s.runId, runAttempt: s.runAttempt, runnerName: s.runnerName })
     } catch (error) {
       d.log.warning(`Skipping the stale-password check: ${errorText(error)}`)
       return undefined
     }
   }
 
-  // Step 4: log in with the current password. A refusal is never retried; an attempt that may have
-  // been counted without an answer is recorded for later runs first, and retried at most once a run.
-  // A run nobody started by hand records the login before sending it, so that even a run that dies
-  // or cannot write afterwards stops the next one; the record is removed once a login succeeds.
-  private async logIn(): Promise<{ session: Session } | { verdict: Verdict }> {
+  // Step 3: the rotation-state secret into every target, proving each writable before anything
+  // irreversible (and, in the home target, recording the login ahead). The OAuth token comes meanwhile.
+  private async proveWritable(): Promise<Verdict | undefined> {
+    const { d } = this
+    if (!this.tokenRequested) this.requestToken()
+    const failures = await d.cancel.guard(this.state.prove(d.cancel.signal))
+    const texts: string[] = []
+    failures.forEach((failure, i) => {
+      const { report } = this.records[i]
+      if (failure === undefined) {
+        report.outcome = `write proven (${d.github.stateName})`
+      } else {
+        texts.push(errorText(failure))
+        report.outcome = 'not writable'
+      }
+    })
+    if (texts.length > 0) return verdicts.proofFailed(texts, d.github.stateName, this.tokenRequested)
+    d.log.info('Every target is writable')
+    return undefined
+  }
+
+  // Step 4: log in with the password this job read. A refusal is never retried; an attempt that may
+  // have counted without an answer is already recorded (ahead), and is sent again only as the rotation
+  // state allows.
+  private async logIn(): Promise<{ session: Session } | { verdict: Verdict; secretMoved?: boolean }> {
     const { s, d } = this
-    this.tokenRequested = true
-    // The token first (the one requested with the reads, if any: its failure is not asked again), so a
+    // The token first (the one requested early, if any: its failure is not asked again), so a
     // cancellation while it comes is not taken for a login sent.
     await d.cancel.guard(this.earlyToken ?? d.thingspace.token('login'))
-    if (!isAttended(s.eventName)) {
-      const ahead = await this.recordSpentLogin(true)
-      if (!ahead.recorded || d.cancel.cancelled) {
-        // No login goes out: a record that may have landed would stop the next run for nothing.
-        if (ahead.recorded || ahead.mayHaveLanded) await this.clearMarker(true)
-        d.cancel.signal.throwIfAborted() // a write cut by the runner's signal is a cancellation, not a token problem
-        return { verdict: verdicts.markerUnwritable(d.github.markerName, this.records[0].report.label, ahead.why, this.loginSent) }
-      }
-    }
-    const loggingIn = this.loginOnce(s.password)
-    d.prepareSeal() // after the login is under way, so the library loads during its round trip
+    this.earlyToken = undefined
     for (let attempt = 1; ; attempt++) {
       try {
-        const session = await (attempt === 1 ? loggingIn : this.loginOnce(s.password))
+        const session = await this.loginOnce(s.password)
         d.log.info(`Logged in to ThingSpace as ${s.username}`)
-        this.countedAttempts = 0 // a login that succeeds resets ThingSpace's count of failures
-        await this.clearMarker()
+        this.state.loginSucceeded()
         return { session }
       } catch (error) {
-        if (!mayHaveCounted(error)) {
-          if (this.markerOnlyAhead && !(error instanceof CancelledError)) await this.clearMarker()
-          throw error
-        }
-        this.countedAttempts++
-        const record = this.markerPresent ? { recorded: true } : await this.recordSpentLogin(false)
-        this.markerOnlyAhead = false
-        if (record.recorded && !d.cancel.cancelled && mayRetryLogin(error, this.loginRetriesLeft)) {
-          this.loginRetriesLeft--
-          d.log.info(`${errorText(error)}; recorded in ${d.github.markerName}; attempt ${attempt} of ${attempt + 1}, logging in once more`)
+        const next = this.state.loginFailed(error)
+        // Cancelled, or never reached the user service (gateway, token, network): reported as such.
+        if (!(error instanceof ThingSpaceError) || error.call !== 'login' || !mayHaveCounted(error)) throw error
+        if (next === 'retry') {
+          d.log.info(`${errorText(error)}; recorded in ${d.github.stateName}; attempt ${attempt} of ${attempt + 1}, logging in once more`)
           continue
         }
-        return { verdict: verdicts.loginSpent(error as ThingSpaceError, attempt, s.username, { markerName: d.github.markerName, ...record }) }
+        return this.loginSpent(error, attempt)
       }
     }
+  }
+
+  private async loginSpent(error: ThingSpaceError, attempts: number): Promise<{ verdict: Verdict; secretMoved?: boolean }> {
+    const { s, d } = this
+    // A refusal may mean another rotation replaced the password since this job read it: look for its store.
+    const moved = error.kind === 'refused' || error.kind === 'unrecognised' ? await this.movedSinceRead() : []
+    if (moved.length > 0) return { verdict: verdicts.loginRefusedSecretMoved(error, s.username, moved, s.secretName), secretMoved: true }
+    return {
+      verdict: verdicts.loginSpent(error, {
+        attempts,
+        username: s.username,
+        recordName: d.github.stateName,
+        home: this.home.label,
+        secretName: s.secretName,
+        storedAt: lastStore(this.states)
+      })
+    }
+  }
+
+  /** Targets whose password secret changed since this run read it (bounded; a target that cannot be read again is not counted). */
+  private async movedSinceRead(): Promise<string[]> {
+    const { d } = this
+    const now = await d.cancel
+      .untilDeadline(Promise.allSettled(this.states.map((st) => d.github.updatedAt(st))))
+      .catch(() => [] as PromiseSettledResult<Date | undefined>[])
+    return now.flatMap((r, i) => {
+      if (r.status === 'rejected') return []
+      const before = this.states[i].existing?.updatedAt.getTime()
+      return r.value?.getTime() !== before ? [this.records[i].report.label] : []
+    })
   }
 
   private async loginOnce(password: string): Promise<Session> {
@@ -259,76 +299,14 @@ class Rotation {
       this.lastThingSpaceActivity = d.now()
       return session
     } catch (error) {
-      if (error instanceof CancelledError) {
-        // Abandoned in flight: ThingSpace may have counted it, so later runs must know, as for a lost answer.
-        this.loginSent = true
-        if (!this.markerPresent) this.unrecorded = (await this.recordSpentLogin(false)).why
-        this.markerOnlyAhead = false
-      } else if (error instanceof ThingSpaceError && error.call === 'login' && error.kind !== 'not-sent') {
-        this.loginSent = true
-      }
+      const abandoned = error instanceof CancelledError
+      if (abandoned || (error instanceof ThingSpaceError && error.call === 'login' && error.kind !== 'not-sent')) this.loginSent = true
       throw error
     }
   }
 
-  /** Writes the lockout marker into the first target, where the next run reads it. */
-  private async recordSpentLogin(ahead: boolean): Promise<{ recorded: boolean; why?: string; mayHaveLanded?: boolean }> {
-    const { d } = this
-    const first = this.records[0].state!
-    const note = `a login may count toward the lockout from ${new Date(d.now()).toISOString()}`
-    try {
-      await d.cancel.untilDeadline(d.github.write(first, note, d.github.markerName, ahead ? d.cancel.signal : undefined))
-      this.markerPresent = true
-      this.markerOnlyAhead = ahead
-      return { recorded: true }
-    } catch (error) {
-      return { recorded: false, why: errorText(error), mayHaveLanded: writeMayHaveLanded(error) }
-    }
-  }
-
-  /**
-   * Removes the lockout marker once it says nothing true: after a login succeeded, or after this run's
-   * record ahead of a login that was never sent or never reached the user service. (GitHub's
-   * timestamps are to the second, so a stale marker could tie with the next write.) A failure only
-   * costs a needless stop; either way no marker counts as in force for this run's later logins, since
-   * the proof writes that follow a successful login put any left behind out of force.
-   */
-  private async clearMarker(evenIfUnknown = false): Promise<void> {
-    const { d } = this
-    if (!this.markerPresent && !evenIfUnknown) return
-    this.markerPresent = false
-    this.markerOnlyAhead = false
-    try {
-      await d.cancel.untilDeadline(d.github.remove(this.records[0].state!, d.github.markerName))
-    } catch (error) {
-      d.log.warning(`Could not remove ${d.github.markerName} (unattended runs may stop until the password secret is updated): ${errorText(error)}`)
-    }
-  }
-
-  // Step 5: write the current password (which just logged in) into every target, proving each one
-  // writable before anything irreversible happens.
-  private async proveWritable(): Promise<Verdict | undefined> {
-    const { s, d } = this
-    const written = await d.cancel.guard(
-      Promise.allSettled(this.records.map((r) => d.github.write(r.state!, s.password, undefined, d.cancel.signal)))
-    )
-    const failures: string[] = []
-    written.forEach((w, i) => {
-      const { report } = this.records[i]
-      if (w.status === 'fulfilled') {
-        report.outcome = 'write proven (holds the current password)'
-      } else {
-        failures.push(errorText(w.reason))
-        report.outcome = 'not writable'
-      }
-    })
-    if (failures.length > 0) return verdicts.proofFailed(failures)
-    d.log.info('Every target is writable')
-    return undefined
-  }
-
   /** A session idle past its lifetime gets one fresh login with the current (still valid) password. */
-  private async freshSession(session: Session): Promise<{ session: Session } | { verdict: Verdict }> {
+  private async freshSession(session: Session): Promise<{ session: Session } | { verdict: Verdict; secretMoved?: boolean }> {
     const { d } = this
     const idle = d.now() - this.lastThingSpaceActivity
     if (!sessionMayHaveExpired(idle, session.idleLifetimeMs)) return { session }
@@ -339,19 +317,14 @@ class Rotation {
 
   private beforeResetFailure(error: unknown): Verdict {
     const { d } = this
-    if (error instanceof CancelledError) {
-      return verdicts.cancelledBeforeReset(
-        d.cancel.signalName ?? 'signal',
-        this.loginSent,
-        this.tokenRequested,
-        this.unrecorded !== undefined ? { markerName: d.github.markerName, why: this.unrecorded } : undefined
-      )
+    if (error instanceof CancelledError) return verdicts.cancelledBeforeReset(d.cancel.signalName ?? 'signal', this.loginSent, this.tokenRequested)
+    if (error instanceof ThingSpaceError && error.call === 'login') {
+      return verdicts.loginFailed(error, this.rotationState?.countedAttempts ?? 0, d.github.stateName)
     }
-    if (error instanceof ThingSpaceError && error.call === 'login') return verdicts.loginFailed(error, this.countedAttempts, d.github.markerName)
     return verdicts.failedBeforeReset(error, this.loginSent, this.tokenRequested)
   }
 
-  // Steps 6-8: from here on nothing is abandoned before the deadline; the only ways out are stored,
+  // Steps 5-7: from here on nothing is abandoned before the deadline; the only ways out are stored,
   // escrowed, or said.
   private async resetAndStore(session: Session): Promise<Outcome> {
     const { s, d } = this
@@ -373,6 +346,8 @@ class Rotation {
       d.github.write(r.state!, newPassword).then(
         () => {
           inFlight.delete(r)
+          // Read back at once, to compare with a second read at the end (both GitHub's own times).
+          r.storedAt = d.github.updatedAt(r.state!).catch(() => undefined)
           r.report.outcome = 'new password stored'
           r.report.holdsNewPassword = true
         },
@@ -388,32 +363,65 @@ class Rotation {
       )
     )
     const logout = this.logout(session)
-    const verify = s.verify && !d.cancel.cancelled ? this.verify(newPassword) : Promise.resolve(undefined)
 
-    let storingCut = false
     try {
       await d.cancel.untilDeadline(Promise.all(stored))
     } catch {
-      storingCut = true
       for (const r of inFlight) r.report.outcome = 'unknown: the write had not finished when the runner cancelled the step'
     }
 
-    const holders = this.records.filter((r) => r.report.holdsNewPassword)
-    if (holders.length === this.records.length) {
-      // The first session's logout and the verify login ran alongside the stores; wait for them too, up to the deadline.
-      const problem = await d.cancel.untilDeadline(Promise.all([verify, logout])).then(
-        ([p]) => p,
-        () => undefined
+    // After the stores, the last word: the verify login says whether the new password is still the
+    // live one, and a second read whether any target was written again since this run's store
+    // (another rotation overlapping this one). The record of this run's login comes off meanwhile:
+    // that login succeeded.
+    const settled = this.state.settle()
+    let verifyError: unknown
+    let verified = false
+    let laterWritten: TargetRecord[] = []
+    await d.cancel
+      .untilDeadline(
+        (async () => {
+          if (s.verify && !d.cancel.cancelled) {
+            verifyError = await this.verifyLogin(newPassword)
+            verified = verifyError === undefined
+          }
+          const logouts = Promise.all([logout, ...[...this.openSessions].map((open) => this.logout(open))])
+          if (!d.cancel.cancelled) laterWritten = await this.writtenAgain()
+          await Promise.all([logouts, settled])
+        })()
       )
-      return this.finish(problem ? verdicts.rotatedVerifyFailed(problem) : verdicts.rotated(this.verified))
+      .catch(() => {}) // the deadline: report what is known by then
+    for (const r of laterWritten) {
+      r.report.holdsNewPassword = false
+      r.report.outcome = `written again after this run's store (${r.report.outcome})`
     }
+
+    const holders = this.records.filter((r) => r.report.holdsNewPassword)
+    const allStored = holders.length === this.records.length
+    if (verifyError !== undefined && isRefusal(verifyError)) {
+      // Superseded: the password this run stored most likely no longer works.
+      const recorded = await this.state.verifyFailed(verifyError, this.records[0].report.holdsNewPassword)
+      return this.finish(
+        verdicts.superseded(verifyError, {
+          holders: allStored ? undefined : holders.map((r) => r.report.label),
+          laterWritten: laterWritten.map((r) => r.report.label),
+          recorded,
+          recordName: d.github.stateName,
+          home: this.home.label
+        })
+      )
+    }
+    const verifyProblem = verifyError === undefined ? undefined : await this.verifyProblem(verifyError)
+    if (allStored) return this.finish(verifyProblem ? verdicts.rotatedVerifyFailed(verifyProblem) : verdicts.rotated(verified))
     const recoveryCiphertext = await d.cancel.untilDeadline(recovery).catch(() => undefined)
-    if (!storingCut) await d.cancel.untilDeadline(Promise.all([verify, logout])).catch(() => {})
     return this.finish(
       verdicts.notStoredEverywhere({
         holders: holders.map((r) => r.report.label),
-        failed: this.records.filter((r) => !r.report.holdsNewPassword && !inFlight.has(r) && !uncertain.has(r)).map((r) => r.report.label),
+        failed: this.records
+          .filter((r) => !r.report.holdsNewPassword && !inFlight.has(r) && !uncertain.has(r) && !laterWritten.includes(r))
+          .map((r) => r.report.label),
         unknown: [...inFlight, ...uncertain].map((r) => r.report.label),
+        laterWritten: laterWritten.map((r) => r.report.label),
         recoveryCiphertext,
         recoveryKeyGiven: s.recoveryPublicKey !== undefined
       })
@@ -423,31 +431,58 @@ class Rotation {
   private resetFailure(error: unknown): Verdict {
     const { s } = this
     if (error instanceof DeadlineReached) return verdicts.resetUnknown('the runner cancelled the step before the answer came', s.username)
-    // Refused by the user service, or stopped at the gateway (or the token was never obtained): not processed.
-    if (error instanceof ThingSpaceError && (error.call === 'token' || ['refused', 'gateway', 'oauth', 'not-sent'].includes(error.kind))) {
-      return verdicts.resetNotProcessed(error, isSessionError(error))
+    if (error instanceof ThingSpaceError) {
+      // Refused by the user service right after a login with the same password: another rotation, most likely.
+      if (error.kind === 'refused' && !isSessionError(error)) return verdicts.resetRefusedAfterLogin(error, s.username, s.secretName)
+      // Stopped at the gateway, a session no longer valid, or the token never obtained: not processed.
+      if (error.call === 'token' || ['refused', 'gateway', 'oauth', 'not-sent'].includes(error.kind))
+        return verdicts.resetNotProcessed(error, isSessionError(error))
     }
     return verdicts.resetUnknown(errorText(error), s.username)
   }
 
-  /** Logs in with the new password and out again; returns what went wrong, or undefined. Never retried. */
-  private async verify(newPassword: string): Promise<string | undefined> {
+  /** Logs in with the new password once the stores are done (its session is logged out with the others); resolves with the error if it failed. Never retried. */
+  private async verifyLogin(newPassword: string): Promise<unknown> {
     const { s, d } = this
     try {
       const session = await d.thingspace.login(s.username, newPassword)
       this.openSessions.add(session)
-      await this.logout(session)
-      this.verified = true
       d.log.info('The new password logs in')
       return undefined
     } catch (error) {
-      // A verify login that may have counted is recorded like any other: unattended runs would log in with the same password.
-      const recorded = mayHaveCounted(error) ? await this.recordSpentLogin(false) : undefined
-      const marker = recorded?.recorded
-        ? ` Unattended runs will not log in until the password secret is updated (recorded in ${d.github.markerName}).`
-        : ''
-      return `the verify login with the new password failed (${errorText(error)}); it was not retried.${marker}`
+      return error
     }
+  }
+
+  /** A verify login that failed without a refusal: said, and recorded if it may have counted. */
+  private async verifyProblem(error: unknown): Promise<string> {
+    const { d } = this
+    const recorded = await this.state.verifyFailed(error, this.records[0].report.holdsNewPassword)
+    const marker = recorded.recorded
+      ? ` Runs nobody started by hand will not log in until the password secret is updated (recorded in ${d.github.stateName}).`
+      : recorded.why
+        ? ` Recording it in ${d.github.stateName} failed (${recorded.why}).`
+        : ''
+    return `the verify login with the new password failed (${errorText(error)}); it was not retried.${marker}`
+  }
+
+  /**
+   * Targets whose password secret was written again after this run's store: read now, its time is
+   * later than the one read back right after the store. GitHub's times are to the second, so a write
+   * within the same second cannot be seen; a target that could not be read either time is taken as it is.
+   */
+  private async writtenAgain(): Promise<TargetRecord[]> {
+    const { d } = this
+    const stored = this.records.filter((r) => r.report.holdsNewPassword)
+    const [first, now] = await Promise.all([
+      Promise.all(stored.map((r) => r.storedAt)),
+      Promise.allSettled(stored.map((r) => d.github.updatedAt(r.state!)))
+    ])
+    return stored.filter((_, i) => {
+      const read = now[i]
+      if (first[i] === undefined || read.status === 'rejected') return false
+      return read.value === undefined || read.value.getTime() > first[i].getTime()
+    })
   }
 
   private async logout(session: Session): Promise<void> {
@@ -459,13 +494,20 @@ class Rotation {
     }
   }
 
-  /** Logs out every open session (up to the deadline, once cancelled), then reports. */
-  private async closing(verdict: Verdict): Promise<Outcome> {
-    await this.d.cancel.untilDeadline(Promise.all([...this.openSessions].map((session) => this.logout(session)))).catch(() => {})
+  /** Logs out every open session and settles the rotation state (up to the deadline, once cancelled), then reports. */
+  private async closing(verdict: Verdict, secretMoved = false): Promise<Outcome> {
+    const { d } = this
+    const logouts = Promise.all([...this.openSessions].map((session) => this.logout(session)))
+    await d.cancel.untilDeadline(Promise.all([logouts, this.rotationState?.settle({ secretMoved })])).catch(() => {})
     return this.finish(verdict)
   }
 
   private finish(verdict: Verdict): Outcome {
     return { ...verdict, targets: this.records.map((r) => r.report) }
   }
+}
+
+/** A verify login the user service (or something behind the gateway) turned down: evidence the password no longer works. */
+function isRefusal(error: unknown): error is ThingSpaceError {
+  return error instanceof ThingSpaceError && error.call === 'login' && (error.kind === 'refused' || error.kind === 'unrecognised')
 }

@@ -28,7 +28,8 @@ export type ThingSpaceCall = 'token' | 'login' | 'reset' | 'logout'
  * - `timeout`: no answer in time
  * - `bad-response`: 2xx without the expected field, or not JSON
  */
-export type FailureKind = 'refused' | 'gateway' | 'throttled' | 'oauth' | 'server' | 'redirect' | 'not-sent' | 'lost' | 'timeout' | 'bad-response'
+export type FailureKind =
+  'refused' | 'unrecognised' | 'gateway' | 'throttled' | 'oauth' | 'server' | 'redirect' | 'not-sent' | 'lost' | 'timeout' | 'bad-response'
 
 export class ThingSpaceError extends Error {
   readonly call: ThingSpaceCall
@@ -69,7 +70,7 @@ const TUNNEL_NOT_ESTABLISHED = /^tunneling socket could not be established/
 /** A login that failed this way may have been counted by the user service toward the lockout. */
 export function mayHaveCounted(error: unknown): boolean {
   if (!(error instanceof ThingSpaceError) || error.call !== 'login') return false
-  return error.kind === 'refused' || error.kind === 'server' || error.kind === 'lost' || error.kind === 'timeout'
+  return !['not-sent', 'throttled', 'gateway', 'oauth'].includes(error.kind)
 }
 
 /**
@@ -77,7 +78,7 @@ export function mayHaveCounted(error: unknown): boolean {
  * only while the run's retry budget lasts, and only once the caller has recorded it for later runs.
  */
 export function mayRetryLogin(error: unknown, retriesLeft: number): boolean {
-  if (!(error instanceof ThingSpaceError) || error.kind === 'refused') return false
+  if (!(error instanceof ThingSpaceError) || !['server', 'lost', 'timeout'].includes(error.kind)) return false
   return mayHaveCounted(error) && retriesLeft > 0
 }
 

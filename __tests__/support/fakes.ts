@@ -7,8 +7,9 @@
  * - `FakeThingSpace`: one live password, the 5-failure lockout counter, sessions that expire after 20
  *   idle minutes on the fake clock, a reset that issues a new password effective at once, and per-call
  *   scripted faults that throw real `ThingSpaceError`s, including "lost after the server acted".
- * - `FakeSecrets`: plaintext per target label (the port seals inside `write`, so nothing to open), the
- *   lockout marker with its updatedAt and its removal, the run's start time, per-target faults
+ * - `FakeSecrets`: plaintext per target label and secret name (the port seals inside `write`, so
+ *   nothing to open), with updatedAt; the rotation-state secret and an earlier version's marker read
+ *   from the home target; removals; when the job (or the run) started; per-target faults
  *   (`GitHubError`), removal faults, and a read-only token.
  * - `World`: the three wired into `RotationDeps` with a `Cancellation` on the fake clock, hooks that
  *   run at the start of any call (to deliver a signal at the worst moment), and a record of events
@@ -16,7 +17,7 @@
  * `makeSettings` describes a run started by hand (workflow_dispatch); a test of an unattended run says so.
  */
 import { Cancellation, KILL_AFTER_MS, REPORT_MARGIN_MS } from '../../src/cancellation.ts'
-import { GitHubError, type TargetState } from '../../src/github-secrets.ts'
+import { GitHubError, type JobRef, type ReadTime, type TargetState } from '../../src/github-secrets.ts'
 import type { Settings } from '../../src/inputs.ts'
 import type { Outcome } from '../../src/outcomes.ts'
 import { rotate, type FlowLog, type RotationDeps, type SecretsPort, type ThingSpacePort } from '../../src/rotation.ts'
@@ -30,7 +31,10 @@ export const REPOSITORY: Repository = { owner: 'acme', repo: 'fleet' }
 export const USERNAME = 'fleet-api'
 export const PASSWORD = 'Old-Pa55word!'
 export const SECRET = 'THINGSPACE_PASSWORD'
-export const MARKER = `${SECRET}_REJECTED`
+/** The action's rotation-state secret (write proof everywhere, lockout record in the home target). */
+export const STATE = `${SECRET}_ROTATION`
+/** The lockout marker of earlier versions, honoured until superseded. */
+export const LEGACY = `${SECRET}_REJECTED`
 export const RECOVERY_KEY = `${'R'.repeat(43)}=`
 export const IDLE_LIMIT_MS = 20 * MINUTE
 
@@ -132,7 +136,7 @@ export class FakeClock {
 
 export interface CallEvent {
   service: 'thingspace' | 'github'
-  call: ThingSpaceCall | 'inspect' | 'write' | 'remove' | 'runStart'
+  call: ThingSpaceCall | 'inspect' | 'write' | 'remove' | 'runStart' | 'reread'
   /** 0-based index of this call among calls of its kind (per target label for GitHub calls). */
   n: number
   phase: 'start' | 'end'
@@ -214,6 +218,10 @@ export function tsError(call: ThingSpaceCall, fault: Pick<TsFault, 'kind' | 'sta
         code
       })
     }
+    case 'unrecognised':
+      return new ThingSpaceError(call, kind, `answered ${fault.status ?? 401} in a shape ThingSpace's documents do not give`, {
+        status: fault.status ?? 401
+      })
     case 'server':
       return new ThingSpaceError(call, kind, `answered ${fault.status ?? 503}`, { status: fault.status ?? 503 })
     case 'throttled': {
@@ -244,6 +252,8 @@ function serverActs(fault: TsFault | undefined): boolean {
     case 'refused':
     case 'bad-response':
       return true
+    case 'unrecognised':
+      return fault.acted ?? true
     case 'server':
     case 'lost':
     case 'timeout':
@@ -377,7 +387,7 @@ export class FakeThingSpace implements ThingSpacePort {
     if (!serverActs(fault)) this.fail('login', n, fault!, false)
     let session: FakeSession | undefined
     let refusal: ThingSpaceError | undefined
-    if (fault?.kind === 'refused') {
+    if (fault?.kind === 'refused' || fault?.kind === 'unrecognised') {
       this.countFailure()
     } else if (this.locked) {
       refusal = tsError('login', { kind: 'refused', code: 'REQUEST_FAILED.UserLocked' })
@@ -460,6 +470,8 @@ export interface SecretsOptions {
   latency?: Partial<Record<'inspect' | 'write' | 'runStart', number>> | ((call: 'inspect' | 'write' | 'runStart', label: string, n: number) => number)
   /** When this workflow run started (undefined: the call fails like a missing permission). */
   runStart?: Date
+  /** When this job started, if the run's jobs list it (undefined: the run's start is used). */
+  jobStart?: Date
   /** Repositories selected for an org secret whose visibility is `selected`, per label. */
   selected?: Record<string, number[]>
 }
@@ -470,7 +482,10 @@ export class FakeSecrets implements SecretsPort {
   private readonly visibility = new Map<string, string>()
   private readonly selected: Record<string, number[]>
   runStart: Date | undefined
-  readonly calls = { inspect: 0, write: 0, remove: 0, runStart: 0 }
+  jobStart: Date | undefined
+  readonly calls = { inspect: 0, write: 0, remove: 0, runStart: 0, reread: 0 }
+  /** Scripted faults of the re-reads (`updatedAt`), by 0-based call index. */
+  readonly rereadFaults: (GhFault | undefined)[] = []
   /** A token that may read but not write: every write and remove that nothing else scripts fails with 403. */
   readOnly = false
   /** Makes every remove() fail with 403 (a token that may not delete, GitHub down) where `removeFaults` scripts nothing. */
@@ -494,10 +509,15 @@ export class FakeSecrets implements SecretsPort {
     const latency = options.latency ?? {}
     this.latency = typeof latency === 'function' ? latency : (call) => latency[call] ?? 50
     this.runStart = 'runStart' in options ? options.runStart : new Date(START - MINUTE)
+    this.jobStart = options.jobStart
     this.selected = options.selected ?? {}
   }
 
-  get markerName(): string {
+  get stateName(): string {
+    return `${this.secretName}_ROTATION`
+  }
+
+  get legacyMarkerName(): string {
     return `${this.secretName}_REJECTED`
   }
 
@@ -541,7 +561,7 @@ export class FakeSecrets implements SecretsPort {
     return { n, fault: this.faults[kind].get(label)?.[n] ?? (kind === 'write' && this.readOnly ? { status: 403 } : undefined) }
   }
 
-  async inspect(target: Target, withMarker = false): Promise<TargetState> {
+  async inspect(target: Target, home = false): Promise<TargetState> {
     this.calls.inspect++
     const { n, fault } = this.next('inspect', target.label)
     this.rec.record({ service: 'github', call: 'inspect', n, phase: 'start', label: target.label })
@@ -559,7 +579,8 @@ export class FakeSecrets implements SecretsPort {
       target,
       publicKey: { keyId: `key-${target.label}`, key: `pk-${target.label}` },
       existing: existing ? { updatedAt: existing.updatedAt, visibility: this.visibility.get(target.label) as TargetState['visibility'] } : undefined,
-      markedAt: withMarker ? this.get(target.label, this.markerName)?.updatedAt : undefined
+      recordAt: home ? this.get(target.label, this.stateName)?.updatedAt : undefined,
+      legacyMarkedAt: home ? this.get(target.label, this.legacyMarkerName)?.updatedAt : undefined
     }
     if (target.kind === 'org') {
       state.visibility = target.visibility ?? state.existing?.visibility ?? 'private'
@@ -569,7 +590,7 @@ export class FakeSecrets implements SecretsPort {
     return state
   }
 
-  /** Deletes a secret (the lockout marker, once a login succeeded or never reached the user service). */
+  /** Deletes a secret (the lockout record, once a login succeeded or never reached the user service). */
   async remove(state: TargetState, name: string): Promise<void> {
     const n = this.calls.remove++
     const { label } = state.target
@@ -618,15 +639,27 @@ export class FakeSecrets implements SecretsPort {
     }
   }
 
-  async runStartedAt(_repository: Repository, runId: number): Promise<Date> {
+  /** Reads a secret's updatedAt again (the flow's checks for a write by another run). */
+  async updatedAt(state: TargetState, name = this.secretName): Promise<Date | undefined> {
+    const n = this.calls.reread++
+    const { label } = state.target
+    const fault = this.rereadFaults[n]
+    this.rec.record({ service: 'github', call: 'reread', n, phase: 'start', label, name })
+    await this.clock.sleep(fault?.afterMs ?? this.latency('inspect', label, n))
+    this.rec.record({ service: 'github', call: 'reread', n, phase: 'end', label, name, outcome: fault ? 'error' : 'ok' })
+    if (fault) throw new GitHubError(`Failed to read the secret ${name} of ${label}: ${fault.status ?? 'network error'}`, fault.status)
+    return this.get(label, name)?.updatedAt
+  }
+
+  /** When this job read its secrets: the job's start if known, else the run's (which may fail like a missing permission). */
+  async secretsReadAt(job: JobRef): Promise<ReadTime> {
     const n = this.calls.runStart++
     this.rec.record({ service: 'github', call: 'runStart', n, phase: 'start' })
     await this.clock.sleep(this.runStartFault?.afterMs ?? this.latency('runStart', '', n))
-    this.rec.record({ service: 'github', call: 'runStart', n, phase: 'end', outcome: this.runStart ? 'ok' : 'error' })
-    if (this.runStartFault || !this.runStart) {
-      throw new GitHubError(`Could not read workflow run ${runId}: 403 Resource not accessible by integration`, 403)
-    }
-    return this.runStart
+    const failed = this.runStartFault !== undefined || (!this.jobStart && !this.runStart)
+    this.rec.record({ service: 'github', call: 'runStart', n, phase: 'end', outcome: failed ? 'error' : 'ok' })
+    if (failed) throw new GitHubError(`Could not read workflow run ${job.runId}: 403 Resource not accessible by integration`, 403)
+    return this.jobStart ? { at: this.jobStart, of: 'job' } : { at: this.runStart!, of: 'run' }
   }
 }
 
@@ -655,6 +688,9 @@ export function makeSettings(options: SettingsOptions = {}): Settings {
     githubApiUrl: new URL('https://api.github.com'),
     repository: REPOSITORY,
     runId: 4242,
+    runAttempt: 1,
+    runnerName: 'GitHub Actions 7',
+    triggeringActor: 'octocat',
     // Started by hand: the plain flow. Unattended runs (schedule, repository_dispatch, ...) are set explicitly.
     eventName: 'workflow_dispatch',
     ...rest
