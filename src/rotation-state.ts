@@ -103,15 +103,14 @@ export class RotationState {
 
   /**
    * Writes the rotation-state secret into every target: the proof that each can be written, and in
-   * the home target the record ahead of the first login. Resolves with each target's failure, if any.
+   * the home target the record ahead of the first login. Resolves with each target's write.
    * A record that may have landed although the proof failed is removed again: no login will follow it.
    */
-  async prove(signal: AbortSignal): Promise<(unknown | undefined)[]> {
+  async prove(signal: AbortSignal): Promise<PromiseSettledResult<void>[]> {
     const { github } = this.d
     const note = `${this.runLabel}: write proof; a login may count toward the lockout from ${new Date(this.d.now()).toISOString()}`
     if (this.record === 'none') this.record = 'ahead'
-    const written = await Promise.allSettled(this.states.map((st) => github.write(st, note, github.stateName, signal)))
-    return written.map((w) => (w.status === 'rejected' ? w.reason : undefined))
+    return Promise.allSettled(this.states.map((st) => github.write(st, note, github.stateName, signal)))
   }
 
   /** A login succeeded: ThingSpace's count of failures starts again. */

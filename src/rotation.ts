@@ -216,14 +216,14 @@ class Rotation {
   private async proveWritable(): Promise<Verdict | undefined> {
     const { d } = this
     if (!this.tokenRequested) this.requestToken()
-    const failures = await d.cancel.guard(this.state.prove(d.cancel.signal))
+    const written = await d.cancel.guard(this.state.prove(d.cancel.signal))
     const texts: string[] = []
-    failures.forEach((failure, i) => {
+    written.forEach((w, i) => {
       const { report } = this.records[i]
-      if (failure === undefined) {
+      if (w.status === 'fulfilled') {
         report.outcome = `write proven (${d.github.stateName})`
       } else {
-        texts.push(errorText(failure))
+        texts.push(errorText(w.reason))
         report.outcome = 'not writable'
       }
     })
@@ -475,7 +475,7 @@ class Rotation {
     const { d } = this
     const stored = this.records.filter((r) => r.report.holdsNewPassword)
     const [first, now] = await Promise.all([
-      Promise.all(stored.map((r) => r.storedAt)),
+      Promise.all(stored.map((r) => r.storedAt ?? Promise.resolve(undefined))),
       Promise.allSettled(stored.map((r) => d.github.updatedAt(r.state!)))
     ])
     return stored.filter((_, i) => {
