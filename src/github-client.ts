@@ -14,6 +14,13 @@ import Bottleneck from 'bottleneck/light.js'
 import { fetch as undiciFetch } from 'undici'
 
 export const API_VERSION = '2022-11-28'
+/**
+ * How many secret writes may be in flight at once. GitHub's guidance for content-creating requests is
+ * to avoid bursts (https://docs.github.com/rest/using-the-rest-api/best-practices-for-using-the-rest-api);
+ * its secondary limit allows far more than this (100 concurrent requests). Ten keeps the window after
+ * the reset, when consumers that read a target see a dead password, to two write waves for 20 targets.
+ */
+export const WRITE_CONCURRENCY = 10
 /** Longest single wait for a rate limit, and how many times one request may wait. */
 const MAX_RATE_LIMIT_WAIT_S = 60
 const MAX_RATE_LIMIT_RETRIES = 2
@@ -97,8 +104,8 @@ export function createOctokit(options: GitHubClientOptions): InstanceType<Return
         retryAfterBaseValue: retryAfterBaseMs,
         onRateLimit: onLimit('primary'),
         onSecondaryRateLimit: onLimit('secondary'),
-        // The plugin spaces writes a second apart; the secrets client already makes them one at a time.
-        write: new Bottleneck.Group({ maxConcurrent: 1, minTime: 0 })
+        // The plugin spaces writes a second apart, one at a time; the secrets client bounds them itself (WRITE_CONCURRENCY).
+        write: new Bottleneck.Group({ maxConcurrent: WRITE_CONCURRENCY, minTime: 0 })
       }
     })
   )
@@ -133,6 +140,7 @@ export function routeOf(url: string, basePath = ''): string {
     .replace(/^\/orgs\/[^/]+/, '/orgs/{org}')
     .replace(/\/environments\/[^/]+/, '/environments/{environment_name}')
     .replace(/\/runs\/[^/]+/, '/runs/{run_id}')
+    .replace(/\/attempts\/[^/]+/, '/attempts/{attempt_number}')
     .replace(/\/secrets\/(?!public-key(?:\/|$))[^/]+/, '/secrets/{secret_name}')
 }
 

@@ -6,7 +6,7 @@
  * read and write) and makes writes one at a time, as GitHub asks of content-creating requests.
  */
 import Bottleneck from 'bottleneck/light.js'
-import { answeredStatus, describeFailure, type GitHubOctokit } from './github-client.ts'
+import { WRITE_CONCURRENCY, answeredStatus, describeFailure, type GitHubOctokit } from './github-client.ts'
 import type { Repository, SecretApp, Target, Visibility } from './targets.ts'
 
 export type SealFn = (plaintext: string, publicKeyBase64: string) => Promise<string>
@@ -51,13 +51,7 @@ export interface JobRef {
   runnerName: string | undefined
 }
 
-/**
- * How many secret writes may be in flight at once. GitHub's guidance for content-creating requests is
- * to avoid bursts (https://docs.github.com/rest/using-the-rest-api/best-practices-for-using-the-rest-api);
- * its secondary limit allows far more than this (100 concurrent requests). Ten keeps the window after
- * the reset, when consumers that read a target see a dead password, to two write waves for 20 targets.
- */
-export const WRITE_CONCURRENCY = 10
+export { WRITE_CONCURRENCY }
 
 /**
  * Whether a failed write may still have been stored: only a 4xx answer proves it was not; no answer
