@@ -87,10 +87,14 @@ export const verdicts = {
     const what = refused
       ? `ThingSpace refused the login for ${s.username} (${error.message}); it was not retried`
       : `the login for ${s.username} got no usable answer (${error.message}) after ${plural(s.attempts, 'attempt')}, and ThingSpace may have counted ${s.attempts === 1 ? 'it' : 'each'} as a failed login`
-    const stored = s.storedAt > 0 ? `${s.secretName} was last stored at ${new Date(s.storedAt).toISOString()}` : `no target holds ${s.secretName} yet`
-    const likely = refused
-      ? ` ${stored}: most likely the password changed after that and the new one never reached the secret (a run that ended failed-unknown, a reset in the ThingSpace portal), or the secret holds a wrong password.`
-      : ''
+    let likely = ''
+    if (refused && s.storedAt > 0) {
+      likely =
+        ` ${s.secretName} was last stored at ${new Date(s.storedAt).toISOString()}: most likely the password changed after that and the new one never reached the secret ` +
+        `(a run that ended failed-unknown, a reset in the ThingSpace portal), or the secret holds a wrong password.`
+    } else if (refused) {
+      likely = ` No target holds ${s.secretName} yet: check the password input.`
+    }
     return unchanged(
       `The password was not changed by this run: ${what}. 5 consecutive failed logins lock the username until Verizon M2M support unlocks it. ` +
         `Runs nobody started by hand will not log in again until ${s.secretName} is updated (recorded in ${s.recordName} of ${s.home}).${likely} ` +
