@@ -16,7 +16,7 @@
  */
 import { CancelledError, type Cancellation } from './cancellation.ts'
 import { errorText } from './errors.ts'
-import type { TargetState } from './github-secrets.ts'
+import { writeMayHaveLanded, type TargetState } from './github-secrets.ts'
 import { mayHaveCounted, mayRetryLogin } from './thingspace.ts'
 
 /** What the state needs of the GitHub secrets client. */
@@ -109,8 +109,12 @@ export class RotationState {
   async prove(signal: AbortSignal): Promise<PromiseSettledResult<void>[]> {
     const { github } = this.d
     const note = `${this.runLabel}: write proof; a login may count toward the lockout from ${new Date(this.d.now()).toISOString()}`
-    if (this.record === 'none') this.record = 'ahead'
-    return Promise.allSettled(this.states.map((st) => github.write(st, note, github.stateName, signal)))
+    const before = this.record
+    if (before === 'none') this.record = 'ahead'
+    const written = await Promise.allSettled(this.states.map((st) => github.write(st, note, github.stateName, signal)))
+    // A home write GitHub refused (a 4xx) stored nothing, so there is nothing of this run's to remove.
+    if (written[0].status === 'rejected' && !writeMayHaveLanded(written[0].reason)) this.record = before
+    return written
   }
 
   /** A login succeeded: ThingSpace's count of failures starts again. */
