@@ -216,7 +216,8 @@ export class GitHubSimulator extends Simulator {
 
   protected noteRequest(req: IncomingJson): Partial<LogEntry> {
     const version = req.headers['x-github-api-version']
-    return { apiVersion: version === undefined ? undefined : String(version) }
+    const auth = /^(?:token|bearer) (.+)$/i.exec(req.headers.authorization ?? '')?.[1]
+    return { apiVersion: version === undefined ? undefined : String(version), auth }
   }
 
   protected route(req: IncomingJson): Routed {

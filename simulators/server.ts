@@ -45,8 +45,9 @@ export interface LogEntry {
   /** ThingSpace: the Bearer token the request carried, and whether it was valid as the request arrived. */
   bearer?: string
   bearerValid?: boolean
-  /** GitHub: the X-GitHub-Api-Version header the request carried. */
+  /** GitHub: the X-GitHub-Api-Version header the request carried, and the token (tests give each run its own). */
   apiVersion?: string
+  auth?: string
 }
 
 export interface Answer {

@@ -18,6 +18,8 @@ export interface ThingSpaceOptions {
   expiresInSeconds?: number
   /** How long ago another system minted the first OAuth token handed out (its `expires_in` is the rest of the hour). */
   tokenAgeMs?: number
+  /** Whether the reset refuses an `oldPassword` that is not the live one (no public source says ThingSpace checks it). */
+  checkOldPassword?: boolean
 }
 
 const LOCKOUT_AFTER = 5
@@ -83,6 +85,7 @@ export class ThingSpaceSimulator extends Simulator {
   sessionIdleMs: number
   expiresInSeconds: number | undefined
   tokenAgeMs: number
+  checkOldPassword: boolean
   consecutiveFailures = 0
   locked = false
   /** Every password the reset handed out, in order. */
@@ -106,6 +109,7 @@ export class ThingSpaceSimulator extends Simulator {
     this.sessionIdleMs = options.sessionIdleMs ?? 20 * 60 * 1000
     this.expiresInSeconds = options.expiresInSeconds
     this.tokenAgeMs = options.tokenAgeMs ?? 0
+    this.checkOldPassword = options.checkOldPassword ?? true
   }
 
   /** When the current OAuth token lapses (epoch ms), if one was handed out. */
@@ -222,7 +226,7 @@ export class ThingSpaceSimulator extends Simulator {
       throw apiError(BAD_CONTENT_TYPE, 'Content-Type must be application/json.')
     }
     const body = parseJson(req.text) as { oldPassword?: unknown } | undefined
-    if (typeof body?.oldPassword !== 'string' || body.oldPassword !== this.password) {
+    if (typeof body?.oldPassword !== 'string' || (this.checkOldPassword && body.oldPassword !== this.password)) {
       throw apiError(WRONG_OLD_PASSWORD, 'The old password is not correct.')
     }
     this.password = generatePassword()

@@ -37,6 +37,9 @@ export interface TargetState {
   selectedRepositoryNames?: string[]
 }
 
+/** Whether a write created the secret (GitHub answered 201) or replaced one that existed (204). */
+export type WriteResult = 'created' | 'updated'
+
 /** Where a job's secrets were read from the clock's point of view: this job's start, or the run's when the job cannot be found. */
 export interface ReadTime {
   at: Date
@@ -88,7 +91,7 @@ interface PutBody {
 interface SecretStore {
   publicKey: () => Promise<{ data: { key_id: string; key: string } }>
   get: (name: string) => Promise<{ data: { updated_at: string; visibility?: string } }>
-  put: (name: string, body: PutBody) => Promise<unknown>
+  put: (name: string, body: PutBody) => Promise<{ status: number }>
   remove: (name: string) => Promise<unknown>
   /** Every repository selected for an org secret: every page GitHub links, checked against its total. */
   selected?: (name: string) => Promise<{ id: number; name: string }[]>
@@ -261,7 +264,7 @@ export class GitHubSecrets {
    * the key rotated after it was read: the key is read again, the value sealed again and the PUT sent
    * once more. A write still queued when `signal` aborts is not sent.
    */
-  write(state: TargetState, plaintext: string, name = this.secretName, signal?: AbortSignal): Promise<void> {
+  write(state: TargetState, plaintext: string, name = this.secretName, signal?: AbortSignal): Promise<WriteResult> {
     return this.writes.schedule(() => {
       signal?.throwIfAborted()
       return this.writeNow(state, plaintext, name)
@@ -279,7 +282,7 @@ export class GitHubSecrets {
     })
   }
 
-  private async writeNow(state: TargetState, plaintext: string, name: string): Promise<void> {
+  private async writeNow(state: TargetState, plaintext: string, name: string): Promise<WriteResult> {
     const { target } = state
     const store = storeFor(this.octokit, target)
     try {
@@ -295,14 +298,15 @@ export class GitHubSecrets {
     }
   }
 
-  private async put(store: SecretStore, state: TargetState, plaintext: string, name: string): Promise<void> {
+  private async put(store: SecretStore, state: TargetState, plaintext: string, name: string): Promise<WriteResult> {
     const body: PutBody = { encrypted_value: await this.seal(plaintext, state.publicKey.key), key_id: state.publicKey.keyId }
     if (state.target.kind === 'org') {
       // The action's own secrets are private: they only tell later runs of this action what happened.
       body.visibility = name === this.secretName ? state.visibility : 'private'
       if (body.visibility === 'selected') body.selected_repository_ids = state.selectedRepositoryIds ?? []
     }
-    await store.put(name, body)
+    const { status } = await store.put(name, body)
+    return status === 201 ? 'created' : 'updated'
   }
 
   /**

@@ -40,6 +40,7 @@ function buildDeps(settings: Settings, mask: SecretMask, cancel: Cancellation): 
     prepareSeal: () => setImmediate(() => void loadSodium().catch(() => {})),
     cancel,
     now: Date.now,
+    sleep: realSleep,
     log
   }
 }

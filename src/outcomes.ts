@@ -4,7 +4,7 @@
  */
 import { errorText } from './errors.ts'
 import type { ReadTime } from './github-secrets.ts'
-import type { LockoutDecision } from './rotation-state.ts'
+import { RUN_IN_PROGRESS_MS, type LockoutDecision } from './rotation-state.ts'
 import type { Target, Visibility } from './targets.ts'
 import type { ThingSpaceError } from './thingspace.ts'
 
@@ -59,14 +59,31 @@ export const verdicts = {
     message: `Not due: every target holds ${secretName}, updated within the last ${plural(minAgeDays, 'day')}. ThingSpace was not contacted.`
   }),
 
-  staleInput: (labels: string[], secretName: string, readAt: ReadTime, tokenRequested: boolean): Verdict =>
-    unchanged(
-      `The password was not changed, and ${contacted(tokenRequested, false)}: ${labels.join(', ')} had ${secretName} updated after this ${readAt.of === 'job' ? 'job' : 'workflow run'} started (${readAt.at.toISOString()}), ` +
-        `so the password input is probably stale (another rotation already replaced it). Logging in with it could count toward the 5-failure lockout. Start a new workflow run, which reads the current secret.`
-    ),
+  /** Another rotation stored a password after this job read its secrets: this run changed nothing and cannot vouch for that one. */
+  staleInput: (labels: string[], secretName: string, readAt: ReadTime, tokenRequested: boolean): Verdict => ({
+    result: 'failed-unknown',
+    ok: false,
+    message:
+      `This run did not change the password, and ${contacted(tokenRequested, false)}: ${labels.join(', ')} had ${secretName} updated after this ${readAt.of === 'job' ? 'job' : 'workflow run'} started (${readAt.at.toISOString()}), ` +
+      `so another rotation (or a person) replaced the password this job read. Logging in with the old one could count toward the 5-failure lockout. ` +
+      `That rotation's result says whether the new password is stored in every target; a new workflow run reads the current secret.`
+  }),
+
+  /** Another run of the action may be rotating this username right now: this one stops before logging in. */
+  anotherRunAtWork: (s: { recordedAt?: Date; recordName: string; home: string }): Verdict => ({
+    result: 'failed-unknown',
+    ok: false,
+    message:
+      `This run did not change the password and sent no login: ${
+        s.recordedAt
+          ? `another run recorded a login in ${s.recordName} of ${s.home} at ${s.recordedAt.toISOString()}, and no new password has been stored since`
+          : `another run wrote ${s.recordName} to ${s.home} after this run read it`
+      }, so another rotation of this username may be at work right now (or one failed moments ago). ` +
+      `Its result says what happened. If no other run is under way, wait ${RUN_IN_PROGRESS_MS / 60_000} minutes and start the workflow again: a run started by hand then logs in once.`
+  }),
 
   lockoutStop: (
-    decision: LockoutDecision & { kind: 'stop' | 'try-once' },
+    decision: Extract<LockoutDecision, { kind: 'stop' | 'try-once' }>,
     recordName: string,
     home: string,
     secretName: string,

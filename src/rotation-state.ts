@@ -12,18 +12,23 @@
  *
  * A record, or the `_REJECTED` marker an earlier version left, that is not older than the latest
  * password stored in any target is in force: another login with that password would only spend
- * another attempt, so a run nobody started by hand stops, and a run someone started tries once.
+ * another attempt, so a run nobody started by hand stops, and a run someone started tries once. A
+ * record younger than a run can last may also be another run at work right now: every run stops.
+ *
+ * Runs that overlap are told apart where GitHub allows it: a run that found no record and whose proof
+ * write to the home target was answered "updated" rather than "created" knows that another run wrote
+ * the record in between, and stops before logging in.
  */
 import { CancelledError, type Cancellation } from './cancellation.ts'
 import { errorText } from './errors.ts'
-import { writeMayHaveLanded, type TargetState } from './github-secrets.ts'
+import { writeMayHaveLanded, type TargetState, type WriteResult } from './github-secrets.ts'
 import { mayHaveCounted, mayRetryLogin } from './thingspace.ts'
 
 /** What the state needs of the GitHub secrets client. */
 export interface StatePort {
   readonly stateName: string
   readonly legacyMarkerName: string
-  write: (state: TargetState, plaintext: string, name?: string, signal?: AbortSignal) => Promise<void>
+  write: (state: TargetState, plaintext: string, name?: string, signal?: AbortSignal) => Promise<WriteResult>
   remove: (state: TargetState, name: string) => Promise<void>
 }
 
@@ -34,8 +39,17 @@ export interface StateDeps {
   log: { warning: (message: string) => void }
 }
 
-/** What the home target's record says to a run: nothing, or that a login may already have counted since the last store. */
-export type LockoutDecision = { kind: 'clear' } | { kind: 'stop' | 'try-once'; recordedAt: Date; legacy: boolean }
+/**
+ * What the home target's record says to a run: nothing; that another run may be at work right now
+ * (`busy`: every run stops); or that a login may already have counted since the last store.
+ */
+export type LockoutDecision = { kind: 'clear' } | { kind: 'busy'; recordedAt: Date } | { kind: 'stop' | 'try-once'; recordedAt: Date; legacy: boolean }
+
+/**
+ * Longer than a run can take from its proof to its last store (GitHub's and ThingSpace's timeouts
+ * with their retries): a record younger than this may belong to a run still at work.
+ */
+export const RUN_IN_PROGRESS_MS = 10 * 60 * 1000
 
 /** Logins that may have counted without a refusal (lost, timed out, 5xx) are sent again at most this often per run. */
 const LOGIN_RETRIES = 1
@@ -49,7 +63,7 @@ export function lastStore(states: TargetState[]): number {
  * What the home target's records say, as a pure function of what was read. A record written in the
  * same second as the latest store is still in force (GitHub's times are to the second): the strict side.
  */
-export function lockoutDecision(states: TargetState[], attended: boolean): LockoutDecision {
+export function lockoutDecision(states: TargetState[], attended: boolean, now: number): LockoutDecision {
   const home = states[0]
   const stored = lastStore(states)
   const inForce = [
@@ -58,6 +72,7 @@ export function lockoutDecision(states: TargetState[], attended: boolean): Locko
   ].filter((r): r is { at: Date; legacy: boolean } => r.at !== undefined && r.at.getTime() >= stored)
   if (inForce.length === 0) return { kind: 'clear' }
   const latest = inForce.reduce((a, b) => (b.at.getTime() > a.at.getTime() ? b : a))
+  if (!latest.legacy && now - latest.at.getTime() < RUN_IN_PROGRESS_MS) return { kind: 'busy', recordedAt: latest.at }
   return { kind: attended ? 'try-once' : 'stop', recordedAt: latest.at, legacy: latest.legacy }
 }
 
@@ -85,7 +100,7 @@ export class RotationState {
     this.states = states
     this.d = deps
     this.runLabel = runLabel
-    this.decision = lockoutDecision(states, attended)
+    this.decision = lockoutDecision(states, attended, deps.now())
     this.record = this.decision.kind === 'clear' ? 'none' : 'earlier'
     this.legacyPresent = states[0]?.legacyMarkedAt !== undefined
     // A login with a password that may already have been refused is sent once, never again.
@@ -103,18 +118,24 @@ export class RotationState {
 
   /**
    * Writes the rotation-state secret into every target: the proof that each can be written, and in
-   * the home target the record ahead of the first login. Resolves with each target's write.
-   * A record that may have landed although the proof failed is removed again: no login will follow it.
+   * the home target the record ahead of the first login. Resolves with each target's write, and
+   * whether another run wrote the home record between this run's read and its write (`contended`):
+   * it found none, and GitHub answered that its write replaced one. That record is not this run's to
+   * remove. A record of this run's that may have landed although the proof failed is removed again
+   * when the run settles: no login will follow it.
    */
-  async prove(signal: AbortSignal): Promise<PromiseSettledResult<void>[]> {
+  async prove(signal: AbortSignal): Promise<{ written: PromiseSettledResult<WriteResult>[]; contended: boolean }> {
     const { github } = this.d
     const note = `${this.runLabel}: write proof; a login may count toward the lockout from ${new Date(this.d.now()).toISOString()}`
     const before = this.record
     if (before === 'none') this.record = 'ahead'
     const written = await Promise.allSettled(this.states.map((st) => github.write(st, note, github.stateName, signal)))
+    const home = written[0]
     // A home write GitHub refused (a 4xx) stored nothing, so there is nothing of this run's to remove.
-    if (written[0].status === 'rejected' && !writeMayHaveLanded(written[0].reason)) this.record = before
-    return written
+    if (home.status === 'rejected' && !writeMayHaveLanded(home.reason)) this.record = before
+    const contended = this.home.recordAt === undefined && home.status === 'fulfilled' && home.value === 'updated'
+    if (contended) this.record = 'earlier'
+    return { written, contended }
   }
 
   /** A login succeeded: ThingSpace's count of failures starts again. */

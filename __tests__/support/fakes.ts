@@ -17,7 +17,7 @@
  * `makeSettings` describes a run started by hand (workflow_dispatch); a test of an unattended run says so.
  */
 import { Cancellation, KILL_AFTER_MS, REPORT_MARGIN_MS } from '../../src/cancellation.ts'
-import { GitHubError, type JobRef, type ReadTime, type TargetState } from '../../src/github-secrets.ts'
+import { GitHubError, type JobRef, type ReadTime, type TargetState, type WriteResult } from '../../src/github-secrets.ts'
 import type { Settings } from '../../src/inputs.ts'
 import type { Outcome } from '../../src/outcomes.ts'
 import { rotate, type FlowLog, type RotationDeps, type SecretsPort, type ThingSpacePort } from '../../src/rotation.ts'
@@ -609,7 +609,7 @@ export class FakeSecrets implements SecretsPort {
     }
   }
 
-  async write(state: TargetState, plaintext: string, name = this.secretName, signal?: AbortSignal): Promise<void> {
+  async write(state: TargetState, plaintext: string, name = this.secretName, signal?: AbortSignal): Promise<WriteResult> {
     signal?.throwIfAborted()
     this.calls.write++
     const { label } = state.target
@@ -617,6 +617,7 @@ export class FakeSecrets implements SecretsPort {
     this.rec.record({ service: 'github', call: 'write', n, phase: 'start', label, name, value: plaintext })
     await this.clock.sleep(fault?.afterMs ?? this.latency('write', label, n))
     const stored = !fault || fault.acted === true
+    const existed = this.get(label, name) !== undefined
     this.writes.push({ at: this.clock.now(), label, name, value: plaintext, ok: !fault })
     if (stored) this.put(label, plaintext, new Date(this.clock.now()), name)
     this.rec.record({
@@ -637,6 +638,7 @@ export class FakeSecrets implements SecretsPort {
         status
       )
     }
+    return existed ? 'updated' : 'created'
   }
 
   /** Reads a secret's updatedAt again (the flow's checks for a write by another run). */
@@ -813,6 +815,7 @@ export class World {
       prepareSeal: () => void this.prepareSealCalls++,
       cancel: this.cancel,
       now: this.clock.now,
+      sleep: this.clock.sleep,
       log
     }
   }

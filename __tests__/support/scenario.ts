@@ -97,13 +97,15 @@ export function knownSecrets(
  * Runs the bundle under test (the working tree's, built by the global setup into ACTION_BUNDLE_DIR)
  * as the runner does, and fails the test on any leak, whatever the scenario.
  */
-export async function run(sims: Simulators, options: RunOptions = {}): Promise<ActionRun> {
+export async function run(sims: Simulators, options: RunOptions & { alongside?: boolean } = {}): Promise<ActionRun> {
   const issuedBefore = { tokens: sims.thingspace.issuedTokens.length, passwords: sims.thingspace.issuedPasswords.length }
   const inputs = { ...standardInputs(sims), ...options.inputs }
   const result = await runAction(sims, options)
   // A reset whose answer was lost issued a password the action never saw; it can only be checked for absence.
+  // So is everything issued while another run ran alongside: that run may have received it, not this one.
   const received = ['rotated', 'failed-changed'].includes(result.outputs.result)
-  const leaks = scanForLeaks(result, knownSecrets(sims, inputs, issuedBefore, received))
+  const known = knownSecrets(sims, inputs, issuedBefore, received).map((k) => (options.alongside && !k.input ? { ...k, mustMask: false } : k))
+  const leaks = scanForLeaks(result, known)
   if (leaks.length > 0) throw new Error(`leak scanner:\n${leaks.join('\n')}\n--- stdout ---\n${result.stdout}`)
   return result
 }
