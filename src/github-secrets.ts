@@ -26,7 +26,7 @@ export interface TargetState {
   publicKey: PublicKey
   /** The password secret; undefined when the target does not hold it yet. */
   existing: ExistingSecret | undefined
-  /** The home target only: when its rotation-state secret was last written, if it exists. */
+  /** When the target's rotation-state secret was last written, if it exists (in the home target: the lockout record). */
   recordAt?: Date
   /** The home target only: when a `<secret>_REJECTED` marker of an earlier version was last written, if one is left. */
   legacyMarkedAt?: Date
@@ -208,7 +208,7 @@ export class GitHubSecrets {
     const [publicKey, existing, record, legacy] = await Promise.all([
       this.publicKey(store, target),
       this.metadata(store, target, this.secretName),
-      home ? this.metadata(store, target, this.stateName) : undefined,
+      this.metadata(store, target, this.stateName),
       home ? this.metadata(store, target, this.legacyMarkerName) : undefined
     ])
     const state: TargetState = { target, publicKey, existing, recordAt: record?.updatedAt, legacyMarkedAt: legacy?.updatedAt }

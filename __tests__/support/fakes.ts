@@ -579,7 +579,7 @@ export class FakeSecrets implements SecretsPort {
       target,
       publicKey: { keyId: `key-${target.label}`, key: `pk-${target.label}` },
       existing: existing ? { updatedAt: existing.updatedAt, visibility: this.visibility.get(target.label) as TargetState['visibility'] } : undefined,
-      recordAt: home ? this.get(target.label, this.stateName)?.updatedAt : undefined,
+      recordAt: this.get(target.label, this.stateName)?.updatedAt,
       legacyMarkedAt: home ? this.get(target.label, this.legacyMarkerName)?.updatedAt : undefined
     }
     if (target.kind === 'org') {
