@@ -943,7 +943,7 @@ describe('every answer is bounded as a whole, headers and body', () => {
     expect({ call: error.call, kind: error.kind, status: error.status, message: error.message }).toEqual({ call, kind: 'timeout', status, message })
     expect(r.sim.calls(call).map((e) => e.stalled)).toEqual(Array.from({ length: requests }, () => stall))
     expect(r.sim.password !== r.sim.initialPassword).toBe(changed)
-    expect(await until(() => r.sim.openConnections === 0)).toBe(true)
+    expect(await until(() => r.sim.calls(call).every((e) => e.stallClosedAt !== undefined))).toBe(true)
   })
 
   test('a stalled login may have counted, and may be retried only by the caller within its budget', async () => {

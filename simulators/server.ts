@@ -61,6 +61,8 @@ export interface LogEntry {
   status: number | 'dropped'
   /** The answer never finished: `headers` (none was begun) or `body` (the status was sent, the body never completed). */
   stalled?: 'headers' | 'body'
+  /** For a stalled answer: when its connection closed, which before stop() only the client does (when it gives up). */
+  stallClosedAt?: number
   start: number
   end: number
   /** ThingSpace: the Bearer token the request carried, and whether it was valid as the request arrived. */
@@ -171,11 +173,6 @@ export abstract class Simulator {
     this.faults.push(...faults)
   }
 
-  /** TCP connections open now: a client that gave up on a stalled answer has closed its own. */
-  get openConnections(): number {
-    return this.sockets.size
-  }
-
   /** The most requests of one call that were in flight at once (held back by latency or a fault delay included). */
   peakInFlight(call: string): number {
     return this.peaks.get(call) ?? 0
@@ -261,9 +258,13 @@ export abstract class Simulator {
       req.socket.destroy()
       return
     }
+    const stalled = (how: 'headers' | 'body'): void => {
+      entry.stalled = how
+      req.socket.once('close', () => (entry.stallClosedAt = performance.timeOrigin + performance.now()))
+    }
     if (fault?.stall === 'headers') {
       // Taken and never answered: the socket stays open (stop() destroys it).
-      entry.stalled = 'headers'
+      stalled('headers')
       finish(0)
       return
     }
@@ -293,7 +294,7 @@ export abstract class Simulator {
     const type = answer.contentType ?? (answer.rawBody === undefined ? 'application/json' : 'text/plain')
     if (fault?.stall === 'body') {
       // No Content-Length, so the body is chunked and the client waits for the rest; the client never sees the values in it.
-      entry.stalled = 'body'
+      stalled('body')
       res.writeHead(answer.status, { 'Content-Type': type, ...answer.headers })
       const part = Buffer.from(text).subarray(0, fault.stallAfterBytes ?? 0)
       if (part.length > 0) res.write(part)
