@@ -254,9 +254,10 @@ export class ThingSpaceClient {
   }
 
   /**
-   * One login. Only requests that never left are repeated here (with backoff), and a gateway 401
-   * gets one fresh token and one more try: neither reached the user service. Anything else is
-   * thrown for the caller to judge with `mayHaveCounted` and `mayRetryLogin`.
+   * One login. Only requests that never reached the user service are repeated here: one never sent,
+   * or throttled by the gateway's own 429 (with backoff), and a gateway 401 900901/900902 (one fresh
+   * token, one more try). Anything else, an answer in an unknown shape included, is thrown for the
+   * caller to judge with `mayHaveCounted` and `mayRetryLogin`.
    */
   async login(username: string, password: string): Promise<Session> {
     const attempt = async (): Promise<Answer> =>
