@@ -24,8 +24,13 @@ export const WRITE_CONCURRENCY = 10
 /** Longest single wait for a rate limit, and how many times one request may wait. */
 const MAX_RATE_LIMIT_WAIT_S = 60
 const MAX_RATE_LIMIT_RETRIES = 2
-/** A request that has not answered by then fails, and is retried like a 5xx. */
-export const GITHUB_TIMEOUT_MS = 30_000
+/**
+ * Per attempt, headers and body: an attempt that has not answered by then fails, and is retried like a
+ * 5xx. GitHub's REST API answers in well under a second, and a write that stalls after the reset
+ * holds up the report, so a request's worst case stays modest: plugin-retry's 4 attempts and its
+ * waits of 1, 4 and 9 s make 4 x 10 + 14 = 54 s (rate limits aside, which plugin-throttling bounds).
+ */
+export const GITHUB_TIMEOUT_MS = 10_000
 
 export interface GitHubLog {
   debug: (message: string) => void
@@ -51,7 +56,10 @@ interface HookOptions {
 
 /**
  * The innermost hook, so it sees every attempt: a timeout per attempt, and a debug line with the
- * method, the route template and the status (never a value: the route has placeholders only).
+ * method, the route template and the status (never a value: the route has placeholders only). The
+ * signal covers the body too: @octokit/request reads it inside this call, with the same fetch signal.
+ * Its timer is unreferenced, but undici keeps a request's socket referenced until the request settles,
+ * so the process stays up until the signal fires (the stall tests run the bundle to prove both).
  */
 function requestLog(log: GitHubLog, timeoutMs: number, basePath: string) {
   return (octokit: Pick<Octokit, 'hook'>): void => {
