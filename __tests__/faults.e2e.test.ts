@@ -12,6 +12,7 @@ import { describe, expect, test } from '@jest/globals'
 import { FIXTURE, type ActionRun, type Simulators } from '../simulators/harness.ts'
 import { gatewayFault, xmlGatewayFault } from '../simulators/thingspace.ts'
 import {
+  DAY,
   DEPENDABOT_ORG,
   DEPENDABOT_REPO,
   ENV,
@@ -66,8 +67,16 @@ describe('a refused login', () => {
       expect(onSecret(sims, 'put-secret', STATE).every((e) => e.end <= sims.thingspace.calls('login')[0].start)).toBe(true)
       expect(sims.thingspace.consecutiveFailures).toBe(1)
       expect(stored(sims, REPO, STATE)).toMatch(/ run 4242: write proof; a login may count toward the lockout from \d{4}-/)
+      expect(stored(sims, DEPENDABOT_REPO, STATE)).toBeUndefined() // only the first target's copy is a record: the others came off
       expect([stored(sims, REPO), stored(sims, DEPENDABOT_REPO)]).toEqual([undefined, undefined])
 
+      // A scheduled run moments after the refusal cannot tell the record from a run at work, and says so.
+      const rightAfter = await run(sims, { inputs, env: { GITHUB_EVENT_NAME: 'schedule' } })
+      expect(rightAfter.outputs.result).toBe('failed-unknown')
+      expect(errorMessage(rightAfter)).toMatch(/^This run did not change the password and sent no login: another run recorded a login in .* may be at work right now/)
+
+      // The next day's scheduled run reads it as what it is: a refusal, so no login.
+      sims.github.age(DAY)
       const scheduled = await run(sims, { inputs, env: { GITHUB_EVENT_NAME: 'schedule' } })
 
       expect(scheduled.code).toBe(1)
@@ -77,7 +86,7 @@ describe('a refused login', () => {
           `^The password was not changed, and no login was attempted .*recorded in the ${STATE} secret of repo:acme/fleet.*runs nobody started by hand stop here`
         )
       )
-      expect(counts(sims)).toEqual({ token: 2, login: 1, reset: 0, logout: 0, puts: 2 })
+      expect(counts(sims)).toEqual({ token: 3, login: 1, reset: 0, logout: 0, puts: 2 })
       expectUnchanged(sims, initial, [REPO, DEPENDABOT_REPO])
     })
   })
@@ -93,6 +102,7 @@ async function runs(sims: Simulators, n: number, inputs: Record<string, string>,
   for (let i = 0; i < n; i++) {
     done.push(await run(sims, { inputs, env: { GITHUB_EVENT_NAME: event } }))
     failures.push(sims.thingspace.consecutiveFailures)
+    sims.github.age(DAY) // runs a day apart: an earlier run's record is not one at work now
   }
   return { done, failures }
 }
@@ -173,7 +183,8 @@ describe('the lockout budget across runs (issue 11)', () => {
       const byHand = await run(sims, { inputs })
       expect(byHand.outputs.result).toBe('rotated')
       const before = { puts: counts(sims).puts, deletes: sims.github.calls('delete-secret').length, log: sims.github.log.length }
-      expect({ puts: before.puts, deletes: before.deletes }).toEqual({ puts: 4, deletes: 1 })
+      // Each run removes the rotation state from both targets once its login succeeded.
+      expect({ puts: before.puts, deletes: before.deletes }).toEqual({ puts: 4, deletes: 2 })
       // A later workflow run (the stale-password guard compares the secrets with the job's or the run's start).
       sims.github.addRun(FIXTURE.runId + 1, new Date())
 
@@ -183,7 +194,7 @@ describe('the lockout budget across runs (issue 11)', () => {
       expect([stored(sims, REPO), stored(sims, ENV)]).toEqual([sims.thingspace.password, sims.thingspace.password])
       expect({ puts: counts(sims).puts - before.puts, deletes: sims.github.calls('delete-secret').length - before.deletes }).toEqual({
         puts: 4,
-        deletes: 1
+        deletes: 2
       })
       expect(recordCalls(sims).slice(-2)).toEqual([
         { call: 'put-secret', status: 201 },
@@ -221,14 +232,16 @@ describe('the lockout budget across runs (issue 11)', () => {
       ])
       expect(sims.github.secret(REPO, STATE)).toBeUndefined() // that run's login succeeded: nothing left on record
 
+      sims.github.age(DAY)
       const next = await run(sims, { inputs, env: { GITHUB_EVENT_NAME: 'schedule' } })
       expect(next.code).toBe(1)
       expect(next.outputs.result).toBe('failed-unchanged')
       expect(sims.thingspace.calls('login')).toHaveLength(2)
       expect(sims.thingspace.consecutiveFailures).toBe(1)
-      expect(errorMessage(next)).toContain(`${SECRET} was last stored at ${longAgo.toISOString()}: most likely the password changed after that`)
+      expect(errorMessage(next)).toContain(`${SECRET} was last stored at ${new Date(longAgo.getTime() - DAY).toISOString()}: most likely the password changed after that`)
       expect(errorMessage(next)).toContain('(a run that ended failed-unknown')
 
+      sims.github.age(DAY)
       const third = await run(sims, { inputs, env: { GITHUB_EVENT_NAME: 'schedule' } })
       expect(third.outputs.result).toBe('failed-unchanged')
       expect(errorMessage(third)).toMatch(/ThingSpace was not contacted: .*runs nobody started by hand stop here/)

@@ -82,7 +82,7 @@ export function knownSecrets(
   // A value whose answer was dropped never reached the action: it can only be checked for absence.
   const delivered = (value: string): boolean => !ts.neverDelivered.has(value)
   ts.issuedTokens.forEach((value, i) => secrets.push({ name: `token #${i + 1}`, value, mustMask: i >= issuedBefore.tokens && delivered(value) }))
-  ts.issuedPasswords.forEach((value, i) =>
+  ts.allIssuedPasswords.forEach((value, i) =>
     secrets.push({
       name: `new password #${i + 1}`,
       value,
