@@ -1,14 +1,16 @@
 /**
  * The recovery tool as a person runs it: the bundled dist/recovery/index.js of the working tree, in a
  * child process, with the private key in a file or on stdin (never on the command line) and the
- * ciphertext as copied from a job summary, surrounding whitespace and line breaks included.
+ * ciphertext as copied from a job summary, surrounding whitespace and line breaks included. Last, the
+ * whole recovery: a rotation whose store fails after the reset, and the restore command of its job
+ * summary run as written, with a stand-in for `gh` that records what it is given.
  */
 import { afterAll, beforeAll, describe, expect, it, test } from '@jest/globals'
 import { spawnSync } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
-import { NODE, recoveryTool } from '../simulators/harness.ts'
+import { bundleDir, FIXTURE, NODE, recoveryTool, runAction, startSimulators } from '../simulators/harness.ts'
 import { keypair, seal } from '../src/seal.ts'
 
 const PASSWORD = 'Wh0a1545a84d'
@@ -182,4 +184,72 @@ test.each([
 ])('usage error ($name): exit 2', ({ args }) => {
   const run = tool(args)
   expect(run).toEqual({ status: 2, stdout: '', stderr: expect.stringContaining('usage: node dist/recovery/index.js') })
+})
+
+describe("a job summary's restore command, run as written", () => {
+  test('opens the escrow with the key file and hands gh the live password on stdin, for the target that lacks it, scope and selection kept', async () => {
+    const sims = await startSimulators()
+    try {
+      sims.github.addRepo('acme/fleet-dashboard') // id 1001; acme/fleet is 1000
+      sims.github.seed('org:acme', 'THINGSPACE_PASSWORD', sims.thingspace.password, new Date(Date.now() - 120 * 86_400_000), {
+        visibility: 'selected',
+        selected: [1000, 1001]
+      })
+      const work = mkdtempSync(path.join(dir, 'restore-'))
+      const key = path.join(work, 'recovery.key')
+      const publicKey = /recovery-public-key: +(\S+)/.exec(tool(['keygen', '--key-file', key]).stdout)?.[1] ?? ''
+      // The organization's secrets become unwritable the moment the reset arrives: after the proof, before the store.
+      sims.thingspace.inject({ call: 'reset', onHit: () => void (sims.github.tokens.get(FIXTURE.githubToken)!.deny = ['org:acme']) })
+
+      const run = await runAction(sims, { inputs: { targets: 'repo\norg:acme', 'recovery-public-key': publicKey } })
+      expect(run.outputs.result).toBe('failed-changed')
+
+      // What a person does: save the ciphertext, name the key file, run each command in a clone of the action.
+      const code = /<pre lang="sh"><code>([\s\S]*?)<\/code><\/pre>/.exec(run.summary)?.[1] ?? ''
+      const commands = code
+        .replace(/&lt;/g, '<')
+        .replace(/&gt;/g, '>')
+        .replace(/&amp;/g, '&')
+        .split('\n')
+        .filter((line) => !line.startsWith('#'))
+      expect(commands).toEqual([
+        'node dist/recovery/index.js open --key-file RECOVERY_KEY_FILE < ciphertext.txt | ' +
+          'gh secret set THINGSPACE_PASSWORD --app actions --org acme --visibility selected --repos fleet,fleet-dashboard'
+      ])
+      writeFileSync(path.join(work, 'ciphertext.txt'), `${run.outputs['recovery-ciphertext']}\n`)
+      symlinkSync(path.join(bundleDir(), 'dist'), path.join(work, 'dist'))
+      mkdirSync(path.join(work, 'bin'))
+      const gh = path.join(work, 'bin/gh')
+      writeFileSync(gh, '#!/bin/sh\nprintf "%s\\n" "$@" > "$GH_ARGS"\ncat > "$GH_STDIN"\n')
+      chmodSync(gh, 0o755)
+      const restore = spawnSync('sh', ['-c', commands[0].replace('RECOVERY_KEY_FILE', key)], {
+        cwd: work,
+        env: {
+          PATH: [path.join(work, 'bin'), path.dirname(NODE), process.env.PATH].join(path.delimiter),
+          GH_ARGS: path.join(work, 'gh-args'),
+          GH_STDIN: path.join(work, 'gh-stdin')
+        },
+        encoding: 'utf8',
+        timeout: 15_000
+      })
+      expect({ status: restore.status, stderr: restore.stderr }).toEqual({ status: 0, stderr: '' })
+      expect(readFileSync(path.join(work, 'gh-args'), 'utf8').trim().split('\n')).toEqual([
+        'secret',
+        'set',
+        'THINGSPACE_PASSWORD',
+        '--app',
+        'actions',
+        '--org',
+        'acme',
+        '--visibility',
+        'selected',
+        '--repos',
+        'fleet,fleet-dashboard'
+      ])
+      expect(readFileSync(path.join(work, 'gh-stdin'), 'utf8')).toBe(`${sims.thingspace.password}\n`)
+      expect(run.summary).not.toContain(sims.thingspace.password)
+    } finally {
+      await sims.stop()
+    }
+  }, 60_000)
 })
