@@ -10,13 +10,14 @@ import { parseOutputFile } from '../simulators/harness.ts'
 import type { Outcome } from '../src/outcomes.ts'
 import { buildSummary, report, setOutputs } from '../src/report.ts'
 import { SecretMask } from '../src/secrets-mask.ts'
+import { parseTargets } from '../src/targets.ts'
 
 let dir: string
 let outputFile: string
 /** One summary path for the whole file: @actions/core remembers the first one it could write. */
 let summaryFile: string
 let stdout: string[]
-let saved: { output?: string; summary?: string }
+let saved: { output?: string; summary?: string; secretName?: string }
 
 beforeAll(() => {
   dir = mkdtempSync(path.join(tmpdir(), 'report-test-'))
@@ -27,7 +28,7 @@ beforeAll(() => {
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
 beforeEach(() => {
-  saved = { output: process.env.GITHUB_OUTPUT, summary: process.env.GITHUB_STEP_SUMMARY }
+  saved = { output: process.env.GITHUB_OUTPUT, summary: process.env.GITHUB_STEP_SUMMARY, secretName: process.env['INPUT_SECRET-NAME'] }
   writeFileSync(outputFile, '')
   rmSync(summaryFile, { recursive: true, force: true })
   writeFileSync(summaryFile, '')
@@ -45,7 +46,8 @@ afterEach(() => {
   process.exitCode = undefined
   for (const [name, value] of [
     ['GITHUB_OUTPUT', saved.output],
-    ['GITHUB_STEP_SUMMARY', saved.summary]
+    ['GITHUB_STEP_SUMMARY', saved.summary],
+    ['INPUT_SECRET-NAME', saved.secretName]
   ] as const) {
     if (value === undefined) delete process.env[name]
     else process.env[name] = value
@@ -193,10 +195,87 @@ describe('report', () => {
 describe('buildSummary', () => {
   test('is rebuilt from an empty buffer each time', () => {
     const mask = new SecretMask(() => {})
-    buildSummary(outcome({ message: 'first' }), mask)
-    const second = buildSummary(outcome({ message: 'second', targets: [] }), mask).stringify()
+    buildSummary(outcome({ message: 'first' }), mask, 'THINGSPACE_PASSWORD')
+    const second = buildSummary(outcome({ message: 'second', targets: [] }), mask, 'THINGSPACE_PASSWORD').stringify()
     expect(second).toContain('second')
     expect(second).not.toContain('first')
     expect(second).not.toContain('<table>')
+  })
+})
+
+describe('the recovery section', () => {
+  /** Targets as the flow reports them: the parsed target, and an org secret's visibility and selection. */
+  const [repo, env, org] = parseTargets(['repo', 'env:production', 'org:acme'], { owner: 'acme', repo: 'fleet' })
+  const parsed = [
+    { label: repo.label, target: repo, before: 'no secret yet', outcome: 'new password stored', holdsNewPassword: true },
+    { label: env.label, target: env, before: 'no secret yet', outcome: 'NOT stored, still holds the old password: 403', holdsNewPassword: false },
+    {
+      label: org.label,
+      target: org,
+      visibility: 'selected' as const,
+      selectedRepositories: ['fleet', 'fleet-dashboard'],
+      before: 'updated 2030-01-01T00:00:00.000Z',
+      outcome: 'unknown: no answer came',
+      holdsNewPassword: false
+    }
+  ]
+  const envCommand = 'gh secret set THINGSPACE_PASSWORD_FLEET --repo acme/fleet --env production'
+  const orgCommand = 'gh secret set THINGSPACE_PASSWORD_FLEET --app actions --org acme --visibility selected --repos fleet,fleet-dashboard'
+  const repoCommand = 'gh secret set THINGSPACE_PASSWORD_FLEET --app actions --repo acme/fleet'
+  const opener = 'node dist/recovery/index.js open --key-file RECOVERY_KEY_FILE &lt; ciphertext.txt | '
+
+  test('failed-changed with an escrow: the ciphertext, then one command per target that lacks the new password, fed by the recovery tool', async () => {
+    const mask = new SecretMask(() => {})
+    await report(
+      outcome({ result: 'failed-changed', ok: false, targets: parsed, recoveryCiphertext: 'c2VhbGVk+/==' }),
+      mask,
+      'THINGSPACE_PASSWORD_FLEET'
+    )
+    const text = summary()
+    expect(text).toContain('<h3>Restore the targets that lack the new password</h3>')
+    expect(text).toContain(`<pre lang="sh"><code># ${env.label}\n${opener}${envCommand}\n# ${org.label}\n${opener}${orgCommand}</code></pre>`)
+    expect(text).not.toContain(repoCommand)
+    expect(text.indexOf('<h3>Recovery ciphertext</h3>')).toBeLessThan(text.indexOf('<h3>Restore the targets'))
+    expect(text).toContain('a secret updated after this run holds a newer password')
+  })
+
+  it.each([
+    { name: 'failed-changed without an escrow', result: 'failed-changed' as const },
+    {
+      name: 'failed-unknown, even with a ciphertext the flow should not have given',
+      result: 'failed-unknown' as const,
+      recoveryCiphertext: 'c2VhbGVk'
+    }
+  ])('$name: a password set by hand goes to every target, gh asking for it', async ({ result, recoveryCiphertext }) => {
+    await report(outcome({ result, ok: false, targets: parsed, recoveryCiphertext }), new SecretMask(() => {}), 'THINGSPACE_PASSWORD_FLEET')
+    const text = summary()
+    expect(text).toContain('<h3>Store a password you set by hand</h3>')
+    expect(text).toContain(
+      `<pre lang="sh"><code># ${repo.label}\n${repoCommand}\n# ${env.label}\n${envCommand}\n# ${org.label}\n${orgCommand}</code></pre>`
+    )
+    expect(text).not.toContain('recovery/index.js')
+    expect(text).not.toContain('c2VhbGVk')
+  })
+
+  it.each([
+    { name: 'rotated', result: 'rotated' as const, ok: true },
+    { name: 'failed-unchanged', result: 'failed-unchanged' as const, ok: false },
+    { name: 'dry-run', result: 'dry-run' as const, ok: true }
+  ])('$name: no recovery section and no command', async ({ result, ok }) => {
+    await report(outcome({ result, ok, targets: parsed }), new SecretMask(() => {}), 'THINGSPACE_PASSWORD_FLEET')
+    expect(summary()).not.toContain('gh secret set')
+    expect(summary()).not.toContain('<h3>')
+  })
+
+  test('a target without a command says why, as a comment in the block', async () => {
+    const selectedNone = { ...parsed[2], selectedRepositories: [] }
+    await report(outcome({ result: 'failed-unknown', ok: false, targets: [selectedNone] }), new SecretMask(() => {}), 'THINGSPACE_PASSWORD')
+    expect(summary()).toMatch(/<code># org:acme: no command, this secret is visible to selected repositories and none is selected/)
+  })
+
+  test('without a secret name passed, the one the secret-name input names', async () => {
+    process.env['INPUT_SECRET-NAME'] = 'thingspace_password_metering'
+    await report(outcome({ result: 'failed-unknown', ok: false, targets: [parsed[0]] }), new SecretMask(() => {}))
+    expect(summary()).toContain('gh secret set THINGSPACE_PASSWORD_METERING --app actions --repo acme/fleet')
   })
 })
