@@ -16,6 +16,8 @@ export interface Verdict {
   ok: boolean
   message: string
   recoveryCiphertext?: string
+  /** Nobody can read the new password, if there is one: the summary lists the commands that store one set by hand. */
+  restoreByHand?: boolean
 }
 
 export interface TargetReport {
@@ -30,6 +32,8 @@ export interface TargetReport {
   /** What happened to it in this run, in words. */
   outcome: string
   holdsNewPassword: boolean
+  /** Written again after this run's store (another rotation, a person): restoring this run's password there could overwrite a newer one. */
+  writtenAgain?: boolean
 }
 
 export interface Outcome extends Verdict {
@@ -179,6 +183,7 @@ export const verdicts = {
   resetUnknown: (what: string, username: string): Verdict => ({
     result: 'failed-unknown',
     ok: false,
+    restoreByHand: true,
     message:
       `The reset request was sent, but its outcome cannot be known (${what}). The old password may no longer work, and the new one, if any, was never received. ` +
       `Do not re-run this workflow: a login with a replaced password counts toward the 5-failure lockout. ` +
@@ -268,7 +273,8 @@ export const verdicts = {
       result: 'failed-changed',
       ok: false,
       message: `The password WAS changed: the old one no longer works. ${where}${failed}${laterText}${unknown}${escrow}`,
-      recoveryCiphertext: s.recoveryCiphertext
+      recoveryCiphertext: s.recoveryCiphertext,
+      restoreByHand: s.recoveryCiphertext === undefined
     }
   },
 
@@ -277,6 +283,7 @@ export const verdicts = {
       ? {
           result: 'failed-unknown',
           ok: false,
+          restoreByHand: true,
           message: `An unexpected error after the reset request was sent (${errorText(error)}): the password may have changed, and the new one may not be stored. Check the targets before running again; if no target logs in, reset the password in the ThingSpace portal.`
         }
       : unchanged(`The password was not changed: an unexpected error before the reset was sent (${errorText(error)}).`)

@@ -66,5 +66,14 @@ export function restoreCommand(report: Pick<TargetReport, 'label' | 'target' | '
  * password, so a person sets one in the ThingSpace portal and every target needs that.
  */
 export function restoreCommands(targets: TargetReport[], secretName: string, escrowed: boolean): Restore[] {
-  return targets.filter((t) => !escrowed || !t.holdsNewPassword).map((t) => restoreCommand(t, secretName))
+  return targets
+    .filter((t) => !escrowed || !t.holdsNewPassword)
+    .map((t) =>
+      escrowed && t.writtenAgain
+        ? {
+            label: t.label,
+            note: 'written again after this run stored the new password (another rotation or a person): it may hold a newer one, so check before you restore it'
+          }
+        : restoreCommand(t, secretName)
+    )
 }

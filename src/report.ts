@@ -43,7 +43,7 @@ function addRecovery(summary: typeof core.summary, outcome: Outcome, secretName:
       .addRaw('<p>The new password, sealed to your <code>recovery-public-key</code>. Only your recovery private key opens it.</p>', true)
       .addCodeBlock(text(outcome.recoveryCiphertext!))
   }
-  if (outcome.result !== 'failed-changed' && outcome.result !== 'failed-unknown') return
+  if (!escrowed && !outcome.restoreByHand) return
   const restores = restoreCommands(outcome.targets, secretName, escrowed)
   if (restores.length === 0) return
   summary.addHeading(escrowed ? 'Restore the targets that lack the new password' : 'Store a password you set by hand', 3)
@@ -82,12 +82,7 @@ export function buildSummary(outcome: Outcome, mask: SecretMask, secretName: str
   return summary
 }
 
-/** The secret the run writes, read as inputs.ts reads it, for a caller that does not pass it. */
-function secretNameInput(): string {
-  return (core.getInput('secret-name') || 'THINGSPACE_PASSWORD').toUpperCase()
-}
-
-export async function report(outcome: Outcome, mask: SecretMask, secretName: string = secretNameInput()): Promise<void> {
+export async function report(outcome: Outcome, mask: SecretMask, secretName: string): Promise<void> {
   setOutputs(outcome)
   // Without a summary file (a local run) there is nothing to write to.
   if (process.env.GITHUB_STEP_SUMMARY) {

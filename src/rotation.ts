@@ -416,6 +416,7 @@ class Rotation {
       .catch(() => {}) // the deadline: report what is known by then
     for (const r of laterWritten) {
       r.report.holdsNewPassword = false
+      r.report.writtenAgain = true
       r.report.outcome = `written again after this run's store (${r.report.outcome})`
     }
 
