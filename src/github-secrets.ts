@@ -255,7 +255,7 @@ export class GitHubSecrets {
   }
 
   /** When a secret of a target was last written, read again now; undefined when it is gone. */
-  async updatedAt(state: TargetState, name = this.secretName): Promise<Date | undefined> {
+  async updatedAt(state: Pick<TargetState, 'target'>, name = this.secretName): Promise<Date | undefined> {
     return (await this.metadata(storeFor(this.octokit, state.target), state.target, name))?.updatedAt
   }
 

@@ -6,9 +6,26 @@ import * as core from '@actions/core'
 import type { SecretMask } from './secrets-mask.ts'
 import { parseRepository, parseTargets, TargetError, type Repository, type Target } from './targets.ts'
 
+/**
+ * Alternating usernames (issue 19): each rotation resets the standby username, makes it the active
+ * one everywhere, and keeps the previous active pair, unchanged, as the new standby.
+ */
+export interface Alternation {
+  standbyUsername: string
+  standbyPassword: string
+  /** The variable or secret that names the active username in every target. */
+  usernameName: string
+  usernameKind: 'variable' | 'secret'
+  /** The home target's standby pair: the password secret and the username (same kind as `usernameKind`). */
+  standbyPasswordName: string
+  standbyUsernameName: string
+}
+
 export interface Settings {
+  /** The active username and its password: the pair consumers use. */
   username: string
   password: string
+  alternation: Alternation | undefined
   /** base64(client-id:client-secret), the OAuth Basic credential; masked like the secrets it is built from. */
   basicCredential: string
   githubToken: string
@@ -99,11 +116,59 @@ function isLoopback(hostname: string): boolean {
 /** Masks every secret input, and the Basic credential built from two of them, before any is validated. */
 function maskSecretInputs(mask: SecretMask): string {
   const secret = (name: string): string => core.getInput(name, { trimWhitespace: false })
-  for (const name of ['password', 'client-secret', 'github-token']) mask.add(secret(name))
+  for (const name of ['password', 'client-secret', 'github-token', 'standby-password']) mask.add(secret(name))
   const clientId = core.getInput('client-id')
   const basic = Buffer.from(`${clientId}:${secret('client-secret')}`, 'utf8').toString('base64')
   if (clientId && secret('client-secret').trim()) mask.add(basic)
   return basic
+}
+
+/** A secret or variable name input, upper-cased as GitHub stores it. */
+function secretOrVariableName(input: string, fallback: string): string {
+  const name = core.getInput(input) || fallback
+  if (!SECRET_NAME.test(name) || /^GITHUB_/i.test(name)) {
+    throw new InputError(`Input "${input}" must use only letters, digits and "_", must not start with a digit or with GITHUB_, got "${name}"`)
+  }
+  return name.toUpperCase()
+}
+
+/** The alternating-usernames inputs: all of them, or none (standby-username empty). */
+function readAlternation(username: string, secretName: string, targets: Target[]): Alternation | undefined {
+  const standbyUsername = core.getInput('standby-username')
+  const standbyPassword = core.getInput('standby-password', { trimWhitespace: false })
+  if (standbyUsername === '') {
+    if (standbyPassword.trim() !== '')
+      throw new InputError('Input "standby-password" is set but "standby-username" is empty: set both for alternating usernames, or neither')
+    return undefined
+  }
+  if (standbyPassword.trim() === '') {
+    throw new InputError(
+      'Input "standby-password" is required with "standby-username": pass the standby username\'s password, e.g. ${{ secrets.THINGSPACE_PASSWORD_STANDBY }}'
+    )
+  }
+  if (standbyUsername === username) {
+    throw new InputError(
+      `Input "standby-username" names the active username "${username}": alternating usernames needs two different ThingSpace usernames`
+    )
+  }
+  const usernameName = secretOrVariableName('username-name', 'THINGSPACE_USERNAME')
+  if (usernameName === secretName) throw new InputError(`Input "username-name" must differ from "secret-name" (${secretName})`)
+  const kind = core.getInput('username-kind') || 'variable'
+  if (kind !== 'variable' && kind !== 'secret') throw new InputError(`Input "username-kind" must be "variable" or "secret", got "${kind}"`)
+  const noVariables = targets.filter((t) => t.app !== 'actions')
+  if (kind === 'variable' && noVariables.length > 0) {
+    throw new InputError(
+      `Input "username-kind" is "variable", but ${noVariables.map((t) => t.label).join(', ')} ${noVariables.length === 1 ? 'has' : 'have'} no variables (only Actions has them): use "username-kind: secret"`
+    )
+  }
+  return {
+    standbyUsername,
+    standbyPassword,
+    usernameName,
+    usernameKind: kind,
+    standbyPasswordName: `${secretName}_STANDBY`,
+    standbyUsernameName: `${usernameName}_STANDBY`
+  }
 }
 
 export function readSettings(context: RunContext, mask: SecretMask): Settings {
@@ -114,12 +179,7 @@ export function readSettings(context: RunContext, mask: SecretMask): Settings {
   required('client-secret', 'pass the ThingSpace application secret from Key Management', false)
   const githubToken = required('github-token', 'pass a token that can write the target secrets (GITHUB_TOKEN cannot)', false)
 
-  const secretName = core.getInput('secret-name') || 'THINGSPACE_PASSWORD'
-  if (!SECRET_NAME.test(secretName) || /^GITHUB_/i.test(secretName)) {
-    throw new InputError(
-      `Input "secret-name" must use only letters, digits and "_", must not start with a digit or with GITHUB_, got "${secretName}"`
-    )
-  }
+  const secretName = secretOrVariableName('secret-name', 'THINGSPACE_PASSWORD')
 
   let repository: Repository | undefined
   try {
@@ -141,6 +201,8 @@ export function readSettings(context: RunContext, mask: SecretMask): Settings {
     throw new InputError(`Input "min-age-days" must be a whole number of days, 0 or more (0 rotates on every run), got "${minAgeText}"`)
   }
 
+  const alternation = readAlternation(username, secretName, targets)
+
   const recoveryPublicKey = core.getInput('recovery-public-key') || undefined
   if (recoveryPublicKey !== undefined && !BASE64_32_BYTES.test(recoveryPublicKey)) {
     throw new InputError(
@@ -154,9 +216,10 @@ export function readSettings(context: RunContext, mask: SecretMask): Settings {
   return {
     username,
     password,
+    alternation,
     basicCredential,
     githubToken,
-    secretName: secretName.toUpperCase(),
+    secretName,
     targets,
     minAgeDays: Number(minAgeText),
     dryRun: boolean('dry-run', false),

@@ -16,6 +16,8 @@ export interface Verdict {
   ok: boolean
   message: string
   recoveryCiphertext?: string
+  /** With alternating usernames: the previous active password, sealed to the recovery key, when it could not be kept as the standby. */
+  standbyCiphertext?: string
   /** Nobody can read the new password, if there is one: the summary lists the commands that store one set by hand. */
   restoreByHand?: boolean
 }
@@ -38,6 +40,10 @@ export interface TargetReport {
 
 export interface Outcome extends Verdict {
   targets: TargetReport[]
+  /** The username consumers use after the run. */
+  activeUsername?: string
+  /** With alternating usernames: both usernames and when each password was last reset (ISO times, or 'unknown'). */
+  usernames?: { active: string; activeResetAt: string; standby: string; standbyResetAt: string; name: string; kind: 'variable' | 'secret' }
 }
 
 const unchanged = (message: string): Verdict => ({ result: 'failed-unchanged', ok: false, message })
@@ -190,11 +196,21 @@ export const verdicts = {
       `Log in to the ThingSpace portal as ${username} (or ask Verizon M2M support), set a known password, and store it in every target by hand.`
   }),
 
-  rotated: (verified: boolean): Verdict => ({
+  rotated: (verified: boolean, swap?: { active: string; standby: string }): Verdict => ({
     result: 'rotated',
     ok: true,
-    message: `The password was changed and the new one is stored in every target${verified ? ', and it logs in' : ''}.`
+    message: swap
+      ? `The password of ${swap.active} was changed, and ${swap.active} with its new password is now the active pair in every target${verified ? ' (it logs in)' : ''}; ` +
+        `${swap.standby}, unchanged and still valid, is the standby, so copies of it keep working until the next rotation.`
+      : `The password was changed and the new one is stored in every target${verified ? ', and it logs in' : ''}.`
   }),
+
+  /** With alternating usernames: a reset of the standby username now could break consumers. */
+  pairsDisagree: (problems: string[], standbyUsername: string, tokenRequested: boolean): Verdict =>
+    unchanged(
+      `The password was not changed, and ${contacted(tokenRequested, false)}: resetting ${standbyUsername} now could break the consumers of some target.\n${problems.join('\n')}\n` +
+        `Store the active pair in those targets (the summary of the rotation that stored it lists the commands), or remove them from the targets, then run again.`
+    ),
 
   rotatedVerifyFailed: (problem: string): Verdict => ({
     result: 'rotated',
@@ -238,10 +254,14 @@ export const verdicts = {
     laterWritten?: string[]
     recoveryCiphertext: string | undefined
     recoveryKeyGiven: boolean
+    /** With alternating usernames: the previous pair could not be kept as the standby in the home target. */
+    standbyLost?: { home: string; username: string; why: string; ciphertext: string | undefined }
   }): Verdict => {
     const confirmed = s.unknown.length > 0 ? ' confirmed' : ''
-    const where =
-      s.holders.length > 0
+    const everywhere = s.failed.length === 0 && s.unknown.length === 0 && (s.laterWritten ?? []).length === 0
+    const where = everywhere
+      ? 'The new password is stored in every target.'
+      : s.holders.length > 0
         ? `The new password is${confirmed} stored only in ${s.holders.join(', ')}.`
         : `The new password is${confirmed} stored in no target.`
     const failed = s.failed.length > 0 ? ` Not stored in: ${s.failed.join(', ')}.` : ''
@@ -269,11 +289,18 @@ export const verdicts = {
     else if (!s.recoveryCiphertext)
       escrow +=
         ' If none of those writes landed, the new password is lost: reset the password in the ThingSpace portal (or ask Verizon M2M support) and store it by hand.'
+    const standby = s.standbyLost
+      ? ` The previous pair (${s.standbyLost.username}, whose password was not changed and still works) could not be kept as the standby in ${s.standbyLost.home} (${s.standbyLost.why}): ` +
+        (s.standbyLost.ciphertext
+          ? 'its password is in the job summary, sealed to your recovery key; store it and the username in the standby pair by hand.'
+          : `store it by hand (reset ${s.standbyLost.username}'s password in the ThingSpace portal if nobody has it).`)
+      : ''
     return {
       result: 'failed-changed',
       ok: false,
-      message: `The password WAS changed: the old one no longer works. ${where}${failed}${laterText}${unknown}${escrow}`,
+      message: `The password WAS changed: the old one no longer works. ${where}${failed}${laterText}${unknown}${escrow}${standby}`,
       recoveryCiphertext: s.recoveryCiphertext,
+      standbyCiphertext: s.standbyLost?.ciphertext,
       restoreByHand: s.recoveryCiphertext === undefined
     }
   },

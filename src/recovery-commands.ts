@@ -61,6 +61,26 @@ export function restoreCommand(report: Pick<TargetReport, 'label' | 'target' | '
 }
 
 /**
+ * With alternating usernames: the command that sets the active username in one target, as a variable
+ * (`gh variable set`, whose flags follow `gh secret set`'s: an organization variable keeps its
+ * visibility) or as a secret (the value on stdin). A username is not a secret, so it may be shown.
+ */
+export function restoreUsernameCommand(
+  report: Pick<TargetReport, 'label' | 'target' | 'visibility' | 'selectedRepositories'>,
+  name: string,
+  kind: 'variable' | 'secret',
+  username: string
+): Restore {
+  const asSecret = restoreCommand(report, name)
+  if (kind === 'secret' || !('command' in asSecret)) {
+    return 'command' in asSecret ? { label: report.label, command: `printf %s ${shellQuote(username)} | ${asSecret.command}` } : asSecret
+  }
+  // Variables are Actions only: the same scope flags without --app.
+  const args = asSecret.command.replace(/^gh secret set \S+ /, '').replace(/--app actions ?/, '')
+  return { label: report.label, command: `gh variable set ${shellQuote(name)} --body ${shellQuote(username)} ${args}`.trim() }
+}
+
+/**
  * The commands for a run that left targets without the live password. With the new password escrowed
  * (a recovery ciphertext), only the targets that lack it need it; without one, nobody can read the new
  * password, so a person sets one in the ThingSpace portal and every target needs that.

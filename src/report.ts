@@ -5,7 +5,7 @@
  */
 import * as core from '@actions/core'
 import type { Outcome } from './outcomes.ts'
-import { restoreCommands, type Restore } from './recovery-commands.ts'
+import { restoreCommands, restoreUsernameCommand, type Restore } from './recovery-commands.ts'
 import type { SecretMask } from './secrets-mask.ts'
 
 const TITLE = 'ThingSpace password rotation'
@@ -16,6 +16,7 @@ export function setOutputs(outcome: Outcome): void {
   core.setOutput('result', outcome.result)
   core.setOutput('rotated', String(outcome.result === 'rotated'))
   core.setOutput('targets-updated', String(outcome.targets.filter((t) => t.holdsNewPassword).length))
+  if (outcome.activeUsername) core.setOutput('active-username', outcome.activeUsername)
   if (outcome.result === 'failed-changed' && outcome.recoveryCiphertext) core.setOutput('recovery-ciphertext', outcome.recoveryCiphertext)
 }
 
@@ -61,6 +62,23 @@ function addRecovery(summary: typeof core.summary, outcome: Outcome, secretName:
     true
   )
   summary.addCodeBlock(text(commandBlock(restores, escrowed ? `${OPEN_ESCROW} ` : '')), 'sh')
+  const u = outcome.usernames
+  if (u && escrowed) {
+    // The new password belongs to the username made active: a target that lacks it needs both.
+    const lacking = outcome.targets.filter((t) => !t.holdsNewPassword && !t.writtenAgain)
+    if (lacking.length > 0) {
+      summary.addRaw(`<p>Those targets also need ${text(u.name)} to name ${text(u.active)}, the username of the new password:</p>`, true)
+      summary.addCodeBlock(
+        text(
+          commandBlock(
+            lacking.map((t) => restoreUsernameCommand(t, u.name, u.kind, u.active)),
+            ''
+          )
+        ),
+        'sh'
+      )
+    }
+  }
 }
 
 /** Builds the job summary in core.summary's buffer (written by `report`). */
@@ -78,7 +96,28 @@ export function buildSummary(outcome: Outcome, mask: SecretMask, secretName: str
       ...outcome.targets.map((t) => [`<code>${text(t.label)}</code>`, text(t.before), text(t.outcome)])
     ])
   }
+  if (outcome.usernames) {
+    const u = outcome.usernames
+    summary.addTable([
+      [
+        { data: 'Username', header: true },
+        { data: 'Role after this run', header: true },
+        { data: 'Password last reset', header: true }
+      ],
+      [`<code>${text(u.active)}</code>`, 'active (consumers use it)', text(u.activeResetAt)],
+      [`<code>${text(u.standby)}</code>`, 'standby (reset by the next rotation)', text(u.standbyResetAt)]
+    ])
+  }
   addRecovery(summary, outcome, secretName, text)
+  if (outcome.standbyCiphertext) {
+    summary
+      .addHeading('Recovery ciphertext of the standby password', 3)
+      .addRaw(
+        '<p>The previous active password (not changed, still valid), sealed to your <code>recovery-public-key</code>: store it in the standby secret.</p>',
+        true
+      )
+      .addCodeBlock(text(outcome.standbyCiphertext))
+  }
   return summary
 }
 

@@ -11,6 +11,7 @@
  * recorded, removed, retried) lives in rotation-state.ts. Every path returns an Outcome that says
  * truthfully what state the password is in when the run ends.
  */
+import { pairProblems, type NamedValue, type PairState, type StandbyState, type UsernamePort } from './alternation.ts'
 import { CancelledError, DeadlineReached, type Cancellation } from './cancellation.ts'
 import { errorText } from './errors.ts'
 import { writeMayHaveLanded, type JobRef, type ReadTime, type SealFn, type TargetState, type WriteResult } from './github-secrets.ts'
@@ -34,7 +35,7 @@ export interface SecretsPort extends StatePort {
   /** Writes go out at most WRITE_CONCURRENCY at a time; a write still queued when `signal` aborts is not sent. */
   write: (state: TargetState, plaintext: string, name?: string, signal?: AbortSignal) => Promise<WriteResult>
   /** When the password secret (or `name`) of a target was last written, read again now. */
-  updatedAt: (state: TargetState, name?: string) => Promise<Date | undefined>
+  updatedAt: (state: Pick<TargetState, 'target'>, name?: string) => Promise<Date | undefined>
   secretsReadAt: (job: JobRef) => Promise<ReadTime>
 }
 
@@ -47,6 +48,8 @@ export interface FlowLog {
 export interface RotationDeps {
   thingspace: ThingSpacePort
   github: SecretsPort
+  /** Where the usernames live, with alternating usernames (Actions variables, or secrets). */
+  usernames?: UsernamePort
   seal: SealFn
   /** Starts loading the sealing library, to overlap a round trip rather than delay the first requests. */
   prepareSeal: () => void
@@ -69,6 +72,8 @@ interface TargetRecord {
   report: TargetReport
   /** The password secret's time, read back right after this run's store of the new password landed. */
   storedAt?: Promise<Date | undefined>
+  /** With alternating usernames: the active username this target names. */
+  pair?: PairState
 }
 
 export async function rotate(settings: Settings, deps: RotationDeps): Promise<Outcome> {
@@ -85,10 +90,20 @@ class Rotation {
   private earlyToken: Promise<string> | undefined
   private tokenRequested = false
   private loginSent = false
+  /** With alternating usernames: the home target's standby pair as read. */
+  private standby: StandbyState | undefined
+  /** With usernames in variables: this run's proof writes of the variable store, removed when it settles. */
+  private variableProofs: Promise<WriteResult>[] = []
+  private settling: Promise<void> | undefined
+  /** The username this run logs in as and resets, and its password: the standby pair with alternating usernames. */
+  private readonly loginUsername: string
+  private readonly loginPassword: string
 
   constructor(settings: Settings, deps: RotationDeps) {
     this.s = settings
     this.d = deps
+    this.loginUsername = settings.alternation?.standbyUsername ?? settings.username
+    this.loginPassword = settings.alternation?.standbyPassword ?? settings.password
     this.records = settings.targets.map((t) => ({
       state: undefined,
       report: { label: t.label, target: t, before: 'not read', outcome: 'not touched', holdsNewPassword: false }
@@ -139,10 +154,14 @@ class Rotation {
     const { s, d } = this
     if (s.minAgeDays === 0) this.requestToken()
     d.log.info(`Reading ${s.targets.length} target${s.targets.length === 1 ? '' : 's'} for secret ${s.secretName}`)
-    const reading = Promise.all([Promise.allSettled(s.targets.map((t, i) => d.github.inspect(t, i === 0))), this.secretsReadAt()])
+    const reading = Promise.all([
+      Promise.allSettled(s.targets.map((t, i) => d.github.inspect(t, i === 0))),
+      this.secretsReadAt(),
+      Promise.allSettled(this.readPairs())
+    ])
     d.prepareSeal() // once the reads are on the wire: the proof is the first thing sealed
-    const [inspected, readAt] = await d.cancel.guard(reading)
-    const failures: string[] = []
+    const [inspected, readAt, pairs] = await d.cancel.guard(reading)
+    const failures: string[] = pairs.flatMap((p) => (p.status === 'rejected' ? [errorText(p.reason)] : []))
     inspected.forEach((r, i) => {
       const { report } = this.records[i]
       if (r.status === 'rejected') {
@@ -172,14 +191,16 @@ class Rotation {
       d.log.info(`Due: ${due.map((st) => `${st.target.label} (${st.existing ? `older than ${s.minAgeDays} days` : 'no secret'})`).join(', ')}`)
     }
 
-    const stale = staleTargets(this.states, readAt?.at)
-    if (stale.length > 0) {
-      return verdicts.staleInput(
-        stale.map((st) => st.target.label),
-        s.secretName,
-        readAt!,
-        this.tokenRequested
+    const stale = [...staleTargets(this.states, readAt?.at).map((st) => st.target.label), ...this.stalePairs(readAt?.at)]
+    if (stale.length > 0) return verdicts.staleInput(stale, s.secretName, readAt!, this.tokenRequested)
+    if (s.alternation) {
+      const problems = pairProblems(
+        this.states,
+        this.records.map((r) => r.pair!),
+        s.alternation,
+        s.username
       )
+      if (problems.length > 0) return verdicts.pairsDisagree(problems, s.alternation.standbyUsername, this.tokenRequested)
     }
 
     const attended = isAttended(s.eventName, s.triggeringActor)
@@ -197,6 +218,42 @@ class Rotation {
       )
     }
     return undefined
+  }
+
+  /**
+   * With alternating usernames, the active username in every target and the home target's standby
+   * pair, read with the targets. Each resolves when its part is known (a failure fails the reads).
+   */
+  private readPairs(): Promise<void>[] {
+    const { s, d } = this
+    const alt = s.alternation
+    if (!alt) return []
+    const usernames = d.usernames!
+    const perTarget = s.targets.map(async (t, i) => {
+      this.records[i].pair = { username: await usernames.read(t, alt.usernameName) }
+    })
+    const home = s.targets[0]
+    const standby = (async () => {
+      const [passwordAt, username] = await Promise.all([
+        d.github.updatedAt({ target: home }, alt.standbyPasswordName),
+        usernames.read(home, alt.standbyUsernameName)
+      ])
+      this.standby = { passwordAt, username }
+    })()
+    return [...perTarget, standby]
+  }
+
+  /** With alternating usernames: where the username or the standby pair changed after this job read its inputs. */
+  private stalePairs(readAt: Date | undefined): string[] {
+    const alt = this.s.alternation
+    if (!alt || !readAt) return []
+    const after = (v: NamedValue | Date | undefined): boolean => {
+      const at = v instanceof Date ? v : v?.updatedAt
+      return at !== undefined && at.getTime() > readAt.getTime()
+    }
+    const labels = this.records.filter((r) => after(r.pair?.username)).map((r) => `${r.report.label} (${alt.usernameName})`)
+    if (after(this.standby?.passwordAt) || after(this.standby?.username)) labels.push(`${this.home.label} (the standby pair)`)
+    return labels
   }
 
   private runLabel(): string {
@@ -228,14 +285,15 @@ class Rotation {
   private async proveWritable(): Promise<Verdict | undefined> {
     const { d } = this
     if (!this.tokenRequested) this.requestToken()
-    const { written, contended } = await d.cancel.guard(this.state.prove(d.cancel.signal))
+    const [{ written, contended }, variables] = await d.cancel.guard(Promise.all([this.state.prove(d.cancel.signal), this.proveVariables()]))
     const texts: string[] = []
     written.forEach((w, i) => {
       const { report } = this.records[i]
-      if (w.status === 'fulfilled') {
-        report.outcome = `write proven (${d.github.stateName})`
+      const v = variables[i]
+      if (w.status === 'fulfilled' && v?.status !== 'rejected') {
+        report.outcome = `write proven (${d.github.stateName}${v ? ', and a variable of that name' : ''})`
       } else {
-        texts.push(errorText(w.reason))
+        for (const failed of [w, v]) if (failed?.status === 'rejected') texts.push(errorText(failed.reason))
         report.outcome = 'not writable'
       }
     })
@@ -247,19 +305,56 @@ class Rotation {
     return undefined
   }
 
+  /**
+   * With usernames kept in Actions variables, their store is proven too (GitHub grants variables a
+   * permission of their own): a variable named like the rotation-state secret, removed when the run settles.
+   */
+  private async proveVariables(): Promise<(PromiseSettledResult<WriteResult> | undefined)[]> {
+    const { s, d } = this
+    if (s.alternation?.usernameKind !== 'variable') return []
+    const note = `${this.runLabel()}: write proof`
+    this.variableProofs = this.records.map((r) => d.usernames!.write(r.state!, d.github.stateName, note, false, d.cancel.signal))
+    return Promise.allSettled(this.variableProofs)
+  }
+
+  /** Removes what this run's proof left behind once it says nothing true (rotation-state.ts), and the variables it proved with. */
+  private settle(options: { secretMoved?: boolean } = {}): Promise<void> {
+    this.settling ??= Promise.all([
+      this.rotationState?.settle(options),
+      ...this.variableProofs.map((proof, i) => this.removeVariableProof(proof, i))
+    ]).then(() => {})
+    return this.settling
+  }
+
+  private async removeVariableProof(proof: Promise<WriteResult>, i: number): Promise<void> {
+    const { d } = this
+    const landed = await proof.then(
+      () => true,
+      (error: unknown) => writeMayHaveLanded(error)
+    )
+    if (!landed) return
+    await d.cancel
+      .untilDeadline(d.usernames!.remove(this.records[i].state!, d.github.stateName))
+      .catch((error: unknown) => this.warnNotRemoved(error))
+  }
+
+  private warnNotRemoved(error: unknown): void {
+    this.d.log.warning(`Could not remove the variable ${this.d.github.stateName} this run proved a target with: ${errorText(error)}`)
+  }
+
   // Step 4: log in with the password this job read. A refusal is never retried; an attempt that may
   // have counted without an answer is already recorded (ahead), and is sent again only as the rotation
   // state allows.
   private async logIn(): Promise<{ session: Session } | { verdict: Verdict; secretMoved?: boolean }> {
-    const { s, d } = this
+    const { d } = this
     // The token first (the one requested early, if any: its failure is not asked again), so a
     // cancellation while it comes is not taken for a login sent.
     await d.cancel.guard(this.earlyToken ?? d.thingspace.token('login'))
     this.earlyToken = undefined
     for (let attempt = 1; ; attempt++) {
       try {
-        const session = await this.loginOnce(s.password)
-        d.log.info(`Logged in to ThingSpace as ${s.username}`)
+        const session = await this.loginOnce(this.loginPassword)
+        d.log.info(`Logged in to ThingSpace as ${this.loginUsername}`)
         this.state.loginSucceeded()
         return { session }
       } catch (error) {
@@ -287,11 +382,11 @@ class Rotation {
         moved = await this.movedSinceRead()
       }
     }
-    if (moved.length > 0) return { verdict: verdicts.loginRefusedSecretMoved(error, s.username, moved, s.secretName), secretMoved: true }
+    if (moved.length > 0) return { verdict: verdicts.loginRefusedSecretMoved(error, this.loginUsername, moved, s.secretName), secretMoved: true }
     return {
       verdict: verdicts.loginSpent(error, {
         attempts,
-        username: s.username,
+        username: this.loginUsername,
         recordName: d.github.stateName,
         home: this.home.label,
         secretName: s.secretName,
@@ -316,7 +411,7 @@ class Rotation {
   private async loginOnce(password: string): Promise<Session> {
     const { d } = this
     try {
-      const session = await d.cancel.guard(d.thingspace.login(this.s.username, password))
+      const session = await d.cancel.guard(d.thingspace.login(this.loginUsername, password))
       this.loginSent = true
       this.openSessions.add(session)
       this.lastThingSpaceActivity = d.now()
@@ -354,7 +449,7 @@ class Rotation {
     d.log.info('Resetting the ThingSpace password')
     let newPassword: string
     try {
-      newPassword = await d.cancel.untilDeadline(d.thingspace.resetPassword(session, s.password))
+      newPassword = await d.cancel.untilDeadline(d.thingspace.resetPassword(session, this.loginPassword))
       this.lastThingSpaceActivity = d.now()
     } catch (error) {
       return this.closing(this.resetFailure(error))
@@ -366,29 +461,17 @@ class Rotation {
     /** Writes that failed without a 4xx: GitHub may have stored the value before its answer was lost. */
     const uncertain = new Set<TargetRecord>()
     const stored = this.records.map((r) =>
-      d.github.write(r.state!, newPassword).then(
-        () => {
-          inFlight.delete(r)
-          // Read back at once, to compare with a second read at the end (both GitHub's own times).
-          r.storedAt = d.github.updatedAt(r.state!).catch(() => undefined)
-          r.report.outcome = 'new password stored'
-          r.report.holdsNewPassword = true
-        },
-        (error: unknown) => {
-          inFlight.delete(r)
-          if (writeMayHaveLanded(error)) {
-            uncertain.add(r)
-            r.report.outcome = `unknown, the write may have landed: ${errorText(error)}`
-          } else {
-            r.report.outcome = `NOT stored, still holds the old password: ${errorText(error)}`
-          }
-        }
-      )
+      this.storeIn(r, newPassword).then((landed) => {
+        inFlight.delete(r)
+        if (landed === 'maybe') uncertain.add(r)
+      })
     )
+    let standbyProblem: string | undefined = s.alternation ? 'the write had not finished when the runner cancelled the step' : undefined
+    const standbyKept = this.keepStandby().then((problem) => (standbyProblem = problem))
     const logout = this.logout(session)
 
     try {
-      await d.cancel.untilDeadline(Promise.all(stored))
+      await d.cancel.untilDeadline(Promise.all([...stored, standbyKept]))
     } catch {
       for (const r of inFlight) r.report.outcome = 'unknown: the write had not finished when the runner cancelled the step'
     }
@@ -397,7 +480,7 @@ class Rotation {
     // live one, and a second read whether any target was written again since this run's store
     // (another rotation overlapping this one). The record of this run's login comes off meanwhile:
     // that login succeeded.
-    const settled = this.state.settle()
+    const settled = this.settle()
     let verifyError: unknown
     let verified = false
     let laterWritten: TargetRecord[] = []
@@ -436,10 +519,19 @@ class Rotation {
       )
     }
     const verifyProblem = verifyError === undefined ? undefined : await this.verifyProblem(verifyError)
-    if (allStored) return this.finish(verifyProblem ? verdicts.rotatedVerifyFailed(verifyProblem) : verdicts.rotated(verified))
-    const recoveryCiphertext = await d.cancel.untilDeadline(recovery).catch(() => undefined)
+    const swap = s.alternation ? { active: s.alternation.standbyUsername, standby: s.username } : undefined
+    if (allStored && !standbyProblem) {
+      return this.finish(verifyProblem ? verdicts.rotatedVerifyFailed(verifyProblem) : verdicts.rotated(verified, swap))
+    }
+    const [recoveryCiphertext, standbyCiphertext] = await d.cancel
+      .untilDeadline(
+        Promise.all([recovery, standbyProblem && s.recoveryPublicKey ? d.seal(s.password, s.recoveryPublicKey).catch(() => undefined) : undefined])
+      )
+      .catch(() => [undefined, undefined])
     return this.finish(
       verdicts.notStoredEverywhere({
+        standbyLost:
+          standbyProblem && swap ? { home: this.home.label, username: swap.standby, why: standbyProblem, ciphertext: standbyCiphertext } : undefined,
         holders: holders.map((r) => r.report.label),
         failed: this.records
           .filter((r) => !r.report.holdsNewPassword && !inFlight.has(r) && !uncertain.has(r) && !laterWritten.includes(r))
@@ -452,24 +544,76 @@ class Rotation {
     )
   }
 
+  /**
+   * Stores the new password in one target (with alternating usernames, and the username it belongs
+   * to, in the same wave: a consumer reading between the two writes would get a mismatched pair).
+   * Says whether the target now holds it: yes, no, or maybe (a write failed without a 4xx).
+   */
+  private async storeIn(r: TargetRecord, newPassword: string): Promise<'yes' | 'no' | 'maybe'> {
+    const { s, d } = this
+    const alt = s.alternation
+    const [password, username] = await Promise.allSettled([
+      d.github.write(r.state!, newPassword),
+      alt ? d.usernames!.write(r.state!, alt.usernameName, alt.standbyUsername, r.pair?.username !== undefined) : Promise.resolve('updated')
+    ])
+    if (password.status === 'fulfilled') {
+      // Read back at once, to compare with a second read at the end (both GitHub's own times).
+      r.storedAt = d.github.updatedAt(r.state!).catch(() => undefined)
+    }
+    if (password.status === 'fulfilled' && username.status === 'fulfilled') {
+      r.report.outcome = alt ? `new password stored, with ${alt.usernameName} = ${alt.standbyUsername}` : 'new password stored'
+      r.report.holdsNewPassword = true
+      return 'yes'
+    }
+    const failed = [password, username].filter((w): w is PromiseRejectedResult => w.status === 'rejected')
+    const maybe = failed.some((w) => writeMayHaveLanded(w.reason))
+    const why = failed.map((w) => errorText(w.reason)).join('; ')
+    if (!alt || username.status === 'rejected') {
+      const half = alt && password.status === 'fulfilled' ? `the new password is stored, but ${alt.usernameName} may still name ${s.username}` : ''
+      r.report.outcome = maybe
+        ? `unknown, the write may have landed: ${why}`
+        : `NOT stored${half ? ` (${half})` : ', still holds the old password'}: ${why}`
+    } else {
+      r.report.outcome = `NOT stored: the password write failed while ${alt.usernameName} now names ${alt.standbyUsername}: ${why}`
+    }
+    return maybe ? 'maybe' : 'no'
+  }
+
+  /**
+   * With alternating usernames: the previous active pair, unchanged and still valid, becomes the
+   * standby in the home target. Resolves with why not, if it could not be stored.
+   */
+  private async keepStandby(): Promise<string | undefined> {
+    const { s, d } = this
+    const alt = s.alternation
+    if (!alt) return undefined
+    const home = this.records[0].state!
+    const written = await Promise.allSettled([
+      d.github.write(home, s.password, alt.standbyPasswordName),
+      d.usernames!.write(home, alt.standbyUsernameName, s.username, this.standby?.username !== undefined)
+    ])
+    const failed = written.filter((w): w is PromiseRejectedResult => w.status === 'rejected')
+    return failed.length > 0 ? failed.map((w) => errorText(w.reason)).join('; ') : undefined
+  }
+
   private resetFailure(error: unknown): Verdict {
     const { s } = this
-    if (error instanceof DeadlineReached) return verdicts.resetUnknown('the runner cancelled the step before the answer came', s.username)
+    if (error instanceof DeadlineReached) return verdicts.resetUnknown('the runner cancelled the step before the answer came', this.loginUsername)
     if (error instanceof ThingSpaceError) {
       // Refused by the user service right after a login with the same password: another rotation, most likely.
-      if (error.kind === 'refused' && !isSessionError(error)) return verdicts.resetRefusedAfterLogin(error, s.username, s.secretName)
+      if (error.kind === 'refused' && !isSessionError(error)) return verdicts.resetRefusedAfterLogin(error, this.loginUsername, s.secretName)
       // Stopped at the gateway, a session no longer valid, or the token never obtained: not processed.
       if (error.call === 'token' || ['refused', 'gateway', 'oauth', 'not-sent'].includes(error.kind))
         return verdicts.resetNotProcessed(error, isSessionError(error))
     }
-    return verdicts.resetUnknown(errorText(error), s.username)
+    return verdicts.resetUnknown(errorText(error), this.loginUsername)
   }
 
   /** Logs in with the new password once the stores are done (its session is logged out with the others); resolves with the error if it failed. Never retried. */
   private async verifyLogin(newPassword: string): Promise<unknown> {
-    const { s, d } = this
+    const { d } = this
     try {
-      const session = await d.thingspace.login(s.username, newPassword)
+      const session = await d.thingspace.login(this.loginUsername, newPassword)
       this.openSessions.add(session)
       d.log.info('The new password logs in')
       return undefined
@@ -522,12 +666,30 @@ class Rotation {
   private async closing(verdict: Verdict, secretMoved = false): Promise<Outcome> {
     const { d } = this
     const logouts = Promise.all([...this.openSessions].map((session) => this.logout(session)))
-    await d.cancel.untilDeadline(Promise.all([logouts, this.rotationState?.settle({ secretMoved })])).catch(() => {})
+    await d.cancel.untilDeadline(Promise.all([logouts, this.settle({ secretMoved })])).catch(() => {})
     return this.finish(verdict)
   }
 
   private finish(verdict: Verdict): Outcome {
-    return { ...verdict, targets: this.records.map((r) => r.report) }
+    const { s } = this
+    const targets = this.records.map((r) => r.report)
+    const alt = s.alternation
+    // With alternating usernames, the new pair is the active one wherever it was stored.
+    const swapped = alt !== undefined && targets.some((t) => t.holdsNewPassword)
+    const activeUsername = swapped ? alt.standbyUsername : s.username
+    return { ...verdict, targets, activeUsername, usernames: alt ? this.usernames(swapped) : undefined }
+  }
+
+  /** Both usernames, which one is active now, and when each password was last reset (as far as the targets tell). */
+  private usernames(swapped: boolean): Outcome['usernames'] {
+    const { s, d } = this
+    const alt = s.alternation!
+    const lastStore = Math.max(0, ...this.records.map((r) => r.state?.existing?.updatedAt.getTime() ?? 0))
+    const before = lastStore > 0 ? new Date(lastStore).toISOString() : 'unknown'
+    const names = { name: alt.usernameName, kind: alt.usernameKind }
+    return swapped
+      ? { active: alt.standbyUsername, activeResetAt: new Date(d.now()).toISOString(), standby: s.username, standbyResetAt: before, ...names }
+      : { active: s.username, activeResetAt: before, standby: alt.standbyUsername, standbyResetAt: 'unknown', ...names }
   }
 }
 
