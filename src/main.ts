@@ -4,6 +4,7 @@
  */
 import * as core from '@actions/core'
 import { context } from '@actions/github'
+import { usernamesAsSecrets } from './alternation.ts'
 import { Cancellation } from './cancellation.ts'
 import { createOctokit } from './github-client.ts'
 import { GitHubSecrets } from './github-secrets.ts'
@@ -32,9 +33,11 @@ function buildDeps(settings: Settings, mask: SecretMask, cancel: Cancellation): 
     sleep: realSleep
   })
   const octokit = createOctokit({ token: settings.githubToken, baseUrl: settings.githubApiUrl, log })
+  const github = new GitHubSecrets(octokit, settings.secretName, seal)
   return {
     thingspace,
-    github: new GitHubSecrets(octokit, settings.secretName, seal),
+    github,
+    usernames: settings.alternation ? usernamesAsSecrets(github) : undefined,
     seal,
     // Deferred a turn, so the request just started is written to its socket first.
     prepareSeal: () => setImmediate(() => void loadSodium().catch(() => {})),

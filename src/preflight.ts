@@ -3,6 +3,7 @@
  * the run and the clock, so each rule can be read and tested on its own.
  */
 import type { TargetState } from './github-secrets.ts'
+import type { Repository, Target } from './targets.ts'
 
 const DAY_MS = 24 * 60 * 60 * 1000
 
@@ -38,4 +39,37 @@ export function isAttended(eventName: string | undefined, triggeringActor?: stri
 export function sessionMayHaveExpired(idleMs: number, idleLifetimeMs: number): boolean {
   const margin = Math.min(60_000, idleLifetimeMs / 4)
   return idleMs >= idleLifetimeMs - margin
+}
+
+/** The account or organization that owns a target's secret store. */
+function ownerOf(t: Target): string {
+  return (t.kind === 'org' ? t.org : t.owner).toLowerCase()
+}
+
+/**
+ * A fine-grained token (`github_pat_`) or a GitHub App installation token (`ghs_`) belongs to one
+ * resource owner; targets of several owners need a classic token or one token per owner (a matrix).
+ * Said before any request, as a warning: the reads that follow name the target it cannot reach.
+ */
+export function tokenOwnerWarning(targets: Target[], githubToken: string): string | undefined {
+  const owners = [...new Set(targets.map(ownerOf))]
+  if (owners.length < 2 || !/^(github_pat_|ghs_)/.test(githubToken)) return undefined
+  const kind = githubToken.startsWith('ghs_') ? 'A GitHub App installation token' : 'A fine-grained token'
+  return `${kind} covers the repositories of one owner, and the targets span ${owners.join(', ')}: use one job per owner (a matrix), each with its own token`
+}
+
+/**
+ * The target whose secret would shadow an organization target's in this repository's own workflows:
+ * GitHub gives a repository secret precedence over an organization secret of the same name. Only asked
+ * when an Actions organization target exists and this repository is not itself a target.
+ */
+export function shadowCandidate(targets: Target[], repository: Repository | undefined): Target | undefined {
+  if (!repository || !targets.some((t) => t.kind === 'org' && t.app === 'actions')) return undefined
+  const here = (t: Target): boolean =>
+    t.kind === 'repo' &&
+    t.app === 'actions' &&
+    ownerOf(t) === repository.owner.toLowerCase() &&
+    t.repo.toLowerCase() === repository.repo.toLowerCase()
+  if (targets.some(here)) return undefined
+  return { app: 'actions', kind: 'repo', owner: repository.owner, repo: repository.repo, label: `repo:${repository.owner}/${repository.repo}` }
 }

@@ -18,7 +18,7 @@ import { writeMayHaveLanded, type JobRef, type ReadTime, type SealFn, type Targe
 import type { Settings } from './inputs.ts'
 import type { Sleep } from './retry.ts'
 import { verdicts, type Outcome, type TargetReport, type Verdict } from './outcomes.ts'
-import { dueTargets, isAttended, sessionMayHaveExpired, staleTargets } from './preflight.ts'
+import { dueTargets, isAttended, sessionMayHaveExpired, shadowCandidate, staleTargets, tokenOwnerWarning } from './preflight.ts'
 import { RotationState, lastStore, type StatePort } from './rotation-state.ts'
 import type { Target } from './targets.ts'
 import { ThingSpaceError, isSessionError, mayHaveCounted, type Session, type ThingSpaceCall } from './thingspace.ts'
@@ -152,12 +152,15 @@ class Rotation {
   // this job read its secrets, and (when no due check is needed) the OAuth token, all in one wave.
   private async readTargets(): Promise<Verdict | undefined> {
     const { s, d } = this
+    const owners = tokenOwnerWarning(s.targets, s.githubToken)
+    if (owners) d.log.warning(owners)
     if (s.minAgeDays === 0) this.requestToken()
     d.log.info(`Reading ${s.targets.length} target${s.targets.length === 1 ? '' : 's'} for secret ${s.secretName}`)
     const reading = Promise.all([
       Promise.allSettled(s.targets.map((t, i) => d.github.inspect(t, i === 0))),
       this.secretsReadAt(),
-      Promise.allSettled(this.readPairs())
+      Promise.allSettled(this.readPairs()),
+      this.warnIfShadowed()
     ])
     d.prepareSeal() // once the reads are on the wire: the proof is the first thing sealed
     const [inspected, readAt, pairs] = await d.cancel.guard(reading)
@@ -241,6 +244,20 @@ class Rotation {
       this.standby = { passwordAt, username }
     })()
     return [...perTarget, standby]
+  }
+
+  /** Warns when this repository's own secret of the name shadows an organization target's in its workflows. */
+  private async warnIfShadowed(): Promise<void> {
+    const { s, d } = this
+    const here = shadowCandidate(s.targets, s.repository)
+    if (!here) return
+    const own = await d.github.updatedAt({ target: here }, s.secretName).catch(() => undefined)
+    if (own === undefined) return
+    const orgs = s.targets.filter((t) => t.kind === 'org' && t.app === 'actions').map((t) => t.label)
+    d.log.warning(
+      `${here.label} has a ${s.secretName} secret of its own (updated ${own.toISOString()}), which takes precedence over ${orgs.join(', ')} in its workflows: ` +
+        `this workflow reads that one, which this run does not write. Delete it, or add "repo" to the targets.`
+    )
   }
 
   /** With alternating usernames: where the username or the standby pair changed after this job read its inputs. */
