@@ -1,0 +1,86 @@
+/**
+ * Alternating usernames end to end (issue 19): the bundle against a ThingSpace simulator that holds
+ * two users. Each rotation resets the standby username and makes it the active pair in every target,
+ * keeping the previous pair, unchanged, as the standby: a consumer's copy of the old pair still logs in.
+ */
+import { describe, expect, test } from '@jest/globals'
+import type { Simulators } from '../simulators/harness.ts'
+import { DAY, ENV, REPO, SECRET, run, stored, withSimulators } from './support/scenario.ts'
+
+const FIRST = 'm2m-api-user'
+const SECOND = 'm2m-api-user-b'
+const USERNAME = 'THINGSPACE_USERNAME'
+
+/** The inputs a workflow passes: the active pair and the standby pair, as the home target holds them. */
+function pairs(sims: Simulators, active: string, standby: string, kind: 'variable' | 'secret'): Record<string, string> {
+  return {
+    targets: 'repo\nenv:production',
+    username: active,
+    password: sims.thingspace.user(active).password,
+    'standby-username': standby,
+    'standby-password': sims.thingspace.user(standby).password,
+    'username-kind': kind
+  }
+}
+
+/** Whether a login with this pair would succeed now. */
+function logsIn(sims: Simulators, username: string, password: string): boolean {
+  return sims.thingspace.user(username).password === password
+}
+
+describe('alternating usernames, with the usernames kept as secrets', () => {
+  test.concurrent('two rotations: each resets the standby, swaps the pairs, and the pair a consumer held still logs in', async () => {
+    await withSimulators({ users: { [SECOND]: 'Second-Passw0rd' } }, async (sims) => {
+      const firstPassword = sims.thingspace.user(FIRST).password
+      const longAgo = new Date(Date.now() - 100 * DAY)
+      for (const t of [REPO, ENV]) sims.github.seed(t, SECRET, firstPassword, longAgo)
+      sims.github.seed(REPO, `${SECRET}_STANDBY`, 'Second-Passw0rd', longAgo)
+      sims.github.seed(REPO, `${USERNAME}_STANDBY`, SECOND, longAgo)
+      const consumer = { username: FIRST, password: firstPassword }
+
+      const first = await run(sims, { inputs: pairs(sims, FIRST, SECOND, 'secret'), env: { GITHUB_EVENT_NAME: 'schedule' } })
+
+      expect(first.outputs).toMatchObject({ result: 'rotated', 'active-username': SECOND })
+      const secondPassword = sims.thingspace.user(SECOND).password
+      expect(secondPassword).not.toBe('Second-Passw0rd')
+      // Only the standby was reset: the pair the consumer holds still works.
+      expect(sims.thingspace.user(FIRST).password).toBe(firstPassword)
+      expect(logsIn(sims, consumer.username, consumer.password)).toBe(true)
+      expect(sims.thingspace.calls('login').map((e) => e.username)).toEqual([SECOND, SECOND])
+      // Every target names the new pair; the home target keeps the old one as the standby.
+      for (const t of [REPO, ENV]) expect([stored(sims, t), stored(sims, t, USERNAME)]).toEqual([secondPassword, SECOND])
+      expect([stored(sims, REPO, `${SECRET}_STANDBY`), stored(sims, REPO, `${USERNAME}_STANDBY`)]).toEqual([firstPassword, FIRST])
+      expect(first.summary).toContain(`<code>${SECOND}</code>`)
+      expect(first.summary).not.toContain(secondPassword)
+
+      // A quarter later the next rotation resets the other username, reading the pairs the home target holds.
+      sims.github.age(90 * DAY)
+      const second = await run(sims, { inputs: pairs(sims, SECOND, FIRST, 'secret'), env: { GITHUB_EVENT_NAME: 'schedule' } })
+
+      expect(second.outputs).toMatchObject({ result: 'rotated', 'active-username': FIRST })
+      expect(sims.thingspace.user(SECOND).password).toBe(secondPassword)
+      expect(sims.thingspace.user(FIRST).password).not.toBe(firstPassword)
+      // The consumer that picked up the pair one rotation ago still logs in.
+      expect(logsIn(sims, SECOND, secondPassword)).toBe(true)
+      for (const t of [REPO, ENV]) expect([stored(sims, t), stored(sims, t, USERNAME)]).toEqual([sims.thingspace.user(FIRST).password, FIRST])
+      expect([stored(sims, REPO, `${SECRET}_STANDBY`), stored(sims, REPO, `${USERNAME}_STANDBY`)]).toEqual([secondPassword, SECOND])
+      expect(sims.thingspace.user(FIRST).consecutiveFailures + sims.thingspace.user(SECOND).consecutiveFailures).toBe(0)
+    })
+  })
+
+  test.concurrent('a dry run logs in as the standby and writes nothing a consumer reads', async () => {
+    await withSimulators({ users: { [SECOND]: 'Second-Passw0rd' } }, async (sims) => {
+      const firstPassword = sims.thingspace.user(FIRST).password
+      const longAgo = new Date(Math.floor((Date.now() - 100 * DAY) / 1000) * 1000)
+      for (const t of [REPO, ENV]) sims.github.seed(t, SECRET, firstPassword, longAgo)
+      const before = [REPO, ENV].map((t) => [sims.github.secret(t, SECRET), sims.github.secret(t, USERNAME)])
+
+      const dry = await run(sims, { inputs: { ...pairs(sims, FIRST, SECOND, 'secret'), 'dry-run': 'true' } })
+
+      expect(dry.outputs).toMatchObject({ result: 'dry-run', 'active-username': FIRST })
+      expect(sims.thingspace.calls('login').map((e) => e.username)).toEqual([SECOND])
+      expect([REPO, ENV].map((t) => [sims.github.secret(t, SECRET), sims.github.secret(t, USERNAME)])).toEqual(before)
+      expect(sims.thingspace.calls('reset')).toHaveLength(0)
+    })
+  })
+})
