@@ -76,8 +76,19 @@ export async function run(): Promise<void> {
   process.on('SIGINT', onSignal)
   process.on('SIGTERM', onSignal)
 
-  let outcome: Outcome
   let settings: Settings | undefined
+  // The last line of defence: every read is bounded, but should the run ever wait on something that
+  // no socket or timer can bring, Node would end the process with no report. It reports first.
+  let reported = false
+  const onBeforeExit = (): void => {
+    if (reported) return
+    reported = true
+    const outcome = { ...verdicts.unexpected(new Error('the run stopped waiting on an answer that never came'), cancel.resetSent), targets: [] }
+    void report(outcome, mask, settings?.secretName ?? 'THINGSPACE_PASSWORD')
+  }
+  process.on('beforeExit', onBeforeExit)
+
+  let outcome: Outcome
   try {
     settings = readSettings(runContext(), mask)
     outcome = await rotate(settings, buildDeps(settings, mask, cancel))
@@ -86,9 +97,13 @@ export async function run(): Promise<void> {
     const verdict = error instanceof InputError ? verdicts.inputError(error.message) : verdicts.unexpected(error, cancel.resetSent)
     outcome = { ...verdict, targets: [] }
   }
-  // An input error has no targets, so the secret name only matters once the settings were read.
-  await report(outcome, mask, settings?.secretName ?? 'THINGSPACE_PASSWORD')
+  if (!reported) {
+    reported = true
+    // An input error has no targets, so the secret name only matters once the settings were read.
+    await report(outcome, mask, settings?.secretName ?? 'THINGSPACE_PASSWORD')
+  }
   cancel.dispose()
   process.off('SIGINT', onSignal)
   process.off('SIGTERM', onSignal)
+  process.off('beforeExit', onBeforeExit)
 }
