@@ -83,4 +83,60 @@ describe('alternating usernames, with the usernames kept as secrets', () => {
       expect(sims.thingspace.calls('reset')).toHaveLength(0)
     })
   })
+
+  test.concurrent('switching: one username, then alternating, then back to one username, each step rotating', async () => {
+    await withSimulators({ users: { [SECOND]: 'Second-Passw0rd' } }, async (sims) => {
+      const single = (username: string): Record<string, string> => ({
+        targets: 'repo\nenv:production',
+        username,
+        password: sims.thingspace.user(username).password
+      })
+      const one = await run(sims, { inputs: single(FIRST) })
+      expect(one.outputs).toMatchObject({ result: 'rotated', 'active-username': FIRST })
+
+      // The switch, as the docs say: the username where consumers read it, the standby pair in the first target.
+      sims.github.age(90 * DAY)
+      const long = new Date(Date.now() - 90 * DAY)
+      for (const t of [REPO, ENV]) sims.github.seed(t, USERNAME, FIRST, new Date(sims.github.secret(t, SECRET)!.updatedAt))
+      sims.github.seed(REPO, `${SECRET}_STANDBY`, 'Second-Passw0rd', long)
+      sims.github.seed(REPO, `${USERNAME}_STANDBY`, SECOND, long)
+      const consumer = { username: FIRST, password: sims.thingspace.user(FIRST).password }
+      const alternating = await run(sims, { inputs: pairs(sims, FIRST, SECOND, 'secret') })
+      expect(alternating.outputs).toMatchObject({ result: 'rotated', 'active-username': SECOND })
+      expect(logsIn(sims, consumer.username, consumer.password)).toBe(true)
+      for (const t of [REPO, ENV]) expect(stored(sims, t, USERNAME)).toBe(SECOND)
+
+      // Back to one username: the active one, whose name the targets keep.
+      sims.github.age(90 * DAY)
+      const back = await run(sims, { inputs: single(SECOND) })
+      expect(back.outputs).toMatchObject({ result: 'rotated', 'active-username': SECOND })
+      for (const t of [REPO, ENV]) expect([stored(sims, t), stored(sims, t, USERNAME)]).toEqual([sims.thingspace.user(SECOND).password, SECOND])
+      expect(sims.thingspace.user(FIRST).password).toBe(consumer.password)
+    })
+  })
+
+  test.concurrent('a target the last rotation missed stops the next one before any login: its consumers would break', async () => {
+    await withSimulators({ users: { [SECOND]: 'Second-Passw0rd' } }, async (sims) => {
+      const firstPassword = sims.thingspace.user(FIRST).password
+      const now = new Date()
+      for (const t of [REPO, ENV]) {
+        sims.github.seed(t, SECRET, firstPassword, now)
+        sims.github.seed(t, USERNAME, FIRST, now)
+      }
+      sims.github.seed(REPO, `${SECRET}_STANDBY`, 'Second-Passw0rd', now)
+      sims.github.seed(REPO, `${USERNAME}_STANDBY`, SECOND, now)
+      // env:production still holds the pair of a rotation a quarter earlier.
+      sims.github.seed(ENV, SECRET, 'an-older-password', new Date(now.getTime() - 90 * DAY))
+      sims.github.seed(ENV, USERNAME, SECOND, new Date(now.getTime() - 90 * DAY))
+      sims.github.age(DAY)
+
+      const stopped = await run(sims, { inputs: pairs(sims, FIRST, SECOND, 'secret'), env: { GITHUB_EVENT_NAME: 'schedule' } })
+
+      expect(stopped.outputs).toMatchObject({ result: 'failed-unchanged', 'active-username': FIRST })
+      expect(stopped.stdout).toMatch(/resetting m2m-api-user-b now could break the consumers of some target/)
+      expect(stopped.stdout).toContain(`${ENV} did not get the pair the last rotation stored`)
+      expect(sims.thingspace.calls('login')).toHaveLength(0)
+      expect(sims.thingspace.user(SECOND).password).toBe('Second-Passw0rd')
+    })
+  })
 })
