@@ -80,7 +80,8 @@ async function start(sims: Simulators, side: Side, index: number, mode: Mode, in
   if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs))
   const token = `ghp_OverlapToken${index}0123456789abcdefABCDEFab`
   sims.github.addToken(token)
-  const alternating = mode === 'alternating' ? { 'standby-username': SECOND, 'standby-password': initial[SECOND], 'username-kind': 'secret' } : {}
+  const alternating: Record<string, string> =
+    mode === 'alternating' ? { 'standby-username': SECOND, 'standby-password': initial[SECOND], 'username-kind': 'secret' } : {}
   const result = await run(sims, {
     // Both jobs read the secrets before either rotated them.
     inputs: {
