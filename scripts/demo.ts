@@ -4,7 +4,8 @@
  * First a quarterly rotation into a repository, an environment, an organization and a Dependabot secret; then the
  * same workflow on a frequent cron, where min-age-days makes it a no-op; then a rotation in which one
  * target refuses the new password, escrowed to a throwaway recovery key. The key and the ciphertext stay in
- * a temporary directory, and the demo ends with the command that opens one with the other, to practise on.
+ * a temporary directory, with the command that opens one with the other, to practise on. Last, alternating
+ * usernames: the rotation resets the standby username, and a consumer's copy of the old pair still logs in.
  */
 import { execFileSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
@@ -133,13 +134,73 @@ try {
       `  The throwaway key and the ciphertext stay in ${keep}: run that command to practise, then delete the directory.`
   )
 
+  const alternating = await alternatingRun()
+
   process.exitCode =
     first.outputs.result === 'rotated' &&
     second.outputs.result === 'not-due' &&
     third.outputs.result === 'failed-changed' &&
-    opened === sims.thingspace.password
+    opened === sims.thingspace.password &&
+    alternating
       ? 0
       : 1
 } finally {
   await sims.stop()
+}
+
+/** A consumer's login, as any ThingSpace client makes it: the OAuth token, then the login. */
+async function consumerLogsIn(alt: Simulators, username: string, password: string): Promise<boolean> {
+  const basic = Buffer.from(`${alt.thingspace.appKey}:${alt.thingspace.appSecret}`).toString('base64')
+  const token = await fetch(`${alt.thingspace.url}/api/ts/v1/oauth2/token`, {
+    method: 'POST',
+    headers: { Authorization: `Basic ${basic}`, 'Content-Type': 'application/x-www-form-urlencoded' },
+    body: 'grant_type=client_credentials'
+  }).then((r) => r.json() as Promise<{ access_token: string }>)
+  const login = await fetch(`${alt.thingspace.url}/api/m2m/v1/session/login`, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${token.access_token}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ username, password })
+  })
+  return login.status === 200
+}
+
+/** Run 4: alternating usernames, the second username reset and made active, the first kept as the standby. */
+async function alternatingRun(): Promise<boolean> {
+  const alt = await startSimulators({ users: { 'm2m-api-user-b': 'Standby-Passw0rd' } })
+  try {
+    const [first, second] = ['m2m-api-user', 'm2m-api-user-b']
+    const old = { username: first, password: alt.thingspace.user(first).password }
+    const quarterAgo = new Date(Date.now() - 90 * DAY)
+    for (const scope of SCOPES.slice(0, 2)) {
+      alt.github.seed(scope, 'THINGSPACE_PASSWORD', old.password, quarterAgo)
+      alt.github.seed(scope, 'THINGSPACE_USERNAME', first, quarterAgo)
+    }
+    alt.github.seed(SCOPES[0], 'THINGSPACE_PASSWORD_STANDBY', 'Standby-Passw0rd', quarterAgo)
+    alt.github.seed(SCOPES[0], 'THINGSPACE_USERNAME_STANDBY', second, quarterAgo)
+    const run = await runAction(alt, {
+      inputs: {
+        targets: 'repo\nenv:production',
+        username: first,
+        password: old.password,
+        'standby-username': second,
+        'standby-password': 'Standby-Passw0rd',
+        'username-kind': 'secret'
+      }
+    })
+    show(`Run 4: alternating usernames: ${second} is reset and made active; ${first}, unchanged, becomes the standby`, run)
+    const oldPairWorks = await consumerLogsIn(alt, old.username, old.password)
+    const newPair = {
+      username: alt.github.secret(SCOPES[0], 'THINGSPACE_USERNAME')?.value ?? '',
+      password: alt.github.secret(SCOPES[0], 'THINGSPACE_PASSWORD')?.value ?? ''
+    }
+    const newPairWorks = await consumerLogsIn(alt, newPair.username, newPair.password)
+    console.log(
+      `\n── a consumer after the rotation ──\n` +
+        `  with the pair it held before (${old.username}):       ${oldPairWorks ? 'logs in' : 'REFUSED'}\n` +
+        `  with the pair the targets hold now (${newPair.username}): ${newPairWorks ? 'logs in' : 'REFUSED'}`
+    )
+    return run.outputs.result === 'rotated' && oldPairWorks && newPairWorks
+  } finally {
+    await alt.stop()
+  }
 }
