@@ -152,7 +152,7 @@ const WHERE: Record<Target['kind'], string> = { repo: 'the repository', env: 'th
 
 /**
  * The permission a 403 most likely lacks, for a fine-grained token or GitHub App, and for a classic
- * token, per target kind (GitHub's REST reference for each endpoint; README, "Token permissions").
+ * token, per target kind (GitHub's REST reference for each endpoint; docs/permissions.md).
  */
 export function permissionHint(t: Target, write: boolean): string {
   const access = write ? 'write' : 'read'

@@ -277,7 +277,7 @@ export const verdicts = {
     let escrow: string
     if (s.recoveryCiphertext) {
       escrow =
-        ' It is in the recovery-ciphertext output and the job summary, sealed to your recovery key: open it with `node dist/recovery/index.js open` and store it in the targets by hand.'
+        ' It is in the recovery-ciphertext output and the job summary, sealed to your recovery key: the summary lists the commands that open it (`node dist/recovery/index.js open --key-file`) and store it in each target that lacks it.'
     } else if (s.recoveryKeyGiven) {
       escrow = ' Sealing it to the recovery-public-key did not finish, so there is no recovery-ciphertext.'
     } else {
