@@ -80,14 +80,14 @@ export const verdicts = {
   }),
 
   /** Another run of the action may be rotating this username right now: this one stops before logging in. */
-  anotherRunAtWork: (s: { recordedAt?: Date; recordName: string; home: string }): Verdict => ({
+  anotherRunAtWork: (s: { recordedAt?: Date; recordName: string; where: string }): Verdict => ({
     result: 'failed-unknown',
     ok: false,
     message:
       `This run did not change the password and sent no login: ${
         s.recordedAt
-          ? `another run recorded a login in ${s.recordName} of ${s.home} at ${s.recordedAt.toISOString()}, and no new password has been stored since`
-          : `another run wrote ${s.recordName} to ${s.home} after this run read it`
+          ? `another run wrote ${s.recordName} to ${s.where} at ${s.recordedAt.toISOString()} (a run records its login there before sending it), and no new password has been stored since`
+          : `another run wrote ${s.recordName} to ${s.where} after this run read it`
       }, so another rotation of this username may be at work right now (or one failed moments ago). ` +
       `Its result says what happened. If no other run is under way, wait ${RUN_IN_PROGRESS_MS / 60_000} minutes and start the workflow again: a run started by hand then logs in once.`
   }),
@@ -256,6 +256,8 @@ export const verdicts = {
     recoveryKeyGiven: boolean
     /** With alternating usernames: the previous pair could not be kept as the standby in the home target. */
     standbyLost?: { home: string; username: string; why: string; ciphertext: string | undefined }
+    /** What went wrong with the verify login after the stores, if anything (and whether it was recorded). */
+    verifyProblem?: string
   }): Verdict => {
     const confirmed = s.unknown.length > 0 ? ' confirmed' : ''
     const everywhere = s.failed.length === 0 && s.unknown.length === 0 && (s.laterWritten ?? []).length === 0
@@ -298,7 +300,7 @@ export const verdicts = {
     return {
       result: 'failed-changed',
       ok: false,
-      message: `The password WAS changed: the old one no longer works. ${where}${failed}${laterText}${unknown}${escrow}${standby}`,
+      message: `The password WAS changed: the old one no longer works. ${where}${failed}${laterText}${unknown}${escrow}${standby}${s.verifyProblem ? ` Also, ${s.verifyProblem}` : ''}`,
       recoveryCiphertext: s.recoveryCiphertext,
       standbyCiphertext: s.standbyLost?.ciphertext,
       restoreByHand: s.recoveryCiphertext === undefined

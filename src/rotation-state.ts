@@ -44,7 +44,7 @@ export interface StateDeps {
  * (`busy`: every run stops); or that a login may already have counted since the last store.
  */
 export type LockoutDecision =
-  { kind: 'clear' } | { kind: 'busy'; recordedAt: Date } | { kind: 'stop' | 'try-once'; recordedAt: Date; legacy: boolean }
+  { kind: 'clear' } | { kind: 'busy'; recordedAt: Date; where: string } | { kind: 'stop' | 'try-once'; recordedAt: Date; legacy: boolean }
 
 /**
  * Longer than a run can take from its proof to its last store (GitHub's and ThingSpace's timeouts
@@ -74,10 +74,10 @@ export function lockoutDecision(states: TargetState[], attended: boolean, now: n
   ].filter((r): r is { at: Date; legacy: boolean } => r.at !== undefined && r.at.getTime() >= stored)
   const recent = (at: Date | undefined): at is Date => at !== undefined && now - at.getTime() < RUN_IN_PROGRESS_MS
   const latest = inForce.length > 0 ? inForce.reduce((a, b) => (b.at.getTime() > a.at.getTime() ? b : a)) : undefined
-  if (latest && !latest.legacy && recent(latest.at)) return { kind: 'busy', recordedAt: latest.at }
+  if (latest && !latest.legacy && recent(latest.at)) return { kind: 'busy', recordedAt: latest.at, where: home.target.label }
   if (latest) return { kind: attended ? 'try-once' : 'stop', recordedAt: latest.at, legacy: latest.legacy }
   const elsewhere = states.slice(1).find((st) => recent(st.recordAt))
-  return elsewhere ? { kind: 'busy', recordedAt: elsewhere.recordAt! } : { kind: 'clear' }
+  return elsewhere ? { kind: 'busy', recordedAt: elsewhere.recordAt!, where: elsewhere.target.label } : { kind: 'clear' }
 }
 
 /** How a failed login ends for the flow: sent again, or reported. */
@@ -131,7 +131,7 @@ export class RotationState {
    * write (`contended`): this run found none there, and GitHub answered that its write replaced one.
    * What this run's proof left behind is removed when it settles, unless it is a record that stands.
    */
-  async prove(signal: AbortSignal): Promise<{ written: PromiseSettledResult<WriteResult>[]; contended: boolean }> {
+  async prove(signal: AbortSignal): Promise<{ written: PromiseSettledResult<WriteResult>[]; contended: string | undefined }> {
     const { github } = this.d
     const note = `${this.runLabel}: write proof; a login may count toward the lockout from ${new Date(this.d.now()).toISOString()}`
     if (this.record === 'none') this.record = 'ahead'
@@ -140,9 +140,10 @@ export class RotationState {
     this.proof = written.map((w) => (w.status === 'fulfilled' ? w.value : writeMayHaveLanded(w.reason) ? 'maybe' : 'none'))
     // A home write GitHub refused (a 4xx) stored nothing: no record of this run's stands there.
     if (this.proof[0] === 'none' && this.record === 'ahead') this.record = 'none'
-    this.contended = this.states.some((st, i) => st.recordAt === undefined && this.proof[i] === 'updated')
+    const contended = this.states.find((st, i) => st.recordAt === undefined && this.proof[i] === 'updated')
+    this.contended = contended !== undefined
     if (this.contended) this.record = 'earlier' // another run's, not this run's to remove
-    return { written, contended: this.contended }
+    return { written, contended: contended?.target.label }
   }
 
   /** A login succeeded: ThingSpace's count of failures starts again. */

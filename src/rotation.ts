@@ -210,7 +210,7 @@ class Rotation {
     this.rotationState = new RotationState(this.states, attended, { github: d.github, cancel: d.cancel, now: d.now, log: d.log }, this.runLabel())
     const lockout = this.state.decision
     if (lockout.kind === 'busy') {
-      return verdicts.anotherRunAtWork({ recordedAt: lockout.recordedAt, recordName: d.github.stateName, home: this.home.label })
+      return verdicts.anotherRunAtWork({ recordedAt: lockout.recordedAt, recordName: d.github.stateName, where: lockout.where })
     }
     const recordName = lockout.kind !== 'clear' && lockout.legacy ? d.github.legacyMarkerName : d.github.stateName
     if (lockout.kind === 'stop') return verdicts.lockoutStop(lockout, recordName, this.home.label, s.secretName, this.tokenRequested)
@@ -316,7 +316,7 @@ class Rotation {
     })
     if (texts.length > 0) return verdicts.proofFailed(texts, d.github.stateName, this.tokenRequested)
     if (contended) {
-      return verdicts.anotherRunAtWork({ recordName: d.github.stateName, home: this.home.label })
+      return verdicts.anotherRunAtWork({ recordName: d.github.stateName, where: contended })
     }
     d.log.info('Every target is writable')
     return undefined
@@ -547,6 +547,7 @@ class Rotation {
       .catch(() => [undefined, undefined])
     return this.finish(
       verdicts.notStoredEverywhere({
+        verifyProblem,
         standbyLost:
           standbyProblem && swap ? { home: this.home.label, username: swap.standby, why: standbyProblem, ciphertext: standbyCiphertext } : undefined,
         holders: holders.map((r) => r.report.label),
