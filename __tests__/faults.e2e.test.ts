@@ -56,7 +56,7 @@ describe('a refused login', () => {
       const refused = await run(sims, { inputs, env: { GITHUB_EVENT_NAME: 'workflow_dispatch' } })
 
       expect(refused.code).toBe(1)
-      expect(refused.outputs).toEqual({ result: 'failed-unchanged', rotated: 'false', 'targets-updated': '0' })
+      expect(refused.outputs).toEqual({ result: 'failed-unchanged', rotated: 'false', 'targets-updated': '0', 'active-username': 'm2m-api-user' })
       expect(annotation(refused)?.title).toBe(`${TITLE}: failed-unchanged`)
       expect(errorMessage(refused)).toMatch(
         /^The password was not changed by this run: ThingSpace refused the login for m2m-api-user \(ThingSpace login: answered 400, REQUEST_FAILED\.InvalidCredentials: .*\); it was not retried\. 5 consecutive failed logins lock the username/
@@ -73,7 +73,9 @@ describe('a refused login', () => {
       // A scheduled run moments after the refusal cannot tell the record from a run at work, and says so.
       const rightAfter = await run(sims, { inputs, env: { GITHUB_EVENT_NAME: 'schedule' } })
       expect(rightAfter.outputs.result).toBe('failed-unknown')
-      expect(errorMessage(rightAfter)).toMatch(/^This run did not change the password and sent no login: another run recorded a login in .* may be at work right now/)
+      expect(errorMessage(rightAfter)).toMatch(
+        /^This run did not change the password and sent no login: another run recorded a login in .* may be at work right now/
+      )
 
       // The next day's scheduled run reads it as what it is: a refusal, so no login.
       sims.github.age(DAY)
@@ -190,7 +192,7 @@ describe('the lockout budget across runs (issue 11)', () => {
 
       const scheduled = await run(sims, { inputs, env: { GITHUB_EVENT_NAME: 'schedule', GITHUB_RUN_ID: String(FIXTURE.runId + 1) } })
 
-      expect(scheduled.outputs).toEqual({ result: 'rotated', rotated: 'true', 'targets-updated': '2' })
+      expect(scheduled.outputs).toEqual({ result: 'rotated', rotated: 'true', 'targets-updated': '2', 'active-username': 'm2m-api-user' })
       expect([stored(sims, REPO), stored(sims, ENV)]).toEqual([sims.thingspace.password, sims.thingspace.password])
       expect({ puts: counts(sims).puts - before.puts, deletes: sims.github.calls('delete-secret').length - before.deletes }).toEqual({
         puts: 4,
@@ -212,61 +214,69 @@ describe('the lockout budget across runs (issue 11)', () => {
     })
   })
 
-  test.concurrent('a lost reset answer is never followed by a green run: the next scheduled run logs in once, is refused, and records it', async () => {
-    await withSimulators(undefined, async (sims) => {
-      const initial = sims.thingspace.password
-      const longAgo = new Date(Math.floor((Date.now() - 100 * 24 * 3600 * 1000) / 1000) * 1000)
-      sims.github.seed(REPO, SECRET, initial, longAgo)
-      sims.github.seed(ENV, SECRET, initial, longAgo)
-      sims.thingspace.inject({ call: 'reset', attempts: [1], drop: 'after' })
-      // Every run reads the secret's value, which still holds the password that the lost reset replaced.
-      const inputs = { targets: 'repo\nenv:production', 'min-age-days': '80', password: initial }
+  test.concurrent(
+    'a lost reset answer is never followed by a green run: the next scheduled run logs in once, is refused, and records it',
+    async () => {
+      await withSimulators(undefined, async (sims) => {
+        const initial = sims.thingspace.password
+        const longAgo = new Date(Math.floor((Date.now() - 100 * 24 * 3600 * 1000) / 1000) * 1000)
+        sims.github.seed(REPO, SECRET, initial, longAgo)
+        sims.github.seed(ENV, SECRET, initial, longAgo)
+        sims.thingspace.inject({ call: 'reset', attempts: [1], drop: 'after' })
+        // Every run reads the secret's value, which still holds the password that the lost reset replaced.
+        const inputs = { targets: 'repo\nenv:production', 'min-age-days': '80', password: initial }
 
-      const lost = await run(sims, { inputs, env: { GITHUB_EVENT_NAME: 'schedule' } })
-      expect(lost.outputs.result).toBe('failed-unknown')
-      expect(sims.thingspace.password).not.toBe(initial)
-      // The password secret was not touched: its date still says the rotation is due.
-      expect([REPO, ENV].map((scope) => sims.github.secret(scope, SECRET))).toEqual([
-        expect.objectContaining({ value: initial, updatedAt: longAgo.toISOString().replace('.000Z', 'Z') }),
-        expect.objectContaining({ value: initial })
-      ])
-      expect(sims.github.secret(REPO, STATE)).toBeUndefined() // that run's login succeeded: nothing left on record
+        const lost = await run(sims, { inputs, env: { GITHUB_EVENT_NAME: 'schedule' } })
+        expect(lost.outputs.result).toBe('failed-unknown')
+        expect(sims.thingspace.password).not.toBe(initial)
+        // The password secret was not touched: its date still says the rotation is due.
+        expect([REPO, ENV].map((scope) => sims.github.secret(scope, SECRET))).toEqual([
+          expect.objectContaining({ value: initial, updatedAt: longAgo.toISOString().replace('.000Z', 'Z') }),
+          expect.objectContaining({ value: initial })
+        ])
+        expect(sims.github.secret(REPO, STATE)).toBeUndefined() // that run's login succeeded: nothing left on record
 
-      sims.github.age(DAY)
-      const next = await run(sims, { inputs, env: { GITHUB_EVENT_NAME: 'schedule' } })
-      expect(next.code).toBe(1)
-      expect(next.outputs.result).toBe('failed-unchanged')
-      expect(sims.thingspace.calls('login')).toHaveLength(2)
-      expect(sims.thingspace.consecutiveFailures).toBe(1)
-      expect(errorMessage(next)).toContain(`${SECRET} was last stored at ${new Date(longAgo.getTime() - DAY).toISOString()}: most likely the password changed after that`)
-      expect(errorMessage(next)).toContain('(a run that ended failed-unknown')
+        sims.github.age(DAY)
+        const next = await run(sims, { inputs, env: { GITHUB_EVENT_NAME: 'schedule' } })
+        expect(next.code).toBe(1)
+        expect(next.outputs.result).toBe('failed-unchanged')
+        expect(sims.thingspace.calls('login')).toHaveLength(2)
+        expect(sims.thingspace.consecutiveFailures).toBe(1)
+        expect(errorMessage(next)).toContain(
+          `${SECRET} was last stored at ${new Date(longAgo.getTime() - DAY).toISOString()}: most likely the password changed after that`
+        )
+        expect(errorMessage(next)).toContain('(a run that ended failed-unknown')
 
-      sims.github.age(DAY)
-      const third = await run(sims, { inputs, env: { GITHUB_EVENT_NAME: 'schedule' } })
-      expect(third.outputs.result).toBe('failed-unchanged')
-      expect(errorMessage(third)).toMatch(/ThingSpace was not contacted: .*runs nobody started by hand stop here/)
-      expect(sims.thingspace.consecutiveFailures).toBe(1)
-    })
-  })
+        sims.github.age(DAY)
+        const third = await run(sims, { inputs, env: { GITHUB_EVENT_NAME: 'schedule' } })
+        expect(third.outputs.result).toBe('failed-unchanged')
+        expect(errorMessage(third)).toMatch(/ThingSpace was not contacted: .*runs nobody started by hand stop here/)
+        expect(sims.thingspace.consecutiveFailures).toBe(1)
+      })
+    }
+  )
 
-  test.concurrent("an earlier version's _REJECTED marker still stops a scheduled run, and is removed once a run started by hand logs in", async () => {
-    await withSimulators(undefined, async (sims) => {
-      const initial = sims.thingspace.password
-      const stored1 = new Date(Math.floor((Date.now() - 100 * 24 * 3600 * 1000) / 1000) * 1000)
-      sims.github.seed(REPO, SECRET, initial, stored1)
-      sims.github.seed(REPO, LEGACY_MARKER, 'a login may count', new Date(stored1.getTime() + 1000))
+  test.concurrent(
+    "an earlier version's _REJECTED marker still stops a scheduled run, and is removed once a run started by hand logs in",
+    async () => {
+      await withSimulators(undefined, async (sims) => {
+        const initial = sims.thingspace.password
+        const stored1 = new Date(Math.floor((Date.now() - 100 * 24 * 3600 * 1000) / 1000) * 1000)
+        sims.github.seed(REPO, SECRET, initial, stored1)
+        sims.github.seed(REPO, LEGACY_MARKER, 'a login may count', new Date(stored1.getTime() + 1000))
 
-      const scheduled = await run(sims, { env: { GITHUB_EVENT_NAME: 'schedule' } })
-      expect(scheduled.outputs.result).toBe('failed-unchanged')
-      expect(errorMessage(scheduled)).toContain(`recorded in the ${LEGACY_MARKER} secret of ${REPO}`)
-      expect(sims.thingspace.calls('login')).toHaveLength(0)
+        const scheduled = await run(sims, { env: { GITHUB_EVENT_NAME: 'schedule' } })
+        expect(scheduled.outputs.result).toBe('failed-unchanged')
+        expect(errorMessage(scheduled)).toContain(`recorded in the ${LEGACY_MARKER} secret of ${REPO}`)
+        expect(sims.thingspace.calls('login')).toHaveLength(0)
 
-      const byHand = await run(sims, {})
-      expect(byHand.outputs.result).toBe('rotated')
-      expect(sims.github.secret(REPO, LEGACY_MARKER)).toBeUndefined()
-      expect(sims.github.secret(REPO, STATE)).toBeUndefined()
-    })
-  })
+        const byHand = await run(sims, {})
+        expect(byHand.outputs.result).toBe('rotated')
+        expect(sims.github.secret(REPO, LEGACY_MARKER)).toBeUndefined()
+        expect(sims.github.secret(REPO, STATE)).toBeUndefined()
+      })
+    }
+  )
 })
 
 describe('after the reset', () => {
@@ -311,7 +321,7 @@ describe('after the reset', () => {
       const result = await run(sims, { inputs: { targets: 'repo\ncodespaces:repo' } })
 
       expect(result.code).toBe(1)
-      expect(result.outputs).toEqual({ result: 'failed-unknown', rotated: 'false', 'targets-updated': '0' })
+      expect(result.outputs).toEqual({ result: 'failed-unknown', rotated: 'false', 'targets-updated': '0', 'active-username': 'm2m-api-user' })
       expect(sims.thingspace.password).not.toBe(initial) // the server did act: nobody can know the new one
       expect(counts(sims)).toMatchObject({ reset: 1, login: 1 })
       expect(sims.thingspace.consecutiveFailures).toBe(0)

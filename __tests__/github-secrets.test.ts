@@ -105,7 +105,7 @@ describe('every target kind', () => {
     expect(others.map((other) => gh.secret(other, SECRET)?.value)).toEqual(others.map(() => undefined))
   })
 
-  test('the home target reads the rotation state and an earlier version\'s marker; the state is written private', async () => {
+  test("the home target reads the rotation state and an earlier version's marker; the state is written private", async () => {
     const { gh, secrets } = await rig()
     const recorded = new Date('2030-01-02T03:04:05Z')
     const marked = new Date('2030-01-01T00:00:00Z')
@@ -122,7 +122,7 @@ describe('every target kind', () => {
     expect(gh.secret('dependabot:org:acme', SECRET)).toMatchObject({ value: 'old', visibility: 'selected', selected: [7] })
   })
 
-  test('updatedAt reads a secret\'s time again, to the second, and undefined once it is gone', async () => {
+  test("updatedAt reads a secret's time again, to the second, and undefined once it is gone", async () => {
     const { gh, secrets } = await rig()
     const state = await secrets.inspect(target('env:production'))
     expect(await secrets.updatedAt(state)).toBeUndefined()

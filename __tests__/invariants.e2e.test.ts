@@ -135,6 +135,9 @@ test.concurrent.each(SEEDS)('fault campaign, seed %i', async (seed) => {
     expect({ context, record, said: record || unrecordedSaid }).toEqual({ context, record: mayHaveCounted && !unrecordedSaid, said: mayHaveCounted })
     // The password secret holds nothing but what ThingSpace issued to this run: never written before the reset answered.
     const issued = new Set(sims.thingspace.issuedPasswords)
-    expect({ context, foreign: targets.filter((t) => stored(sims, t) !== undefined && !issued.has(stored(sims, t)!)) }).toEqual({ context, foreign: [] })
+    expect({ context, foreign: targets.filter((t) => stored(sims, t) !== undefined && !issued.has(stored(sims, t)!)) }).toEqual({
+      context,
+      foreign: []
+    })
   })
 })

@@ -108,7 +108,7 @@ describe('run', () => {
     const initial = sims.thingspace.password
     setInputs({ ...standardInputs(sims), 'github-api-url': sims.github.url, targets: 'repo\ndependabot:repo' })
     await run()
-    expect(outputs()).toEqual({ result: 'rotated', rotated: 'true', 'targets-updated': '2' })
+    expect(outputs()).toEqual({ result: 'rotated', rotated: 'true', 'targets-updated': '2', 'active-username': 'm2m-api-user' })
     expect(sims.thingspace.password).not.toBe(initial)
     expect(sims.github.secret(REPO, SECRET)?.value).toBe(sims.thingspace.password)
     expect(sims.github.secret(`dependabot:${REPO}`, SECRET)?.value).toBe(sims.thingspace.password)
@@ -245,7 +245,7 @@ describe('a run nobody started by hand', () => {
     githubContext.eventName = 'schedule'
     setInputs({ ...standardInputs(sims), 'github-api-url': sims.github.url, 'github-token': READ_ONLY_TOKEN })
     await run()
-    expect(outputs()).toEqual({ result: 'failed-unchanged', rotated: 'false', 'targets-updated': '0' })
+    expect(outputs()).toEqual({ result: 'failed-unchanged', rotated: 'false', 'targets-updated': '0', 'active-username': 'm2m-api-user' })
     expect(sims.thingspace.calls('login')).toHaveLength(0)
     expect(sims.thingspace.calls('token')).toHaveLength(1)
     expect(onSecret(sims, 'put-secret', MARKER).map((e) => e.status)).toEqual([403])

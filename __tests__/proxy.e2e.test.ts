@@ -150,7 +150,7 @@ describe('behind a proxy', () => {
       const result = await runWith(sims, { HTTPS_PROXY: proxy.url, NO_PROXY: HOSTS.github, GITHUB_EVENT_NAME: 'schedule' })
 
       expect(result.code).toBe(1)
-      expect(result.outputs).toEqual({ result: 'failed-unchanged', rotated: 'false', 'targets-updated': '0' })
+      expect(result.outputs).toEqual({ result: 'failed-unchanged', rotated: 'false', 'targets-updated': '0', 'active-username': 'm2m-api-user' })
       expect(errorMessage(result)).toBe(
         'The password was not changed: ThingSpace login: the proxy did not open a connection. No failed login was counted, so a new run may try again.'
       )

@@ -52,7 +52,7 @@ describe('a rotation', () => {
 
       expect(result.code).toBe(0)
       expect(result.signal).toBeNull()
-      expect(result.outputs).toEqual({ result: 'rotated', rotated: 'true', 'targets-updated': '7' })
+      expect(result.outputs).toEqual({ result: 'rotated', rotated: 'true', 'targets-updated': '7', 'active-username': 'm2m-api-user' })
       const live = sims.thingspace.password
       expect(live).not.toBe(initial)
       expect(sims.thingspace.issuedPasswords).toEqual([live])
@@ -129,7 +129,7 @@ describe('a rotation', () => {
       const result = await run(sims, { inputs: { targets: 'repo\ncodespaces:repo', 'min-age-days': '90' } })
 
       expect(result.code).toBe(0)
-      expect(result.outputs).toEqual({ result: 'not-due', rotated: 'false', 'targets-updated': '0' })
+      expect(result.outputs).toEqual({ result: 'not-due', rotated: 'false', 'targets-updated': '0', 'active-username': 'm2m-api-user' })
       expect(annotation(result, 'notice')?.message).toBe(
         'Not due: every target holds THINGSPACE_PASSWORD, updated within the last 90 days. ThingSpace was not contacted.'
       )
@@ -140,45 +140,48 @@ describe('a rotation', () => {
     })
   })
 
-  test.concurrent('dry-run logs in and proves every target writable, then stops without a reset and without touching the password secret', async () => {
-    await withSimulators({ password: 'pässwörd "q" \\ 100% +&/ 日本' }, async (sims) => {
-      const initial = sims.thingspace.password
-      const longAgo = new Date(Math.floor((Date.now() - 100 * DAY) / 1000) * 1000)
-      sims.github.seed(REPO, SECRET, initial, longAgo)
-      sims.github.seed(DEPENDABOT_ORG, SECRET, initial, longAgo, { visibility: 'all' })
-      const before = [REPO, DEPENDABOT_ORG, CODESPACES_REPO].map((scope) => sims.github.secret(scope, SECRET))
+  test.concurrent(
+    'dry-run logs in and proves every target writable, then stops without a reset and without touching the password secret',
+    async () => {
+      await withSimulators({ password: 'pässwörd "q" \\ 100% +&/ 日本' }, async (sims) => {
+        const initial = sims.thingspace.password
+        const longAgo = new Date(Math.floor((Date.now() - 100 * DAY) / 1000) * 1000)
+        sims.github.seed(REPO, SECRET, initial, longAgo)
+        sims.github.seed(DEPENDABOT_ORG, SECRET, initial, longAgo, { visibility: 'all' })
+        const before = [REPO, DEPENDABOT_ORG, CODESPACES_REPO].map((scope) => sims.github.secret(scope, SECRET))
 
-      const result = await run(sims, {
-        inputs: { targets: 'repo\ndependabot:org:acme:selected\ncodespaces:repo', 'dry-run': 'true', 'min-age-days': '90' },
-        env: { GITHUB_EVENT_NAME: 'schedule' }
+        const result = await run(sims, {
+          inputs: { targets: 'repo\ndependabot:org:acme:selected\ncodespaces:repo', 'dry-run': 'true', 'min-age-days': '90' },
+          env: { GITHUB_EVENT_NAME: 'schedule' }
+        })
+
+        expect(result.code).toBe(0)
+        expect(result.outputs).toEqual({ result: 'dry-run', rotated: 'false', 'targets-updated': '0', 'active-username': 'm2m-api-user' })
+        expect(counts(sims)).toMatchObject({ reset: 0, login: 1, logout: 1 })
+        expect(sims.thingspace.openSessions).toBe(0)
+        expect(sims.thingspace.password).toBe(initial)
+        // Nothing a consumer reads was written: value, date, visibility and selection as they were.
+        expect([REPO, DEPENDABOT_ORG, CODESPACES_REPO].map((scope) => sims.github.secret(scope, SECRET))).toEqual(before)
+        expect(onSecret(sims, 'put-secret', SECRET)).toEqual([])
+        // The proof went to the action's own secret in every target; the record of the login came off the first once it succeeded.
+        expect(onSecret(sims, 'put-secret', STATE).map((e) => [e.scope, e.status])).toEqual([
+          [REPO, 201],
+          [DEPENDABOT_ORG, 201],
+          [CODESPACES_REPO, 201]
+        ])
+        // Once the login succeeded, the rotation state came off every target: nothing of the dry run is left.
+        expect([REPO, DEPENDABOT_ORG, CODESPACES_REPO].map((scope) => sims.github.secret(scope, STATE))).toEqual([undefined, undefined, undefined])
+        expect(sims.github.calls('delete-secret').map((e) => e.status)).toEqual([204, 204, 204])
+
+        // The next scheduled run is exactly as due as it was: it rotates.
+        sims.github.addJob(4242, 1, { name: 'rotate', runnerName: 'GitHub Actions 5', startedAt: new Date() })
+        const next = await run(sims, {
+          inputs: { targets: 'repo\ndependabot:org:acme\ncodespaces:repo', 'min-age-days': '90' },
+          env: { GITHUB_EVENT_NAME: 'schedule', RUNNER_NAME: 'GitHub Actions 5' }
+        })
+        expect(next.outputs.result).toBe('rotated')
+        expect(sims.github.secret(DEPENDABOT_ORG, SECRET)).toMatchObject({ value: sims.thingspace.password, visibility: 'all' })
       })
-
-      expect(result.code).toBe(0)
-      expect(result.outputs).toEqual({ result: 'dry-run', rotated: 'false', 'targets-updated': '0' })
-      expect(counts(sims)).toMatchObject({ reset: 0, login: 1, logout: 1 })
-      expect(sims.thingspace.openSessions).toBe(0)
-      expect(sims.thingspace.password).toBe(initial)
-      // Nothing a consumer reads was written: value, date, visibility and selection as they were.
-      expect([REPO, DEPENDABOT_ORG, CODESPACES_REPO].map((scope) => sims.github.secret(scope, SECRET))).toEqual(before)
-      expect(onSecret(sims, 'put-secret', SECRET)).toEqual([])
-      // The proof went to the action's own secret in every target; the record of the login came off the first once it succeeded.
-      expect(onSecret(sims, 'put-secret', STATE).map((e) => [e.scope, e.status])).toEqual([
-        [REPO, 201],
-        [DEPENDABOT_ORG, 201],
-        [CODESPACES_REPO, 201]
-      ])
-      // Once the login succeeded, the rotation state came off every target: nothing of the dry run is left.
-      expect([REPO, DEPENDABOT_ORG, CODESPACES_REPO].map((scope) => sims.github.secret(scope, STATE))).toEqual([undefined, undefined, undefined])
-      expect(sims.github.calls('delete-secret').map((e) => e.status)).toEqual([204, 204, 204])
-
-      // The next scheduled run is exactly as due as it was: it rotates.
-      sims.github.addJob(4242, 1, { name: 'rotate', runnerName: 'GitHub Actions 5', startedAt: new Date() })
-      const next = await run(sims, {
-        inputs: { targets: 'repo\ndependabot:org:acme\ncodespaces:repo', 'min-age-days': '90' },
-        env: { GITHUB_EVENT_NAME: 'schedule', RUNNER_NAME: 'GitHub Actions 5' }
-      })
-      expect(next.outputs.result).toBe('rotated')
-      expect(sims.github.secret(DEPENDABOT_ORG, SECRET)).toMatchObject({ value: sims.thingspace.password, visibility: 'all' })
-    })
-  })
+    }
+  )
 })

@@ -110,7 +110,7 @@ describe("the gateway's documented faults cost nothing and leave nothing in forc
         sims.thingspace.faults.splice(0)
         const next = await run(sims, { inputs, env: { GITHUB_EVENT_NAME: 'schedule' } })
 
-        expect(next.outputs).toEqual({ result: 'rotated', rotated: 'true', 'targets-updated': '2' })
+        expect(next.outputs).toEqual({ result: 'rotated', rotated: 'true', 'targets-updated': '2', 'active-username': 'm2m-api-user' })
         expect(counts(sims).login).toBe(logins + 2) // the login and the verify login with the new password
         expect(stored(sims, REPO)).toBe(sims.thingspace.password)
         expect(sims.thingspace.consecutiveFailures).toBe(0)

@@ -172,7 +172,9 @@ export function expectProofBeforeReset(sims: Simulators, targets: string[]): voi
   })
   expect(proofs).toEqual(targets.map((target) => ({ target, proven: true })))
   expect(resets.map((r) => r.bearerValid)).toEqual(resets.map(() => true))
-  const early = targets.flatMap((target) => onSecret(sims, 'put-secret', SECRET, target)).filter((p) => resets.length === 0 || p.start < resets[0].end)
+  const early = targets
+    .flatMap((target) => onSecret(sims, 'put-secret', SECRET, target))
+    .filter((p) => resets.length === 0 || p.start < resets[0].end)
   expect(early).toEqual([])
 }
 
