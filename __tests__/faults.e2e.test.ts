@@ -74,7 +74,7 @@ describe('a refused login', () => {
       const rightAfter = await run(sims, { inputs, env: { GITHUB_EVENT_NAME: 'schedule' } })
       expect(rightAfter.outputs.result).toBe('failed-unknown')
       expect(errorMessage(rightAfter)).toMatch(
-        /^This run did not change the password and sent no login: another run recorded a login in .* may be at work right now/
+        /^This run did not change the password and sent no login: another run wrote THINGSPACE_PASSWORD_ROTATION to repo:acme\/fleet at .* may be at work right now/
       )
 
       // The next day's scheduled run reads it as what it is: a refusal, so no login.
@@ -115,6 +115,32 @@ function recordCalls(sims: Simulators): { call: string; status: number | 'droppe
     .filter((e) => e.scope === REPO && e.path.endsWith(`/secrets/${STATE}`) && e.method !== 'GET')
     .map((e) => ({ call: e.call, status: e.status }))
 }
+
+describe('automation is not a person (issue 17)', () => {
+  test.concurrent("a workflow_dispatch by a bot is unattended: after a refusal, the bot's next dispatch stops; a person's tries once", async () => {
+    await withSimulators(undefined, async (sims) => {
+      const inputs = { password: 'an-old-password' }
+      const bot = { GITHUB_EVENT_NAME: 'workflow_dispatch', GITHUB_TRIGGERING_ACTOR: 'renovate[bot]' }
+
+      const refused = await run(sims, { inputs, env: bot })
+      expect(refused.outputs.result).toBe('failed-unchanged')
+      sims.github.age(DAY)
+
+      const again = await run(sims, { inputs, env: bot })
+      expect(again.outputs.result).toBe('failed-unchanged')
+      expect(errorMessage(again)).toMatch(/runs nobody started by hand stop here/)
+      expect(sims.thingspace.calls('login')).toHaveLength(1)
+
+      const person = await run(sims, { inputs, env: { GITHUB_EVENT_NAME: 'workflow_dispatch', GITHUB_TRIGGERING_ACTOR: 'octocat' } })
+      expect(person.stdout).toMatch(
+        /::warning[^:]*::A login with this password was refused, or may have been counted, .* trying once, without retrying/
+      )
+      expect(person.outputs.result).toBe('failed-unchanged')
+      expect(sims.thingspace.calls('login')).toHaveLength(2)
+      expect(sims.thingspace.consecutiveFailures).toBe(2)
+    })
+  })
+})
 
 describe('the lockout budget across runs (issue 11)', () => {
   test.concurrent("wrong password, every login answer lost: 4 scheduled runs spend 2 attempts, the first run's", async () => {

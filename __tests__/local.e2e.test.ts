@@ -75,7 +75,7 @@ describe('npm run local', () => {
     const run = await npmRunLocal(envFile((text) => text.replace('INPUT_PASSWORD=Initial-Passw0rd', 'INPUT_PASSWORD=Not-The-Passw0rd')))
     expect(run.code).toBe(1)
     expect(run.output).toContain(
-      '::error title=ThingSpace password rotation: failed-unchanged::The password was not changed: ThingSpace refused the login'
+      '::error title=ThingSpace password rotation: failed-unchanged::The password was not changed by this run: ThingSpace refused the login'
     )
     expect(run.output).toMatch(outputRow('result', 'failed-unchanged'))
     expect(run.output).toMatch(outputRow('targets-updated', '0'))
