@@ -116,6 +116,40 @@ function recordCalls(sims: Simulators): { call: string; status: number | 'droppe
     .map((e) => ({ call: e.call, status: e.status }))
 }
 
+describe('the stale-password guard compares with when this job read its secrets (issue 16)', () => {
+  test.concurrent(
+    'a job that waited in a concurrency group and read the fresh secret is not refused; one that read it before the store is',
+    async () => {
+      await withSimulators(undefined, async (sims) => {
+        const first = await run(sims, { inputs: { targets: 'repo\nenv:production' } })
+        expect(first.outputs.result).toBe('rotated')
+        const storedAt = Date.parse(sims.github.secret(REPO, SECRET)!.updatedAt)
+
+        // A run that started before that store, whose job waited and started after it, reading the new password.
+        sims.github.addRun(5001, new Date(storedAt - 60_000))
+        sims.github.addJob(5001, 1, { runnerName: 'GitHub Actions 9', startedAt: new Date(storedAt + 1000) })
+        const queued = await run(sims, {
+          inputs: { targets: 'repo\nenv:production' },
+          env: { GITHUB_RUN_ID: '5001', RUNNER_NAME: 'GitHub Actions 9' }
+        })
+        expect(queued.outputs.result).toBe('rotated')
+
+        // A job that started before the latest store read a password that store replaced: refused, without a login.
+        const logins = sims.thingspace.calls('login').length
+        sims.github.addRun(5002, new Date(storedAt - 60_000))
+        sims.github.addJob(5002, 1, { runnerName: 'GitHub Actions 9', startedAt: new Date(storedAt - 30_000) })
+        const stale = await run(sims, {
+          inputs: { targets: 'repo\nenv:production', password: 'the-password-before-both' },
+          env: { GITHUB_RUN_ID: '5002', RUNNER_NAME: 'GitHub Actions 9' }
+        })
+        expect(stale.outputs.result).toBe('failed-unknown')
+        expect(errorMessage(stale)).toMatch(/had THINGSPACE_PASSWORD updated after this job started/)
+        expect(sims.thingspace.calls('login')).toHaveLength(logins)
+      })
+    }
+  )
+})
+
 describe('automation is not a person (issue 17)', () => {
   test.concurrent("a workflow_dispatch by a bot is unattended: after a refusal, the bot's next dispatch stops; a person's tries once", async () => {
     await withSimulators(undefined, async (sims) => {
