@@ -40,10 +40,11 @@ class Port implements StatePort {
   removeFails: Error | undefined
   /** A removal that never answers (to meet the deadline). */
   removeHangs = false
-  constructor(
-    private readonly clock: FakeClock,
-    private readonly latency = { write: 50, remove: 70 }
-  ) {}
+  private readonly clock: FakeClock
+  private readonly latency = { write: 50, remove: 70 }
+  constructor(clock: FakeClock) {
+    this.clock = clock
+  }
 
   write = async (st: TargetState, text: string, name = 'P', signal?: AbortSignal): Promise<void> => {
     this.writes.push({ label: st.target.label, name, text, signal })
