@@ -338,9 +338,9 @@ describe('the stale-password guard: when this job read its secrets', () => {
     { name: 'the job is not listed: the run started before the store', jobStart: undefined, storedAt: START - 5 * MINUTE, stale: 'workflow run' },
     { name: 'the job is not listed: the store came before the run', jobStart: undefined, storedAt: START - 11 * MINUTE, stale: undefined },
     {
-      name: 'a store in the same instant the job started is not later',
+      name: 'a store 1 s before the job started',
       jobStart: new Date(START - 5 * MINUTE),
-      storedAt: START - 5 * MINUTE,
+      storedAt: START - 5 * MINUTE - 1000,
       stale: undefined
     }
   ])('$name', async ({ jobStart, storedAt, stale }) => {
@@ -375,6 +375,25 @@ describe('the stale-password guard: when this job read its secrets', () => {
     expect(w.secrets.writes).toEqual([])
     expect(holds(w)).toEqual({ ...ALL_OLD, [ENV]: 'Newer-Password' })
   })
+
+  // BUG: GitHub gives a job's start and a secret's update to the second. A job that started in the same
+  // second as another rotation's store may have read either value; staleTargets counts only a store
+  // strictly later, so such a job logs in with the old password, is refused (an attempt spent), and leaves
+  // a record that stops every unattended run although the secret holds the live password. Expected: a
+  // store in the job's own second is taken as possibly stale (no login; a new run reads the secret again).
+  // Found by campaign.test.ts "overlapping runs" (offsets 1050-1300 ms at 1 s precision).
+  test.failing(
+    'a job that started in the same second as another rotation\u2019s store may have read the old password: it stops before any login',
+    async () => {
+      const second = START - 5 * MINUTE
+      const w = world(THREE, { thingspace: { password: OTHER }, secrets: { timePrecisionMs: 1000, jobStart: new Date(second) } })
+      // This job started at .200 and read the old password; the other rotation stored its password at .700 of the same second.
+      for (const label of labels(THREE)) w.secrets.put(label, OTHER, new Date(second))
+      const { outcome } = await run(w, { eventName: 'schedule' })
+      expect(outcome.message).toContain('probably stale')
+      expect(w.thingspace.logins).toBe(0)
+    }
+  )
 
   test('when the job read its secrets cannot be found out: a warning, and the rotation goes on', async () => {
     const w = world()
@@ -913,10 +932,10 @@ describe('reset outcomes: sent exactly once whatever happens, and never followed
       changed: false
     },
     {
-      name: 'its OAuth token refused',
+      name: 'not sent: the OAuth token held would lapse first',
       fault: { kind: 'oauth', inToken: true },
       result: 'failed-unchanged',
-      said: 'ThingSpace OAuth token request',
+      said: 'the reset was not processed (ThingSpace password reset: not sent: the OAuth token would lapse before the answer came)',
       changed: false
     },
     {

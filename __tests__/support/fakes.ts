@@ -180,6 +180,10 @@ class Recorder {
     this.hooks.push({ match: test, fn, once, done: false })
   }
 
+  clearHooks(): void {
+    this.hooks = []
+  }
+
   record(event: Omit<CallEvent, 'at'>): CallEvent {
     const e: CallEvent = { ...event, at: this.clock.now(), run: currentRun.getStore() }
     this.events.push(e)
@@ -199,7 +203,10 @@ export interface TsFault {
   kind: FailureKind
   /** The server did its work (counted the login, opened the session, changed the password) before the client failed. */
   acted?: boolean
-  /** The OAuth token request made inside the call failed instead (the call itself was never sent). */
+  /**
+   * The OAuth token request made inside the call failed instead (the call itself was never sent). The
+   * reset makes none: it is then not sent because the token it holds would lapse first.
+   */
   inToken?: boolean
   status?: number
   code?: string
@@ -378,9 +385,11 @@ export class FakeThingSpace implements ThingSpacePort {
   }
 
   private fail(call: ThingSpaceCall, n: number, fault: TsFault, acted: boolean): never {
-    const error = fault.inToken ? tsError('token', fault) : tsError(call, fault)
-    this.end(call, n, fault.inToken ? `token ${fault.kind}` : fault.kind, acted)
-    throw error
+    this.end(call, n, fault.inToken ? (call === 'reset' ? 'not-sent' : `token ${fault.kind}`) : fault.kind, acted)
+    if (!fault.inToken) throw tsError(call, fault)
+    // The reset asks for no token of its own: it is sent only with the one held, and not at all when that one would lapse first.
+    if (call === 'reset') throw new ThingSpaceError('reset', 'not-sent', 'not sent: the OAuth token would lapse before the answer came')
+    throw tsError('token', fault)
   }
 
   /** The event's value is what the token is for ('login', 'reset', ...). */
@@ -848,6 +857,11 @@ export class World {
   on(match: Partial<CallEvent> | ((e: CallEvent) => boolean), fn: Hook, once = true): this {
     this.rec.on(match, fn, once)
     return this
+  }
+
+  /** Forgets every hook (one a run never reached must not fire in the next). */
+  clearHooks(): void {
+    this.rec.clearHooks()
   }
 
   /** Delivers a signal to the run's Cancellation now, as main.ts does. */
