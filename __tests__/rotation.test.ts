@@ -231,6 +231,15 @@ describe('a rotation with nothing in the way', () => {
     expect(holds(w)).toEqual(ALL_NEW)
   })
 
+  test('an org secret visible to selected repositories is reported with them, for the recovery commands', async () => {
+    const targets = ['repo', 'org:acme:selected']
+    const w = world(targets, { secrets: { selected: { 'org:acme:selected': [101, 102] } } })
+    const { outcome } = await w.rotate(makeSettings({ targets }))
+    expect(outcome.result).toBe('rotated')
+    expect(outcome.targets[1]).toMatchObject({ visibility: 'selected', selectedRepositories: ['repo-101', 'repo-102'] })
+    expect(w.warnings).toEqual([])
+  })
+
   test('an org secret visible to selected repositories, with none selected, is written with a warning', async () => {
     const w = world(['repo', 'org:acme:selected'])
     const { outcome } = await run(w, { targets: ['repo', 'org:acme:selected'] })
@@ -404,12 +413,16 @@ describe('the stale-password guard: when this job read its secrets', () => {
     expect(counts(w)).toEqual(ROTATED)
   })
 
-  test('no run id (a local run): the stale check is skipped without asking GitHub', async () => {
+  test.each([
+    { name: 'no run id', options: { runId: undefined }, label: 'thingspace-password-rotation acme/fleet' },
+    { name: 'no repository either', options: { runId: undefined, repository: undefined }, label: 'thingspace-password-rotation' }
+  ])('a local run ($name): the stale check is skipped without asking GitHub, and the proof says what wrote it', async ({ options, label }) => {
     const w = world()
-    const { outcome } = await run(w, { runId: undefined, eventName: undefined })
+    const { outcome } = await run(w, { ...options, eventName: undefined })
     expect(outcome.result).toBe('rotated')
     expect(w.secrets.calls.runStart).toBe(0)
     expect(counts(w)).toEqual(ROTATED)
+    expect(w.secrets.value(ENV, STATE)).toBe(`${label}: write proof; a login may count toward the lockout from ${new Date(START + 50).toISOString()}`)
   })
 })
 

@@ -638,7 +638,10 @@ export class FakeSecrets implements SecretsPort {
     }
     if (target.kind === 'org') {
       state.visibility = target.visibility ?? state.existing?.visibility ?? 'private'
-      if (state.visibility === 'selected') state.selectedRepositoryIds = this.selected[target.label] ?? []
+      if (state.visibility === 'selected') {
+        state.selectedRepositoryIds = this.selected[target.label] ?? []
+        state.selectedRepositoryNames = state.selectedRepositoryIds.map((id) => `repo-${id}`)
+      }
     }
     this.rec.record({ service: 'github', call: 'inspect', n, phase: 'end', label: target.label, outcome: 'ok' })
     return state
