@@ -36,9 +36,10 @@ describe('dueTargets', () => {
 describe('staleTargets', () => {
   const readAt = new Date(START)
 
-  test('targets updated after this job read its secrets are stale; at or before, or without a secret, are not', () => {
+  // A store in the very instant the secrets were read is left to rotation.test.ts (a BUG test: to the second, it may be either).
+  test('targets updated after this job read its secrets are stale; before, or without a secret, are not', () => {
     const after = state(repo, START + 1)
-    expect(staleTargets([after, state(env, START), state(org)], readAt)).toEqual([after])
+    expect(staleTargets([after, state(env, START - 1), state(org)], readAt)).toEqual([after])
   })
 
   test('without the time the secrets were read nothing is stale', () => {
