@@ -759,7 +759,7 @@ describe('the lockout budget across runs', () => {
         const { counted, locked } = await runs(drawn.map(({ run, answer, readOnly }) => ({ ...run, answer, readOnly })))
         expect({ atMost3: counted <= 3, locked }).toEqual({ atMost3: true, locked: false })
       }),
-      { numRuns: 60 }
+      { numRuns: 200 }
     )
   })
 })
