@@ -79,9 +79,10 @@ describe('a run cancelled with slow services exits by itself before the kill, wi
         expectReported(cancelled, 'SIGINT', 'failed-unchanged')
         expect(cancelled.result.code).toBe(1)
         expect(annotation(cancelled.result)?.message).toBe(
-          'The password was not changed: the runner cancelled the step (SIGINT) before the reset was sent, and a login was attempted.'
+          'The password was not changed: the runner cancelled the step (SIGINT) before the reset was sent, and no login was attempted (only the OAuth token was requested).'
         )
-        expect(counts(sims).reset).toBe(0)
+        // The proof comes before the login now: cancelled during it, no login is sent at all.
+        expect(counts(sims)).toMatchObject({ reset: 0, login: 0 })
       })
     },
     TIMEOUT_MS
@@ -97,9 +98,10 @@ describe('a run cancelled with slow services exits by itself before the kill, wi
 
         expectReported(cancelled, 'SIGTERM', 'failed-unchanged')
         expect(annotation(cancelled.result)?.message).toBe(
-          'The password was not changed: the runner cancelled the step (SIGTERM) before the reset was sent, and a login was attempted.'
+          'The password was not changed: the runner cancelled the step (SIGTERM) before the reset was sent, and no login was attempted (only the OAuth token was requested).'
         )
-        expect(counts(sims).reset).toBe(0)
+        // The proof comes before the login now: cancelled during it, no login is sent at all.
+        expect(counts(sims)).toMatchObject({ reset: 0, login: 0 })
       })
     },
     TIMEOUT_MS

@@ -1,9 +1,11 @@
 /**
  * The GitHub secrets client (src/github-secrets.ts) on the real Octokit from createOctokit
  * (src/github-client.ts), in process against the GitHub simulator: every target kind read and
- * written with real sealing, org visibility and selection kept, pagination without a cap, serial
- * writes (and marker removals queued with them), the 422 key rotation, 403 hints, retries that say
- * what happened, the pinned API version and debug lines that carry route templates only.
+ * written with real sealing, org visibility and selection kept, pagination without a cap, writes
+ * bounded to WRITE_CONCURRENCY in flight (removals queued with them), the rotation-state secret and an
+ * earlier version's marker read from the home target, when this job read its secrets, the 422 key
+ * rotation, 403 hints, retries that say what happened, the pinned API version and debug lines that
+ * carry route templates only.
  */
 import { afterEach, describe, expect, jest, test } from '@jest/globals'
 import sodium from 'libsodium-wrappers'
@@ -85,9 +87,9 @@ describe('every target kind', () => {
     const before = await secrets.inspect(t)
     expect(before.publicKey).toEqual(publicKeyOf(gh, scope))
     expect(before.existing).toBeUndefined()
-    expect(before.markedAt).toBeUndefined()
+    expect(before.recordAt).toBeUndefined()
 
-    const updatedAt = new Date(Date.now() - 100 * DAY)
+    const updatedAt = new Date(Math.floor((Date.now() - 100 * DAY) / 1000) * 1000) // GitHub's times are to the second
     gh.seed(scope, SECRET, 'old', updatedAt, scope.includes('org:') ? { visibility: 'all' } : {})
     const state = await secrets.inspect(t)
     expect(state.existing?.updatedAt).toEqual(updatedAt)
@@ -103,17 +105,31 @@ describe('every target kind', () => {
     expect(others.map((other) => gh.secret(other, SECRET)?.value)).toEqual(others.map(() => undefined))
   })
 
-  test('the lockout marker is read with the first target and written private', async () => {
+  test('the home target reads the rotation state and an earlier version\'s marker; the state is written private', async () => {
     const { gh, secrets } = await rig()
-    const marked = new Date(Date.now() - DAY)
+    const recorded = new Date('2030-01-02T03:04:05Z')
+    const marked = new Date('2030-01-01T00:00:00Z')
+    gh.seed('dependabot:org:acme', `${SECRET}_ROTATION`, 'note', recorded, { visibility: 'all' })
     gh.seed('dependabot:org:acme', `${SECRET}_REJECTED`, 'note', marked, { visibility: 'all' })
     gh.seed('dependabot:org:acme', SECRET, 'old', new Date(Date.now() - 2 * DAY), { visibility: 'selected', selected: [7] })
-    const state = await secrets.inspect(target('dependabot:org:acme'), true)
-    expect(state.markedAt).toEqual(marked)
-    expect(secrets.markerName).toBe('THINGSPACE_PASSWORD_REJECTED')
-    await secrets.write(state, 'a login may have counted', secrets.markerName)
-    expect(gh.secret('dependabot:org:acme', secrets.markerName)).toMatchObject({ value: 'a login may have counted', visibility: 'private' })
+    const home = await secrets.inspect(target('dependabot:org:acme'), true)
+    expect(home).toMatchObject({ recordAt: recorded, legacyMarkedAt: marked })
+    const other = await secrets.inspect(target('dependabot:org:acme'))
+    expect(other).toMatchObject({ recordAt: undefined, legacyMarkedAt: undefined })
+    expect([secrets.stateName, secrets.legacyMarkerName]).toEqual(['THINGSPACE_PASSWORD_ROTATION', 'THINGSPACE_PASSWORD_REJECTED'])
+    await secrets.write(home, 'a login may have counted', secrets.stateName)
+    expect(gh.secret('dependabot:org:acme', secrets.stateName)).toMatchObject({ value: 'a login may have counted', visibility: 'private' })
     expect(gh.secret('dependabot:org:acme', SECRET)).toMatchObject({ value: 'old', visibility: 'selected', selected: [7] })
+  })
+
+  test('updatedAt reads a secret\'s time again, to the second, and undefined once it is gone', async () => {
+    const { gh, secrets } = await rig()
+    const state = await secrets.inspect(target('env:production'))
+    expect(await secrets.updatedAt(state)).toBeUndefined()
+    gh.now = () => Date.parse('2030-05-06T07:08:09.876Z')
+    await secrets.write(state, 'v')
+    expect(await secrets.updatedAt(state)).toEqual(new Date('2030-05-06T07:08:09Z'))
+    expect(await secrets.updatedAt(state, `${SECRET}_ROTATION`)).toBeUndefined()
   })
 })
 
@@ -197,16 +213,29 @@ describe('pagination of the selected repositories', () => {
 })
 
 describe('writes', () => {
-  test('are made one at a time, even when ten are asked for at once', async () => {
+  test('go out at most ten at a time, even when 25 are asked for at once', async () => {
     const { gh, secrets } = await rig()
-    gh.latencyMs = 5
-    expect(WRITE_CONCURRENCY).toBe(1)
+    gh.latencyMs = 100
+    expect(WRITE_CONCURRENCY).toBe(10)
     const states = await Promise.all(
       ['repo', 'env:production', 'org:acme', 'dependabot:repo', 'codespaces:repo'].map((l) => secrets.inspect(target(l)))
     )
-    await Promise.all(Array.from({ length: 10 }, (_, i) => secrets.write(states[i % states.length], `value-${i}`)))
+    await Promise.all(Array.from({ length: 25 }, (_, i) => secrets.write(states[i % states.length], `value-${i}`, `S_${i}`)))
+    expect(gh.calls('put-secret')).toHaveLength(25)
+    expect(gh.peakInFlight('put-secret')).toBe(10)
+  })
+
+  test('a write still queued when the signal aborts is not sent', async () => {
+    const { gh, secrets } = await rig()
+    gh.latencyMs = 100
+    const state = await secrets.inspect(target('repo'))
+    const controller = new AbortController()
+    const writes = Array.from({ length: 12 }, (_, i) => secrets.write(state, 'v', `S_${i}`, controller.signal))
+    await new Promise((resolve) => setTimeout(resolve, 50)) // ten are in flight, two wait for a place
+    controller.abort(new Error('cancelled'))
+    const settled = await Promise.allSettled(writes)
+    expect(settled.filter((w) => w.status === 'fulfilled')).toHaveLength(10)
     expect(gh.calls('put-secret')).toHaveLength(10)
-    expect(gh.peakInFlight('put-secret')).toBe(1)
   })
 
   test('a 422 after the key rotated re-reads the key, and the second PUT succeeds', async () => {
@@ -231,8 +260,8 @@ describe('writes', () => {
   })
 })
 
-describe('removing the lockout marker', () => {
-  const MARKER = `${SECRET}_REJECTED`
+describe('removing the lockout record', () => {
+  const MARKER = `${SECRET}_ROTATION`
 
   test.each(KINDS)('%s: deletes the marker, and only the marker', async (line, scope) => {
     const { gh, secrets } = await rig()
@@ -240,8 +269,8 @@ describe('removing the lockout marker', () => {
     gh.seed(scope, MARKER, 'a login may count', new Date(Date.now() - DAY), org)
     gh.seed(scope, SECRET, 'old', new Date(Date.now() - 2 * DAY), org)
     const state = await secrets.inspect(target(line), true)
-    expect(state.markedAt).toBeDefined()
-    await secrets.remove(state, secrets.markerName)
+    expect(state.recordAt).toBeDefined()
+    await secrets.remove(state, secrets.stateName)
     expect(gh.secret(scope, MARKER)).toBeUndefined()
     expect(gh.secret(scope, SECRET)?.value).toBe('old')
     expect(gh.calls('delete-secret').map((e) => [e.scope, e.status, e.path.endsWith(`/${MARKER}`)])).toEqual([[scope, 204, true]])
@@ -250,7 +279,7 @@ describe('removing the lockout marker', () => {
   test('a marker that is already gone (404) counts as removed', async () => {
     const { gh, secrets } = await rig()
     const state = await secrets.inspect(target('repo'), true)
-    await secrets.remove(state, secrets.markerName)
+    await secrets.remove(state, secrets.stateName)
     expect(gh.calls('delete-secret').map((e) => e.status)).toEqual([404])
   })
 
@@ -258,7 +287,7 @@ describe('removing the lockout marker', () => {
     const { gh, secrets } = await rig({ grant: { write: false } })
     gh.seed('repo:acme/fleet', MARKER, 'a login may count', new Date(Date.now() - DAY))
     const state = await secrets.inspect(target('repo'), true)
-    const error = await failure(secrets.remove(state, secrets.markerName))
+    const error = await failure(secrets.remove(state, secrets.stateName))
     expect(error).toMatchObject({ name: 'GitHubError', status: 403 })
     expect(error.message).toBe(
       `Failed to delete ${MARKER} from repo:acme/fleet: 403 Resource not accessible by personal access token (the github-token may not write these secrets; it needs the "Secrets" repository permission (write); classic: repo)`
@@ -266,15 +295,16 @@ describe('removing the lockout marker', () => {
     expect(gh.secret('repo:acme/fleet', MARKER)).toBeDefined()
   })
 
-  test('is queued with the writes, one request at a time', async () => {
+  test('is queued with the writes: with ten writes in flight it waits for a free place', async () => {
     const { gh, secrets } = await rig()
-    gh.latencyMs = 5
+    gh.latencyMs = 20
     gh.seed('repo:acme/fleet', MARKER, 'a login may count', new Date(Date.now() - DAY))
     const state = await secrets.inspect(target('repo'), true)
-    await Promise.all([secrets.write(state, 'a'), secrets.remove(state, secrets.markerName), secrets.write(state, 'b')])
-    const requests = gh.log.filter((e) => e.call === 'put-secret' || e.call === 'delete-secret').sort((a, b) => a.start - b.start)
-    expect(requests.map((e) => e.call)).toEqual(['put-secret', 'delete-secret', 'put-secret'])
-    expect(requests.every((e, i) => i === 0 || e.start >= requests[i - 1].end)).toBe(true)
+    const writes = Array.from({ length: 10 }, (_, i) => secrets.write(state, 'v', `S_${i}`))
+    await Promise.all([...writes, secrets.remove(state, secrets.stateName)])
+    const firstWriteEnd = Math.min(...gh.calls('put-secret').map((e) => e.end))
+    expect(gh.calls('delete-secret')[0].start).toBeGreaterThanOrEqual(firstWriteEnd)
+    expect(gh.secret('repo:acme/fleet', MARKER)).toBeUndefined()
   })
 })
 
@@ -435,7 +465,7 @@ describe('every request', () => {
     gh.seed('org:acme', SECRET, 'old', new Date(), { visibility: 'all' })
     const states = await Promise.all(KINDS.map(([line]) => secrets.inspect(target(line), true)))
     await Promise.all(states.map((s: TargetState) => secrets.write(s, 'value')))
-    await secrets.runStartedAt(HERE, 77)
+    await secrets.secretsReadAt({ repository: HERE, runId: 77, runAttempt: 1, runnerName: 'r' })
     expect(gh.log.length).toBeGreaterThan(25)
     expect(new Set(gh.log.map((e) => e.apiVersion))).toEqual(new Set([API_VERSION]))
     expect(API_VERSION).toBe('2022-11-28')
@@ -462,25 +492,60 @@ describe('every request', () => {
   })
 })
 
-describe('runStartedAt', () => {
-  test('is the run attempt start', async () => {
+describe('secretsReadAt: when this job read its secrets', () => {
+  const job = { repository: HERE, runId: 9, runAttempt: 2, runnerName: 'GitHub Actions 3' }
+
+  test("is this job's start: the in-progress job of the run attempt on this runner", async () => {
     const { gh, secrets } = await rig()
-    const started = new Date('2030-01-02T03:04:05Z')
-    gh.addRun(9, started, new Date('2030-01-01T00:00:00Z'))
-    expect(await secrets.runStartedAt(HERE, 9)).toEqual(started)
+    gh.addRun(9, new Date('2030-01-02T03:00:00Z'))
+    gh.addJob(9, 2, { name: 'prepare', runnerName: 'GitHub Actions 1', startedAt: new Date('2030-01-02T03:00:05Z'), status: 'completed' })
+    gh.addJob(9, 2, { name: 'rotate', runnerName: 'GitHub Actions 3', startedAt: new Date('2030-01-02T03:20:00Z') })
+    gh.addJob(9, 1, { name: 'rotate', runnerName: 'GitHub Actions 3', startedAt: new Date('2030-01-02T02:00:00Z') })
+    expect(await secrets.secretsReadAt(job)).toEqual({ at: new Date('2030-01-02T03:20:00Z'), of: 'job' })
+    expect(gh.calls('list-jobs').map((e) => e.path)).toEqual(['/repos/acme/fleet/actions/runs/9/attempts/2/jobs'])
   })
 
-  test('falls back to created_at', async () => {
+  test('finds the job on any page of a long jobs list', async () => {
+    const { gh, secrets } = await rig()
+    gh.maxPageSize = 30
+    gh.addRun(9, new Date('2030-01-02T03:00:00Z'))
+    for (let i = 0; i < 70; i++) gh.addJob(9, 2, { name: `matrix ${i}`, runnerName: `runner ${i}`, startedAt: new Date('2030-01-02T03:01:00Z') })
+    gh.addJob(9, 2, { name: 'rotate', runnerName: 'GitHub Actions 3', startedAt: new Date('2030-01-02T03:30:00Z') })
+    expect(await secrets.secretsReadAt(job)).toEqual({ at: new Date('2030-01-02T03:30:00Z'), of: 'job' })
+    expect(gh.calls('list-jobs')).toHaveLength(3)
+  })
+
+  test.each([
+    { name: 'no job runs on this runner', jobs: [{ runnerName: 'GitHub Actions 9', status: 'in_progress' as const }], fault: undefined },
+    { name: 'the job on this runner has completed', jobs: [{ runnerName: 'GitHub Actions 3', status: 'completed' as const }], fault: undefined },
+    { name: 'the jobs cannot be listed', jobs: [], fault: { call: 'list-jobs', status: 403, body: { message: 'Forbidden' } } }
+  ])("falls back to the run attempt's start when $name", async ({ jobs, fault }) => {
+    const { gh, secrets } = await rig()
+    gh.addRun(9, new Date('2030-01-02T03:00:00Z'))
+    for (const j of jobs) gh.addJob(9, 2, { ...j, startedAt: new Date('2030-01-02T03:20:00Z') })
+    if (fault) gh.inject(fault)
+    expect(await secrets.secretsReadAt(job)).toEqual({ at: new Date('2030-01-02T03:00:00Z'), of: 'run' })
+  })
+
+  test('without a run attempt or a runner name it asks only for the run', async () => {
+    const { gh, secrets } = await rig()
+    gh.addRun(9, new Date('2030-01-02T03:00:00Z'))
+    expect(await secrets.secretsReadAt({ repository: HERE, runId: 9, runAttempt: undefined, runnerName: 'x' })).toMatchObject({ of: 'run' })
+    expect(await secrets.secretsReadAt({ repository: HERE, runId: 9, runAttempt: 1, runnerName: undefined })).toMatchObject({ of: 'run' })
+    expect(gh.calls('list-jobs')).toHaveLength(0)
+  })
+
+  test("falls back to the run's created_at", async () => {
     const { gh, secrets } = await rig()
     gh.inject({ call: 'get-run', attempts: [1], status: 200, body: { id: 9, created_at: '2030-01-01T00:00:00Z' } })
-    expect(await secrets.runStartedAt(HERE, 9)).toEqual(new Date('2030-01-01T00:00:00Z'))
+    expect(await secrets.secretsReadAt(job)).toEqual({ at: new Date('2030-01-01T00:00:00Z'), of: 'run' })
   })
 
-  test('says why it could not be read', async () => {
+  test('says why the run could not be read', async () => {
     const { gh, secrets } = await rig()
-    expect((await failure(secrets.runStartedAt(HERE, 404404))).message).toBe('Could not read workflow run 404404: 404 Not Found')
+    expect((await failure(secrets.secretsReadAt({ ...job, runId: 404404 }))).message).toBe('Could not read workflow run 404404: 404 Not Found')
     gh.inject({ call: 'get-run', attempts: [1], status: 200, body: { id: 9 } })
-    const error = await failure(secrets.runStartedAt(HERE, 9))
+    const error = await failure(secrets.secretsReadAt(job))
     expect(error).toMatchObject({ name: 'GitHubError', status: undefined })
     expect(error.message).toBe('Could not read workflow run 9: the answer has no run_started_at or created_at')
   })

@@ -189,7 +189,7 @@ describe('run', () => {
     expect(outputs().result).toBe('failed-unchanged')
     expect(sims.thingspace.calls('login')).toHaveLength(1)
     expect(sims.thingspace.calls('reset')).toHaveLength(0)
-    expect(sims.github.secret(REPO, `${SECRET}_REJECTED`)).toBeDefined()
+    expect(sims.github.secret(REPO, `${SECRET}_ROTATION`)).toBeDefined()
     expect(sims.github.secret(REPO, SECRET)).toBeUndefined()
     expect(printed().find((line) => line.startsWith('::error'))).toMatch(/ThingSpace refused the login for m2m-api-user/)
     expect(process.exitCode).toBe(1)
@@ -197,7 +197,7 @@ describe('run', () => {
 })
 
 describe('a run nobody started by hand', () => {
-  const MARKER = `${SECRET}_REJECTED`
+  const MARKER = `${SECRET}_ROTATION`
   const READ_ONLY_TOKEN = 'ghp_ReadOnlyToken0123456789abcdefABCDEFab'
   let event: string
 
@@ -213,7 +213,7 @@ describe('a run nobody started by hand', () => {
   const onSecret = (sims: Simulators, call: string, name: string) => sims.github.log.filter((e) => e.call === call && e.path.endsWith(`/${name}`))
 
   test.each(['schedule', 'repository_dispatch'])(
-    'a %s run writes the marker before its login is sent, and deletes it once the login succeeded',
+    'a %s run writes the rotation state (proof and record) before its login is sent, and deletes the record once the login succeeded',
     async (eventName) => {
       perTest = await startSimulators()
       const sims = perTest
@@ -225,12 +225,13 @@ describe('a run nobody started by hand', () => {
       const markerPuts = onSecret(sims, 'put-secret', MARKER)
       const deletes = onSecret(sims, 'delete-secret', MARKER)
       const passwordPuts = onSecret(sims, 'put-secret', SECRET)
-      expect([markerPuts.length, deletes.length, passwordPuts.length]).toEqual([1, 1, 2])
+      // The password secret is written once, with the new password, after the reset.
+      expect([markerPuts.length, deletes.length, passwordPuts.length]).toEqual([1, 1, 1])
       expect(markerPuts[0]).toMatchObject({ scope: REPO, status: 201 })
       expect(markerPuts[0].end).toBeLessThanOrEqual(login.start)
+      expect(passwordPuts[0].start).toBeGreaterThanOrEqual(sims.thingspace.calls('reset')[0].end)
       expect(deletes[0]).toMatchObject({ scope: REPO, status: 204 })
-      expect(deletes[0].start).toBeGreaterThanOrEqual(login.end)
-      expect(deletes[0].end).toBeLessThanOrEqual(passwordPuts[0].start)
+      expect(deletes[0].start).toBeGreaterThanOrEqual(passwordPuts[0].end)
       expect(sims.github.secret(REPO, MARKER)).toBeUndefined()
       expect(sims.github.secret(REPO, SECRET)?.value).toBe(sims.thingspace.password)
       expect(process.exitCode).toBeUndefined()
@@ -249,13 +250,13 @@ describe('a run nobody started by hand', () => {
     expect(sims.thingspace.calls('token')).toHaveLength(1)
     expect(onSecret(sims, 'put-secret', MARKER).map((e) => e.status)).toEqual([403])
     const error = printed().find((line) => line.startsWith('::error'))
-    expect(error).toContain(`a run nobody started by hand records each login in ${MARKER} before sending it`)
-    expect(error).toContain(`writing ${MARKER} to ${REPO} failed`)
+    expect(error).toContain(`not every target accepted a write of ${MARKER}`)
+    expect(error).toContain(`Failed to write ${MARKER} to ${REPO}: 403`)
     expect(process.exitCode).toBe(1)
     expectNoLeak(sims)
   })
 
-  test('a refused login in a scheduled run keeps the marker written before it, and writes no second one', async () => {
+  test('a refused login in a scheduled run keeps the record written before it, and writes no second one', async () => {
     perTest = await startSimulators()
     const sims = perTest
     githubContext.eventName = 'schedule'

@@ -20,7 +20,7 @@ import net, { type Socket } from 'node:net'
 import { startSimulators, type Simulators } from '../simulators/harness.ts'
 import { startProxy, type RecordingProxy } from '../simulators/proxy.ts'
 import { makeCertificates } from '../simulators/tls.ts'
-import { MARKER, REPO, errorMessage, run, stored } from './support/scenario.ts'
+import { REPO, STATE, errorMessage, run, stored } from './support/scenario.ts'
 
 const HOSTS = { thingspace: 'thingspace.sim.test', github: 'github.sim.test' }
 const TO_LOOPBACK = { [HOSTS.thingspace]: '127.0.0.1', [HOSTS.github]: '127.0.0.1' }
@@ -160,11 +160,11 @@ describe('behind a proxy', () => {
       expect(sims.thingspace.consecutiveFailures).toBe(0)
       expect(sims.thingspace.password).toBe(initial)
       // Recorded ahead of the login, removed once it was known never to have been sent.
-      expect(sims.github.log.filter((e) => e.path.endsWith(`/secrets/${MARKER}`) && e.method !== 'GET').map((e) => [e.call, e.status])).toEqual([
+      expect(sims.github.log.filter((e) => e.path.endsWith(`/secrets/${STATE}`) && e.method !== 'GET').map((e) => [e.call, e.status])).toEqual([
         ['put-secret', 201],
         ['delete-secret', 204]
       ])
-      expect(stored(sims, REPO, MARKER)).toBeUndefined()
+      expect(stored(sims, REPO, STATE)).toBeUndefined()
     } finally {
       await Promise.all([sims.stop(), proxy.stop()])
     }

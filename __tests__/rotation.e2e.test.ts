@@ -14,6 +14,8 @@ import {
   ORG,
   REPO,
   SECRET,
+  STATE,
+  onSecret,
   annotation,
   counts,
   expectProofBeforeReset,
@@ -41,7 +43,7 @@ describe('a rotation', () => {
   test.concurrent('stores the new password in a target of every kind, keeping org visibility and selection', async () => {
     await withSimulators(undefined, async (sims) => {
       const initial = sims.thingspace.password
-      const longAgo = new Date(Date.now() - 100 * DAY)
+      const longAgo = new Date(Math.floor((Date.now() - 100 * DAY) / 1000) * 1000) // GitHub gives times to the second
       sims.github.seed(ORG, SECRET, initial, longAgo, { visibility: 'selected', selected: [1000, 2024, 77] })
       sims.github.seed(DEPENDABOT_ORG, SECRET, initial, longAgo, { visibility: 'all' })
       sims.github.seed(DEPENDABOT_REPO, SECRET, initial, longAgo)
@@ -102,9 +104,10 @@ describe('a rotation', () => {
         expect.arrayContaining([
           '::debug::GitHub GET /repos/{owner}/{repo}/actions/secrets/public-key -> 200',
           '::debug::GitHub GET /repos/{owner}/{repo}/environments/{environment_name}/secrets/{secret_name} -> 404 Not Found',
+          '::debug::GitHub GET /repos/{owner}/{repo}/actions/runs/{run_id}/attempts/{attempt_number}/jobs -> 200',
           '::debug::GitHub PUT /repos/{owner}/{repo}/actions/secrets/{secret_name} -> 201',
-          '::debug::GitHub PUT /repos/{owner}/{repo}/actions/secrets/{secret_name} -> 204',
-          '::debug::GitHub PUT /orgs/{org}/dependabot/secrets/{secret_name} -> 204'
+          '::debug::GitHub PUT /orgs/{org}/dependabot/secrets/{secret_name} -> 201',
+          '::debug::GitHub DELETE /repos/{owner}/{repo}/actions/secrets/{secret_name} -> 204'
         ])
       )
       for (const call of ['POST /api/ts/v1/oauth2/token', 'POST /api/m2m/v1/session/login', 'PUT /api/m2m/v1/session/password/actions/reset']) {
@@ -137,20 +140,45 @@ describe('a rotation', () => {
     })
   })
 
-  test.concurrent('dry-run logs in and proves every target writable with the current password, then stops without a reset', async () => {
+  test.concurrent('dry-run logs in and proves every target writable, then stops without a reset and without touching the password secret', async () => {
     await withSimulators({ password: 'pässwörd "q" \\ 100% +&/ 日本' }, async (sims) => {
       const initial = sims.thingspace.password
+      const longAgo = new Date(Math.floor((Date.now() - 100 * DAY) / 1000) * 1000)
+      sims.github.seed(REPO, SECRET, initial, longAgo)
+      sims.github.seed(DEPENDABOT_ORG, SECRET, initial, longAgo, { visibility: 'all' })
+      const before = [REPO, DEPENDABOT_ORG, CODESPACES_REPO].map((scope) => sims.github.secret(scope, SECRET))
 
-      const result = await run(sims, { inputs: { targets: 'repo\ndependabot:org:acme:selected\ncodespaces:repo', 'dry-run': 'true' } })
+      const result = await run(sims, {
+        inputs: { targets: 'repo\ndependabot:org:acme:selected\ncodespaces:repo', 'dry-run': 'true', 'min-age-days': '90' },
+        env: { GITHUB_EVENT_NAME: 'schedule' }
+      })
 
       expect(result.code).toBe(0)
       expect(result.outputs).toEqual({ result: 'dry-run', rotated: 'false', 'targets-updated': '0' })
       expect(counts(sims)).toMatchObject({ reset: 0, login: 1, logout: 1 })
       expect(sims.thingspace.openSessions).toBe(0)
       expect(sims.thingspace.password).toBe(initial)
-      // Written byte for byte, awkward characters and all.
-      expect([REPO, DEPENDABOT_ORG, CODESPACES_REPO].map((scope) => stored(sims, scope))).toEqual([initial, initial, initial])
-      expect(sims.github.secret(DEPENDABOT_ORG, SECRET)).toMatchObject({ visibility: 'selected', selected: [] })
+      // Nothing a consumer reads was written: value, date, visibility and selection as they were.
+      expect([REPO, DEPENDABOT_ORG, CODESPACES_REPO].map((scope) => sims.github.secret(scope, SECRET))).toEqual(before)
+      expect(onSecret(sims, 'put-secret', SECRET)).toEqual([])
+      // The proof went to the action's own secret in every target; the record of the login came off the first once it succeeded.
+      expect(onSecret(sims, 'put-secret', STATE).map((e) => [e.scope, e.status])).toEqual([
+        [REPO, 201],
+        [DEPENDABOT_ORG, 201],
+        [CODESPACES_REPO, 201]
+      ])
+      // Once the login succeeded, the rotation state came off every target: nothing of the dry run is left.
+      expect([REPO, DEPENDABOT_ORG, CODESPACES_REPO].map((scope) => sims.github.secret(scope, STATE))).toEqual([undefined, undefined, undefined])
+      expect(sims.github.calls('delete-secret').map((e) => e.status)).toEqual([204, 204, 204])
+
+      // The next scheduled run is exactly as due as it was: it rotates.
+      sims.github.addJob(4242, 1, { name: 'rotate', runnerName: 'GitHub Actions 5', startedAt: new Date() })
+      const next = await run(sims, {
+        inputs: { targets: 'repo\ndependabot:org:acme\ncodespaces:repo', 'min-age-days': '90' },
+        env: { GITHUB_EVENT_NAME: 'schedule', RUNNER_NAME: 'GitHub Actions 5' }
+      })
+      expect(next.outputs.result).toBe('rotated')
+      expect(sims.github.secret(DEPENDABOT_ORG, SECRET)).toMatchObject({ value: sims.thingspace.password, visibility: 'all' })
     })
   })
 })

@@ -1,12 +1,16 @@
 /**
- * `npm run demo`: the bundled action against the simulators, shown as a workflow would show it.
+ * `npm run demo`: the bundled action against the simulators, shown as a workflow would show it: the log as
+ * the runner renders it and each job summary as a person reads it.
  * First a quarterly rotation into a repository, an environment, an organization and a Dependabot secret; then the
  * same workflow on a frequent cron, where min-age-days makes it a no-op; then a rotation in which one
- * target refuses the new password, escrowed to a recovery key and opened with the recovery tool.
+ * target refuses the new password, escrowed to a throwaway recovery key. The key and the ciphertext stay in
+ * a temporary directory, and the demo ends with the command that opens one with the other, to practise on.
  */
 import { execFileSync } from 'node:child_process'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import path from 'node:path'
-import { FIXTURE, NODE, ROOT, runAction, startSimulators, type ActionRun, type Simulators } from '../simulators/harness.ts'
+import { FIXTURE, NODE, recoveryTool, runAction, startSimulators, type ActionRun, type Simulators } from '../simulators/harness.ts'
 import { renderLikeRunner } from '../simulators/runner-log.ts'
 
 const DAY = 24 * 60 * 60 * 1000
@@ -18,12 +22,51 @@ const SCOPES = [
   `dependabot:repo:${FIXTURE.repository}`
 ]
 
+/** A line of prose wrapped at 100 columns, as a browser would wrap it in a narrow window. */
+function wrap(line: string): string {
+  const lines: string[] = []
+  let current = ''
+  for (const word of line.split(' ')) {
+    if (current && current.length + word.length + 1 > 100) {
+      lines.push(current)
+      current = word
+    } else current = current ? `${current} ${word}` : word
+  }
+  return [...lines, current].join('\n')
+}
+
+/** The job summary's HTML (what @actions/core's summary writes) as the rendered page reads: headings, text, a table, code. */
+export function summaryAsText(html: string): string {
+  const entities = (text: string): string =>
+    text
+      .replace(/&lt;/g, '<')
+      .replace(/&gt;/g, '>')
+      .replace(/&quot;/g, '"')
+      .replace(/&#39;/g, "'")
+      .replace(/&amp;/g, '&')
+  const inline = (text: string): string => entities(text.replace(/<br>/g, '\n').replace(/<[^>]+>/g, ''))
+  const blocks: string[] = []
+  for (const [, tag, body] of html.matchAll(/<(h[1-6]|p|table|pre)\b[^>]*>([\s\S]*?)<\/\1>/g)) {
+    if (tag.startsWith('h')) blocks.push(`${'#'.repeat(Number(tag[1]))} ${inline(body)}`)
+    else if (tag === 'p') blocks.push(inline(body).split('\n').map(wrap).join('\n'))
+    else if (tag === 'pre') blocks.push(inline(body).replace(/^/gm, '    '))
+    else {
+      const rows = [...body.matchAll(/<tr>([\s\S]*?)<\/tr>/g)].map(([, row]) =>
+        [...row.matchAll(/<t[hd]>([\s\S]*?)<\/t[hd]>/g)].map(([, c]) => inline(c))
+      )
+      const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i]?.length ?? 0)))
+      blocks.push(rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]))).join('   ')).join('\n'))
+    }
+  }
+  return blocks.join('\n\n')
+}
+
 function show(title: string, run: ActionRun): void {
   const rule = '─'.repeat(78)
   console.log(`\n${rule}\n${title}\n${rule}`)
   console.log(renderLikeRunner(run.stdout + run.stderr).trimEnd())
   console.log(`\n[exit code ${run.code}]  outputs: ${JSON.stringify(run.outputs)}`)
-  console.log(`\n── job summary ──\n${run.summary.trimEnd()}`)
+  console.log(`\n── job summary ──\n${summaryAsText(run.summary)}`)
 }
 
 function check(sims: Simulators): void {
@@ -59,11 +102,13 @@ try {
   show('Run 2: the same workflow again, minutes later', second)
   check(sims)
 
-  // The environment's write access is revoked between the proof and the store.
-  const tool = path.join(ROOT, 'dist/recovery/index.js')
-  const keys = execFileSync(NODE, [tool, 'keygen'], { encoding: 'utf8' })
+  // A throwaway recovery key, kept in a file as the README tells a person to keep theirs.
+  const tool = recoveryTool()
+  const keep = mkdtempSync(path.join(tmpdir(), 'thingspace-demo-'))
+  const keyFile = path.join(keep, 'recovery.key')
+  const keys = execFileSync(NODE, [tool, 'keygen', '--key-file', keyFile], { encoding: 'utf8' })
   const publicKey = /recovery-public-key:\s+(\S+)/.exec(keys)![1]
-  const privateKey = /RECOVERY_PRIVATE_KEY:\s+(\S+)/.exec(keys)![1]
+  // The environment's write access is revoked between the proof and the store.
   sims.github.addRun(4243, new Date()) // a new workflow run, started by hand
   sims.github.inject({
     call: 'put-secret',
@@ -78,12 +123,14 @@ try {
   })
   show('Run 3: a manual rotation while the environment target has lost write access (with recovery-public-key)', third)
   check(sims)
-  const opened = execFileSync(NODE, [tool, 'open', third.outputs['recovery-ciphertext'] ?? ''], {
-    encoding: 'utf8',
-    env: { ...process.env, RECOVERY_PRIVATE_KEY: privateKey }
-  }).trimEnd()
+  // The ciphertext as a person saves it from the summary (an editor adds the newline), opened from the key file.
+  const ciphertextFile = path.join(keep, 'ciphertext.txt')
+  writeFileSync(ciphertextFile, `${third.outputs['recovery-ciphertext'] ?? ''}\n`)
+  const opened = execFileSync(NODE, [tool, 'open', '--key-file', keyFile], { input: readFileSync(ciphertextFile), encoding: 'utf8' }).trimEnd()
   console.log(
-    `\n── recovery ──\n  node dist/recovery/index.js open <recovery-ciphertext> → ${opened === sims.thingspace.password ? 'the live ThingSpace password (not shown)' : 'NOT the live password'}`
+    `\n── recovery ──\n  node ${path.relative(process.cwd(), tool)} open --key-file ${keyFile} < ${ciphertextFile}\n` +
+      `  → ${opened === sims.thingspace.password ? 'the live ThingSpace password (not shown here)' : 'NOT the live password'}\n` +
+      `  The throwaway key and the ciphertext stay in ${keep}: run that command to practise, then delete the directory.`
   )
 
   process.exitCode =

@@ -184,6 +184,18 @@ export class GitHubSimulator extends Simulator {
     this.scope(scope).secrets.set(name.toUpperCase(), { value, createdAt: at, updatedAt: at, ...extra })
   }
 
+  /**
+   * Moves every stored secret's times `ms` into the past, as if everything so far had happened that
+   * long ago: consecutive runs of a test stand for scheduled runs days apart.
+   */
+  age(ms: number): void {
+    const scopes: Scope[] = []
+    for (const holder of [...this.repos.values(), ...this.orgs.values()]) scopes.push(holder, ...Object.values(holder.apps))
+    for (const repo of this.repos.values()) scopes.push(...repo.environments.values())
+    const back = (at: string): string => githubTime(Date.parse(at) - ms)
+    for (const scope of scopes) for (const secret of scope.secrets.values()) Object.assign(secret, { createdAt: back(secret.createdAt), updatedAt: back(secret.updatedAt) })
+  }
+
   /** What a target holds, decrypted, or undefined. */
   secret(scope: string, name: string): StoredSecret | undefined {
     return this.scope(scope).secrets.get(name.toUpperCase())
@@ -216,7 +228,8 @@ export class GitHubSimulator extends Simulator {
 
   protected noteRequest(req: IncomingJson): Partial<LogEntry> {
     const version = req.headers['x-github-api-version']
-    return { apiVersion: version === undefined ? undefined : String(version) }
+    const auth = /^(?:token|bearer) (.+)$/i.exec(req.headers.authorization ?? '')?.[1]
+    return { apiVersion: version === undefined ? undefined : String(version), auth }
   }
 
   protected route(req: IncomingJson): Routed {

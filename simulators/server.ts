@@ -1,6 +1,9 @@
 /**
  * What both simulators share: an HTTP server on 127.0.0.1, a request log with start and end times
- * (to count sequential waves), global latency, and fault injection per call and per attempt.
+ * (to count sequential waves), global latency, and fault injection per call and per attempt: an
+ * answer in place of the simulator's own (before or after it acts), a delay, a dropped connection, and
+ * an answer that stalls (never begun, or begun and never finished) until the client gives up or the
+ * simulator stops.
  */
 import http from 'node:http'
 import https from 'node:https'
@@ -13,13 +16,19 @@ export interface Fault {
   scope?: string
   /** 1-based attempts of this call (counted per fault) it applies to; every attempt when absent. */
   attempts?: number[]
-  /** Answer with this status (and body and headers) instead of handling the request. */
+  /** Answer with this status (and body and headers) instead of handling the request (see `afterActing`). */
   status?: number
   body?: unknown
   headers?: Record<string, string>
   /** A body sent as is in place of JSON (an XML gateway fault), with its content type. */
   rawBody?: string
   contentType?: string
+  /**
+   * With `status`: act on the request first, as the service would (a change committed, a failed login
+   * counted), then send the fault's answer instead of the simulator's own. Without it, a fault's answer
+   * stands for one from something in front of the service (the gateway), which never acted.
+   */
+  afterActing?: boolean
   /** Wait this long before handling the request. */
   delayMs?: number
   /**
@@ -27,6 +36,15 @@ export interface Fault {
    * it has committed the change (a lost response).
    */
   drop?: 'before' | 'after'
+  /**
+   * Never finish the answer; the connection stays open until the client gives up or the simulator
+   * stops. `headers`: the request is taken and never acted on or answered. `body`: the simulator acts,
+   * sends the status and headers (and the first `stallAfterBytes` bytes of the body) and never the
+   * rest. A status that has no body (204, 304) cannot stall its body: give the fault a `status` too.
+   */
+  stall?: 'headers' | 'body'
+  /** With `stall: 'body'`: how many bytes of the body are sent before the stall (none when absent). */
+  stallAfterBytes?: number
   /** GitHub only: rotate the scope's public key before handling the request. */
   rotateKey?: boolean
   /** Called as the request arrives, before any delay (tests use it to send a signal at the worst moment). */
@@ -39,14 +57,22 @@ export interface LogEntry {
   scope?: string
   method: string
   path: string
+  /** The status sent (a stalled body's included), `dropped`, or 0 while no answer was begun (for good, when stalled). */
   status: number | 'dropped'
+  /** The answer never finished: `headers` (none was begun) or `body` (the status was sent, the body never completed). */
+  stalled?: 'headers' | 'body'
+  /** For a stalled answer: when its connection closed, which before stop() only the client does (when it gives up). */
+  stallClosedAt?: number
   start: number
   end: number
   /** ThingSpace: the Bearer token the request carried, and whether it was valid as the request arrived. */
   bearer?: string
   bearerValid?: boolean
-  /** GitHub: the X-GitHub-Api-Version header the request carried. */
+  /** GitHub: the X-GitHub-Api-Version header the request carried, and the token (tests give each run its own). */
   apiVersion?: string
+  auth?: string
+  /** ThingSpace: the user a login asked for, or whose session a reset or logout carried. */
+  username?: string
 }
 
 export interface Answer {
@@ -233,15 +259,29 @@ export abstract class Simulator {
       req.socket.destroy()
       return
     }
+    const stalled = (how: 'headers' | 'body'): void => {
+      entry.stalled = how
+      req.socket.once('close', () => (entry.stallClosedAt = performance.timeOrigin + performance.now()))
+    }
+    if (fault?.stall === 'headers') {
+      // Taken and never answered: the socket stays open (stop() destroys it).
+      stalled('headers')
+      finish(0)
+      return
+    }
+    const handled = (): Answer => {
+      try {
+        return routed.handle()
+      } catch (error) {
+        return error instanceof JsonError ? error.answer : { status: 500, body: { message: String(error) } }
+      }
+    }
     let answer: Answer
     if (fault?.status !== undefined) {
+      if (fault.afterActing) this.undelivered(handled())
       answer = { status: fault.status, body: fault.body, headers: fault.headers, rawBody: fault.rawBody, contentType: fault.contentType }
     } else {
-      try {
-        answer = routed.handle()
-      } catch (error) {
-        answer = error instanceof JsonError ? error.answer : { status: 500, body: { message: String(error) } }
-      }
+      answer = handled()
       if (fault?.headers) answer = { ...answer, headers: { ...answer.headers, ...fault.headers } }
     }
     if (fault?.drop === 'after') {
@@ -253,6 +293,16 @@ export abstract class Simulator {
     finish(answer.status)
     const text = answer.rawBody ?? (answer.body === undefined ? '' : JSON.stringify(answer.body))
     const type = answer.contentType ?? (answer.rawBody === undefined ? 'application/json' : 'text/plain')
+    if (fault?.stall === 'body') {
+      // No Content-Length, so the body is chunked and the client waits for the rest; the client never sees the values in it.
+      stalled('body')
+      res.writeHead(answer.status, { 'Content-Type': type, ...answer.headers })
+      const part = Buffer.from(text).subarray(0, fault.stallAfterBytes ?? 0)
+      if (part.length > 0) res.write(part)
+      else res.flushHeaders()
+      this.undelivered(answer)
+      return
+    }
     res.writeHead(answer.status, {
       ...(text ? { 'Content-Type': type } : {}),
       'Content-Length': Buffer.byteLength(text),
@@ -266,7 +316,7 @@ export abstract class Simulator {
     return {}
   }
 
-  /** Called with an answer the client never received (its connection was dropped after the change). */
+  /** Called with an answer the client never received (dropped or stalled after the change, or replaced by a fault's). */
   protected undelivered(_answer: Answer): void {}
 
   /** GitHub overrides this; a ThingSpace fault never asks for it. */

@@ -1,8 +1,11 @@
 /**
  * A ThingSpace simulator that behaves as documented: the OAuth token (Basic app key and secret, one
  * token shared by every caller until its hour ends), the UWS session (expires after idle time), the
- * 5-failure lockout, the reset (server-generated, effective at once), logout, and the public error
- * shapes: UWS errorCode bodies, gateway faults (JSON, or XML as injected) and RFC 6749 OAuth errors.
+ * 5-failure lockout per user, the reset (server-generated, effective at once, for the session's user),
+ * logout, and the public error shapes: UWS errorCode bodies, gateway faults (JSON, or XML as injected)
+ * and RFC 6749 OAuth errors. It holds one primary user (`username`, `password`) and any others
+ * (`users`); the getters `password`, `consecutiveFailures`, `locked` and `issuedPasswords` are the
+ * primary user's, `user(name)` any user's.
  */
 import { randomBytes } from 'node:crypto'
 import { JsonError, Simulator, parseJson, type Answer, type IncomingJson, type LogEntry, type Routed } from './server.ts'
@@ -10,8 +13,16 @@ import { JsonError, Simulator, parseJson, type Answer, type IncomingJson, type L
 export interface ThingSpaceOptions {
   appKey?: string
   appSecret?: string
+  /** The primary user and its password. */
   username?: string
   password?: string
+  /** More users, username -> password (the primary user may be listed too, with the same password). */
+  users?: Record<string, string>
+  /**
+   * Whether the reset refuses an `oldPassword` that is not the user's password (default true). No
+   * public source says ThingSpace checks it; false changes the password whatever `oldPassword` says.
+   */
+  checkOldPassword?: boolean
   /** Idle lifetime of a session. */
   sessionIdleMs?: number
   /** Sent as `expiresIn` (seconds) in the login response when set. */
@@ -64,6 +75,18 @@ export function oauthError(error: string, description: string, status = 401): An
   return { status, body: { error, error_description: description } }
 }
 
+/** One user's account, as the simulator holds it. */
+export interface UserState {
+  readonly username: string
+  /** The live password. */
+  password: string
+  readonly initialPassword: string
+  consecutiveFailures: number
+  locked: boolean
+  /** Every password the reset handed this user, in order. */
+  readonly issuedPasswords: string[]
+}
+
 function fail(answer: Answer): JsonError {
   return new JsonError(answer.status, answer.body)
 }
@@ -76,36 +99,87 @@ export class ThingSpaceSimulator extends Simulator {
   readonly service = 'thingspace'
   appKey: string
   appSecret: string
-  username: string
-  /** The live password. */
-  password: string
-  readonly initialPassword: string
+  /** The primary user. */
+  readonly username: string
   sessionIdleMs: number
   expiresInSeconds: number | undefined
   tokenAgeMs: number
-  consecutiveFailures = 0
-  locked = false
-  /** Every password the reset handed out, in order. */
-  readonly issuedPasswords: string[] = []
+  checkOldPassword: boolean
   /** Every OAuth and session token handed out (the leak scanner looks for them). */
   readonly issuedTokens: string[] = []
-  /** Tokens and passwords issued in answers whose connection was dropped: the client never saw them. */
+  /** Every password the reset handed out, to any user, in order. */
+  readonly allIssuedPasswords: string[] = []
+  /** Tokens and passwords issued in answers whose connection was dropped or stalled: the client never saw them. */
   readonly neverDelivered = new Set<string>()
   private accessToken: { value: string; expires: number } | undefined
-  readonly sessions = new Map<string, { lastActivity: number }>()
+  readonly sessions = new Map<string, { lastActivity: number; username: string }>()
   readonly loggedOut = new Set<string>()
   now: () => number = Date.now
+  private readonly accounts = new Map<string, UserState>()
 
   constructor(options: ThingSpaceOptions = {}) {
     super()
     this.appKey = options.appKey ?? 'app-key-0001'
     this.appSecret = options.appSecret ?? 'app-secret-0001'
     this.username = options.username ?? 'm2m-api-user'
-    this.password = options.password ?? 'Initial-Passw0rd'
-    this.initialPassword = this.password
+    const primaryPassword = options.password ?? options.users?.[this.username] ?? 'Initial-Passw0rd'
+    const users = { ...options.users, [this.username]: primaryPassword }
+    if (options.users?.[this.username] !== undefined && options.users[this.username] !== primaryPassword) {
+      throw new Error(`ThingSpaceSimulator: users gives ${this.username} another password than password does`)
+    }
+    for (const [username, password] of Object.entries(users)) {
+      this.accounts.set(username, { username, password, initialPassword: password, consecutiveFailures: 0, locked: false, issuedPasswords: [] })
+    }
     this.sessionIdleMs = options.sessionIdleMs ?? 20 * 60 * 1000
     this.expiresInSeconds = options.expiresInSeconds
     this.tokenAgeMs = options.tokenAgeMs ?? 0
+    this.checkOldPassword = options.checkOldPassword ?? true
+  }
+
+  /** A user's account (throws for a user the simulator does not hold). */
+  user(username: string): UserState {
+    const account = this.accounts.get(username)
+    if (!account) throw new Error(`ThingSpaceSimulator: no user ${username}`)
+    return account
+  }
+
+  /** Every user the simulator holds, the primary first. */
+  get users(): UserState[] {
+    return [this.user(this.username), ...[...this.accounts.values()].filter((u) => u.username !== this.username)]
+  }
+
+  /** The primary user's live password. */
+  get password(): string {
+    return this.user(this.username).password
+  }
+
+  set password(value: string) {
+    this.user(this.username).password = value
+  }
+
+  get initialPassword(): string {
+    return this.user(this.username).initialPassword
+  }
+
+  get consecutiveFailures(): number {
+    return this.user(this.username).consecutiveFailures
+  }
+
+  set consecutiveFailures(value: number) {
+    this.user(this.username).consecutiveFailures = value
+  }
+
+  get locked(): boolean {
+    return this.user(this.username).locked
+  }
+
+  set locked(value: boolean) {
+    this.user(this.username).locked = value
+  }
+
+  /** Every password the reset handed the primary user, in order. */
+  get issuedPasswords(): string[] {
+    return this.user(this.username).issuedPasswords
   }
 
   /** When the current OAuth token lapses (epoch ms), if one was handed out. */
@@ -121,7 +195,8 @@ export class ThingSpaceSimulator extends Simulator {
   /** Every secret this simulator knows of, for the leak scanner. */
   secrets(): string[] {
     const basic = Buffer.from(`${this.appKey}:${this.appSecret}`).toString('base64')
-    return [...new Set([this.initialPassword, this.password, ...this.issuedPasswords, this.appSecret, basic, ...this.issuedTokens])]
+    const passwords = this.users.flatMap((u) => [u.initialPassword, u.password, ...u.issuedPasswords])
+    return [...new Set([...passwords, this.appSecret, basic, ...this.issuedTokens])]
   }
 
   protected route(req: IncomingJson): Routed {
@@ -142,8 +217,14 @@ export class ThingSpaceSimulator extends Simulator {
 
   protected noteRequest(req: IncomingJson): Partial<LogEntry> {
     const auth = req.headers.authorization ?? ''
-    if (!auth.startsWith('Bearer ')) return {}
-    return { bearer: auth.slice(7), bearerValid: this.bearerValid(auth.slice(7)) }
+    const bearer = auth.startsWith('Bearer ') ? { bearer: auth.slice(7), bearerValid: this.bearerValid(auth.slice(7)) } : {}
+    const asked = (parseJson(req.text) as { username?: unknown } | undefined)?.username
+    const username = req.path.endsWith('/session/login')
+      ? typeof asked === 'string'
+        ? asked
+        : undefined
+      : this.sessions.get(String(req.headers['vz-m2m-token'] ?? ''))?.username
+    return { ...bearer, ...(username !== undefined ? { username } : {}) }
   }
 
   private bearerValid(token: string): boolean {
@@ -171,6 +252,8 @@ export class ThingSpaceSimulator extends Simulator {
       this.accessToken = { value: randomBytes(18).toString('hex'), expires: this.now() - age + TOKEN_LIFETIME_MS }
       this.issuedTokens.push(this.accessToken.value)
     }
+    // The same token is handed out again within its hour: this answer delivers it, unless it is lost too.
+    this.neverDelivered.delete(this.accessToken.value)
     const expiresIn = Math.round((this.accessToken.expires - this.now()) / 1000)
     return { status: 200, body: { access_token: this.accessToken.value, token_type: 'Bearer', expires_in: expiresIn, scope: 'default' } }
   }
@@ -181,7 +264,8 @@ export class ThingSpaceSimulator extends Simulator {
     if (!this.bearerValid(auth.slice(7))) throw fail(gatewayFault('900901'))
   }
 
-  private requireSession(req: IncomingJson): string {
+  /** The session the request carries, and its user. */
+  private requireSession(req: IncomingJson): { token: string; user: UserState } {
     const token = String(req.headers['vz-m2m-token'] ?? '')
     const session = this.sessions.get(token)
     if (!session) throw apiError('UnifiedWebService.INPUT_INVALID.SessionToken.Invalid', 'The session token is not valid.')
@@ -189,7 +273,7 @@ export class ThingSpaceSimulator extends Simulator {
       throw apiError('UnifiedWebService.REQUEST_FAILED.SessionToken.Expired', 'The session token has expired.')
     }
     session.lastActivity = this.now()
-    return token
+    return { token, user: this.user(session.username) }
   }
 
   private login(req: IncomingJson): { status: number; body: unknown } {
@@ -202,37 +286,41 @@ export class ThingSpaceSimulator extends Simulator {
     ) {
       throw apiError(BAD_BODY, 'username and password are required.')
     }
-    if (this.locked) throw apiError(USER_LOCKED, 'The user is locked. Contact M2M Support.')
-    if (body.username !== this.username || body.password !== this.password) {
-      this.consecutiveFailures++
-      if (this.consecutiveFailures >= LOCKOUT_AFTER) this.locked = true
+    const user = this.accounts.get(body.username)
+    // An unknown username is refused like a wrong password; there is no account to count it against.
+    if (!user) throw apiError(WRONG_PASSWORD, 'The username or password is not correct.')
+    if (user.locked) throw apiError(USER_LOCKED, 'The user is locked. Contact M2M Support.')
+    if (body.password !== user.password) {
+      user.consecutiveFailures++
+      if (user.consecutiveFailures >= LOCKOUT_AFTER) user.locked = true
       throw apiError(WRONG_PASSWORD, 'The username or password is not correct.')
     }
-    this.consecutiveFailures = 0
+    user.consecutiveFailures = 0
     const sessionToken = randomBytes(16).toString('hex')
-    this.sessions.set(sessionToken, { lastActivity: this.now() })
+    this.sessions.set(sessionToken, { lastActivity: this.now(), username: user.username })
     this.issuedTokens.push(sessionToken)
     return { status: 200, body: { sessionToken, ...(this.expiresInSeconds !== undefined ? { expiresIn: this.expiresInSeconds } : {}) } }
   }
 
   private reset(req: IncomingJson): { status: number; body: unknown } {
     this.requireBearer(req)
-    this.requireSession(req)
+    const { user } = this.requireSession(req)
     if (!String(req.headers['content-type']).startsWith('application/json')) {
       throw apiError(BAD_CONTENT_TYPE, 'Content-Type must be application/json.')
     }
     const body = parseJson(req.text) as { oldPassword?: unknown } | undefined
-    if (typeof body?.oldPassword !== 'string' || body.oldPassword !== this.password) {
+    if (this.checkOldPassword && (typeof body?.oldPassword !== 'string' || body.oldPassword !== user.password)) {
       throw apiError(WRONG_OLD_PASSWORD, 'The old password is not correct.')
     }
-    this.password = generatePassword()
-    this.issuedPasswords.push(this.password)
-    return { status: 200, body: { newPassword: this.password } }
+    user.password = generatePassword()
+    user.issuedPasswords.push(user.password)
+    this.allIssuedPasswords.push(user.password)
+    return { status: 200, body: { newPassword: user.password } }
   }
 
   private logout(req: IncomingJson): { status: number; body: unknown } {
     this.requireBearer(req)
-    const token = this.requireSession(req)
+    const { token } = this.requireSession(req)
     this.sessions.delete(token)
     this.loggedOut.add(token)
     return { status: 200, body: { sessionToken: token } }

@@ -14,11 +14,23 @@ import Bottleneck from 'bottleneck/light.js'
 import { fetch as undiciFetch } from 'undici'
 
 export const API_VERSION = '2022-11-28'
+/**
+ * How many secret writes may be in flight at once. GitHub's guidance for content-creating requests is
+ * to avoid bursts (https://docs.github.com/rest/using-the-rest-api/best-practices-for-using-the-rest-api);
+ * its secondary limit allows far more than this (100 concurrent requests). Ten keeps the window after
+ * the reset, when consumers that read a target see a dead password, to two write waves for 20 targets.
+ */
+export const WRITE_CONCURRENCY = 10
 /** Longest single wait for a rate limit, and how many times one request may wait. */
 const MAX_RATE_LIMIT_WAIT_S = 60
 const MAX_RATE_LIMIT_RETRIES = 2
-/** A request that has not answered by then fails, and is retried like a 5xx. */
-export const GITHUB_TIMEOUT_MS = 30_000
+/**
+ * Per attempt, headers and body: an attempt that has not answered by then fails, and is retried like a
+ * 5xx. GitHub's REST API answers in well under a second, and a write that stalls after the reset
+ * holds up the report, so a request's worst case stays modest: plugin-retry's 4 attempts and its
+ * waits of 1, 4 and 9 s make 4 x 10 + 14 = 54 s (rate limits aside, which plugin-throttling bounds).
+ */
+export const GITHUB_TIMEOUT_MS = 10_000
 
 export interface GitHubLog {
   debug: (message: string) => void
@@ -44,7 +56,10 @@ interface HookOptions {
 
 /**
  * The innermost hook, so it sees every attempt: a timeout per attempt, and a debug line with the
- * method, the route template and the status (never a value: the route has placeholders only).
+ * method, the route template and the status (never a value: the route has placeholders only). The
+ * signal covers the body too: @octokit/request reads it inside this call, with the same fetch signal.
+ * Its timer is unreferenced, but undici keeps a request's socket referenced until the request settles,
+ * so the process stays up until the signal fires (the stall tests run the bundle to prove both).
  */
 function requestLog(log: GitHubLog, timeoutMs: number, basePath: string) {
   return (octokit: Pick<Octokit, 'hook'>): void => {
@@ -97,8 +112,8 @@ export function createOctokit(options: GitHubClientOptions): InstanceType<Return
         retryAfterBaseValue: retryAfterBaseMs,
         onRateLimit: onLimit('primary'),
         onSecondaryRateLimit: onLimit('secondary'),
-        // The plugin spaces writes a second apart; the secrets client already makes them one at a time.
-        write: new Bottleneck.Group({ maxConcurrent: 1, minTime: 0 })
+        // The plugin spaces writes a second apart, one at a time; the secrets client bounds them itself (WRITE_CONCURRENCY).
+        write: new Bottleneck.Group({ maxConcurrent: WRITE_CONCURRENCY, minTime: 0 })
       }
     })
   )
@@ -133,6 +148,7 @@ export function routeOf(url: string, basePath = ''): string {
     .replace(/^\/orgs\/[^/]+/, '/orgs/{org}')
     .replace(/\/environments\/[^/]+/, '/environments/{environment_name}')
     .replace(/\/runs\/[^/]+/, '/runs/{run_id}')
+    .replace(/\/attempts\/[^/]+/, '/attempts/{attempt_number}')
     .replace(/\/secrets\/(?!public-key(?:\/|$))[^/]+/, '/secrets/{secret_name}')
 }
 

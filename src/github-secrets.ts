@@ -6,7 +6,7 @@
  * read and write) and makes writes one at a time, as GitHub asks of content-creating requests.
  */
 import Bottleneck from 'bottleneck/light.js'
-import { answeredStatus, describeFailure, type GitHubOctokit } from './github-client.ts'
+import { WRITE_CONCURRENCY, answeredStatus, describeFailure, type GitHubOctokit } from './github-client.ts'
 import type { Repository, SecretApp, Target, Visibility } from './targets.ts'
 
 export type SealFn = (plaintext: string, publicKeyBase64: string) => Promise<string>
@@ -26,7 +26,7 @@ export interface TargetState {
   publicKey: PublicKey
   /** The password secret; undefined when the target does not hold it yet. */
   existing: ExistingSecret | undefined
-  /** The home target only: when its rotation-state secret was last written, if it exists. */
+  /** When the target's rotation-state secret was last written, if it exists (in the home target: the lockout record). */
   recordAt?: Date
   /** The home target only: when a `<secret>_REJECTED` marker of an earlier version was last written, if one is left. */
   legacyMarkedAt?: Date
@@ -36,6 +36,9 @@ export interface TargetState {
   /** The same repositories by name, for the recovery commands a person runs (`gh secret set --repos`). */
   selectedRepositoryNames?: string[]
 }
+
+/** Whether a write created the secret (GitHub answered 201) or replaced one that existed (204). */
+export type WriteResult = 'created' | 'updated'
 
 /** Where a job's secrets were read from the clock's point of view: this job's start, or the run's when the job cannot be found. */
 export interface ReadTime {
@@ -51,13 +54,7 @@ export interface JobRef {
   runnerName: string | undefined
 }
 
-/**
- * How many secret writes may be in flight at once. GitHub's guidance for content-creating requests is
- * to avoid bursts (https://docs.github.com/rest/using-the-rest-api/best-practices-for-using-the-rest-api);
- * its secondary limit allows far more than this (100 concurrent requests). Ten keeps the window after
- * the reset, when consumers that read a target see a dead password, to two write waves for 20 targets.
- */
-export const WRITE_CONCURRENCY = 10
+export { WRITE_CONCURRENCY }
 
 /**
  * Whether a failed write may still have been stored: only a 4xx answer proves it was not; no answer
@@ -94,7 +91,7 @@ interface PutBody {
 interface SecretStore {
   publicKey: () => Promise<{ data: { key_id: string; key: string } }>
   get: (name: string) => Promise<{ data: { updated_at: string; visibility?: string } }>
-  put: (name: string, body: PutBody) => Promise<unknown>
+  put: (name: string, body: PutBody) => Promise<{ status: number }>
   remove: (name: string) => Promise<unknown>
   /** Every repository selected for an org secret: every page GitHub links, checked against its total. */
   selected?: (name: string) => Promise<{ id: number; name: string }[]>
@@ -211,7 +208,7 @@ export class GitHubSecrets {
     const [publicKey, existing, record, legacy] = await Promise.all([
       this.publicKey(store, target),
       this.metadata(store, target, this.secretName),
-      home ? this.metadata(store, target, this.stateName) : undefined,
+      this.metadata(store, target, this.stateName),
       home ? this.metadata(store, target, this.legacyMarkerName) : undefined
     ])
     const state: TargetState = { target, publicKey, existing, recordAt: record?.updatedAt, legacyMarkedAt: legacy?.updatedAt }
@@ -267,7 +264,7 @@ export class GitHubSecrets {
    * the key rotated after it was read: the key is read again, the value sealed again and the PUT sent
    * once more. A write still queued when `signal` aborts is not sent.
    */
-  write(state: TargetState, plaintext: string, name = this.secretName, signal?: AbortSignal): Promise<void> {
+  write(state: TargetState, plaintext: string, name = this.secretName, signal?: AbortSignal): Promise<WriteResult> {
     return this.writes.schedule(() => {
       signal?.throwIfAborted()
       return this.writeNow(state, plaintext, name)
@@ -285,7 +282,7 @@ export class GitHubSecrets {
     })
   }
 
-  private async writeNow(state: TargetState, plaintext: string, name: string): Promise<void> {
+  private async writeNow(state: TargetState, plaintext: string, name: string): Promise<WriteResult> {
     const { target } = state
     const store = storeFor(this.octokit, target)
     try {
@@ -301,14 +298,15 @@ export class GitHubSecrets {
     }
   }
 
-  private async put(store: SecretStore, state: TargetState, plaintext: string, name: string): Promise<void> {
+  private async put(store: SecretStore, state: TargetState, plaintext: string, name: string): Promise<WriteResult> {
     const body: PutBody = { encrypted_value: await this.seal(plaintext, state.publicKey.key), key_id: state.publicKey.keyId }
     if (state.target.kind === 'org') {
       // The action's own secrets are private: they only tell later runs of this action what happened.
       body.visibility = name === this.secretName ? state.visibility : 'private'
       if (body.visibility === 'selected') body.selected_repository_ids = state.selectedRepositoryIds ?? []
     }
-    await store.put(name, body)
+    const { status } = await store.put(name, body)
+    return status === 201 ? 'created' : 'updated'
   }
 
   /**

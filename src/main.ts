@@ -40,6 +40,7 @@ function buildDeps(settings: Settings, mask: SecretMask, cancel: Cancellation): 
     prepareSeal: () => setImmediate(() => void loadSodium().catch(() => {})),
     cancel,
     now: Date.now,
+    sleep: realSleep,
     log
   }
 }
@@ -73,15 +74,17 @@ export async function run(): Promise<void> {
   process.on('SIGTERM', onSignal)
 
   let outcome: Outcome
+  let settings: Settings | undefined
   try {
-    const settings = readSettings(runContext(), mask)
+    settings = readSettings(runContext(), mask)
     outcome = await rotate(settings, buildDeps(settings, mask, cancel))
   } catch (error) {
     // rotate() returns an outcome on every path it knows; this is for input errors and for bugs.
     const verdict = error instanceof InputError ? verdicts.inputError(error.message) : verdicts.unexpected(error, cancel.resetSent)
     outcome = { ...verdict, targets: [] }
   }
-  await report(outcome, mask)
+  // An input error has no targets, so the secret name only matters once the settings were read.
+  await report(outcome, mask, settings?.secretName ?? 'THINGSPACE_PASSWORD')
   cancel.dispose()
   process.off('SIGINT', onSignal)
   process.off('SIGTERM', onSignal)

@@ -4,7 +4,7 @@
  */
 import { errorText } from './errors.ts'
 import type { ReadTime } from './github-secrets.ts'
-import type { LockoutDecision } from './rotation-state.ts'
+import { RUN_IN_PROGRESS_MS, type LockoutDecision } from './rotation-state.ts'
 import type { Target, Visibility } from './targets.ts'
 import type { ThingSpaceError } from './thingspace.ts'
 
@@ -16,6 +16,8 @@ export interface Verdict {
   ok: boolean
   message: string
   recoveryCiphertext?: string
+  /** Nobody can read the new password, if there is one: the summary lists the commands that store one set by hand. */
+  restoreByHand?: boolean
 }
 
 export interface TargetReport {
@@ -30,6 +32,8 @@ export interface TargetReport {
   /** What happened to it in this run, in words. */
   outcome: string
   holdsNewPassword: boolean
+  /** Written again after this run's store (another rotation, a person): restoring this run's password there could overwrite a newer one. */
+  writtenAgain?: boolean
 }
 
 export interface Outcome extends Verdict {
@@ -59,14 +63,31 @@ export const verdicts = {
     message: `Not due: every target holds ${secretName}, updated within the last ${plural(minAgeDays, 'day')}. ThingSpace was not contacted.`
   }),
 
-  staleInput: (labels: string[], secretName: string, readAt: ReadTime, tokenRequested: boolean): Verdict =>
-    unchanged(
-      `The password was not changed, and ${contacted(tokenRequested, false)}: ${labels.join(', ')} had ${secretName} updated after this ${readAt.of === 'job' ? 'job' : 'workflow run'} started (${readAt.at.toISOString()}), ` +
-        `so the password input is probably stale (another rotation already replaced it). Logging in with it could count toward the 5-failure lockout. Start a new workflow run, which reads the current secret.`
-    ),
+  /** Another rotation stored a password after this job read its secrets: this run changed nothing and cannot vouch for that one. */
+  staleInput: (labels: string[], secretName: string, readAt: ReadTime, tokenRequested: boolean): Verdict => ({
+    result: 'failed-unknown',
+    ok: false,
+    message:
+      `This run did not change the password, and ${contacted(tokenRequested, false)}: ${labels.join(', ')} had ${secretName} updated after this ${readAt.of === 'job' ? 'job' : 'workflow run'} started (${readAt.at.toISOString()}), ` +
+      `so another rotation (or a person) replaced the password this job read. Logging in with the old one could count toward the 5-failure lockout. ` +
+      `That rotation's result says whether the new password is stored in every target; a new workflow run reads the current secret.`
+  }),
+
+  /** Another run of the action may be rotating this username right now: this one stops before logging in. */
+  anotherRunAtWork: (s: { recordedAt?: Date; recordName: string; home: string }): Verdict => ({
+    result: 'failed-unknown',
+    ok: false,
+    message:
+      `This run did not change the password and sent no login: ${
+        s.recordedAt
+          ? `another run recorded a login in ${s.recordName} of ${s.home} at ${s.recordedAt.toISOString()}, and no new password has been stored since`
+          : `another run wrote ${s.recordName} to ${s.home} after this run read it`
+      }, so another rotation of this username may be at work right now (or one failed moments ago). ` +
+      `Its result says what happened. If no other run is under way, wait ${RUN_IN_PROGRESS_MS / 60_000} minutes and start the workflow again: a run started by hand then logs in once.`
+  }),
 
   lockoutStop: (
-    decision: LockoutDecision & { kind: 'stop' | 'try-once' },
+    decision: Extract<LockoutDecision, { kind: 'stop' | 'try-once' }>,
     recordName: string,
     home: string,
     secretName: string,
@@ -87,10 +108,14 @@ export const verdicts = {
     const what = refused
       ? `ThingSpace refused the login for ${s.username} (${error.message}); it was not retried`
       : `the login for ${s.username} got no usable answer (${error.message}) after ${plural(s.attempts, 'attempt')}, and ThingSpace may have counted ${s.attempts === 1 ? 'it' : 'each'} as a failed login`
-    const stored = s.storedAt > 0 ? `${s.secretName} was last stored at ${new Date(s.storedAt).toISOString()}` : `no target holds ${s.secretName} yet`
-    const likely = refused
-      ? ` ${stored}: most likely the password changed after that and the new one never reached the secret (a run that ended failed-unknown, a reset in the ThingSpace portal), or the secret holds a wrong password.`
-      : ''
+    let likely = ''
+    if (refused && s.storedAt > 0) {
+      likely =
+        ` ${s.secretName} was last stored at ${new Date(s.storedAt).toISOString()}: most likely the password changed after that and the new one never reached the secret ` +
+        `(a run that ended failed-unknown, a reset in the ThingSpace portal), or the secret holds a wrong password.`
+    } else if (refused) {
+      likely = ` No target holds ${s.secretName} yet: check the password input.`
+    }
     return unchanged(
       `The password was not changed by this run: ${what}. 5 consecutive failed logins lock the username until Verizon M2M support unlocks it. ` +
         `Runs nobody started by hand will not log in again until ${s.secretName} is updated (recorded in ${s.recordName} of ${s.home}).${likely} ` +
@@ -158,6 +183,7 @@ export const verdicts = {
   resetUnknown: (what: string, username: string): Verdict => ({
     result: 'failed-unknown',
     ok: false,
+    restoreByHand: true,
     message:
       `The reset request was sent, but its outcome cannot be known (${what}). The old password may no longer work, and the new one, if any, was never received. ` +
       `Do not re-run this workflow: a login with a replaced password counts toward the 5-failure lockout. ` +
@@ -247,7 +273,8 @@ export const verdicts = {
       result: 'failed-changed',
       ok: false,
       message: `The password WAS changed: the old one no longer works. ${where}${failed}${laterText}${unknown}${escrow}`,
-      recoveryCiphertext: s.recoveryCiphertext
+      recoveryCiphertext: s.recoveryCiphertext,
+      restoreByHand: s.recoveryCiphertext === undefined
     }
   },
 
@@ -256,6 +283,7 @@ export const verdicts = {
       ? {
           result: 'failed-unknown',
           ok: false,
+          restoreByHand: true,
           message: `An unexpected error after the reset request was sent (${errorText(error)}): the password may have changed, and the new one may not be stored. Check the targets before running again; if no target logs in, reset the password in the ThingSpace portal.`
         }
       : unchanged(`The password was not changed: an unexpected error before the reset was sent (${errorText(error)}).`)

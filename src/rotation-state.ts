@@ -12,18 +12,23 @@
  *
  * A record, or the `_REJECTED` marker an earlier version left, that is not older than the latest
  * password stored in any target is in force: another login with that password would only spend
- * another attempt, so a run nobody started by hand stops, and a run someone started tries once.
+ * another attempt, so a run nobody started by hand stops, and a run someone started tries once. A
+ * record younger than a run can last may also be another run at work right now: every run stops.
+ *
+ * Runs that overlap are told apart where GitHub allows it: a run that found no record and whose proof
+ * write to the home target was answered "updated" rather than "created" knows that another run wrote
+ * the record in between, and stops before logging in.
  */
 import { CancelledError, type Cancellation } from './cancellation.ts'
 import { errorText } from './errors.ts'
-import type { TargetState } from './github-secrets.ts'
+import { writeMayHaveLanded, type TargetState, type WriteResult } from './github-secrets.ts'
 import { mayHaveCounted, mayRetryLogin } from './thingspace.ts'
 
 /** What the state needs of the GitHub secrets client. */
 export interface StatePort {
   readonly stateName: string
   readonly legacyMarkerName: string
-  write: (state: TargetState, plaintext: string, name?: string, signal?: AbortSignal) => Promise<void>
+  write: (state: TargetState, plaintext: string, name?: string, signal?: AbortSignal) => Promise<WriteResult>
   remove: (state: TargetState, name: string) => Promise<void>
 }
 
@@ -34,8 +39,18 @@ export interface StateDeps {
   log: { warning: (message: string) => void }
 }
 
-/** What the home target's record says to a run: nothing, or that a login may already have counted since the last store. */
-export type LockoutDecision = { kind: 'clear' } | { kind: 'stop' | 'try-once'; recordedAt: Date; legacy: boolean }
+/**
+ * What the home target's record says to a run: nothing; that another run may be at work right now
+ * (`busy`: every run stops); or that a login may already have counted since the last store.
+ */
+export type LockoutDecision =
+  { kind: 'clear' } | { kind: 'busy'; recordedAt: Date } | { kind: 'stop' | 'try-once'; recordedAt: Date; legacy: boolean }
+
+/**
+ * Longer than a run can take from its proof to its last store (GitHub's and ThingSpace's timeouts
+ * with their retries): a record younger than this may belong to a run still at work.
+ */
+export const RUN_IN_PROGRESS_MS = 10 * 60 * 1000
 
 /** Logins that may have counted without a refusal (lost, timed out, 5xx) are sent again at most this often per run. */
 const LOGIN_RETRIES = 1
@@ -46,19 +61,23 @@ export function lastStore(states: TargetState[]): number {
 }
 
 /**
- * What the home target's records say, as a pure function of what was read. A record written in the
- * same second as the latest store is still in force (GitHub's times are to the second): the strict side.
+ * What the records say, as a pure function of what was read. A home record written in the same
+ * second as the latest store is still in force (GitHub's times are to the second): the strict side.
+ * A rotation-state secret younger than a run can last, in any target, may be another run at work.
  */
-export function lockoutDecision(states: TargetState[], attended: boolean): LockoutDecision {
+export function lockoutDecision(states: TargetState[], attended: boolean, now: number): LockoutDecision {
   const home = states[0]
   const stored = lastStore(states)
   const inForce = [
     { at: home?.recordAt, legacy: false },
     { at: home?.legacyMarkedAt, legacy: true }
   ].filter((r): r is { at: Date; legacy: boolean } => r.at !== undefined && r.at.getTime() >= stored)
-  if (inForce.length === 0) return { kind: 'clear' }
-  const latest = inForce.reduce((a, b) => (b.at.getTime() > a.at.getTime() ? b : a))
-  return { kind: attended ? 'try-once' : 'stop', recordedAt: latest.at, legacy: latest.legacy }
+  const recent = (at: Date | undefined): at is Date => at !== undefined && now - at.getTime() < RUN_IN_PROGRESS_MS
+  const latest = inForce.length > 0 ? inForce.reduce((a, b) => (b.at.getTime() > a.at.getTime() ? b : a)) : undefined
+  if (latest && !latest.legacy && recent(latest.at)) return { kind: 'busy', recordedAt: latest.at }
+  if (latest) return { kind: attended ? 'try-once' : 'stop', recordedAt: latest.at, legacy: latest.legacy }
+  const elsewhere = states.slice(1).find((st) => recent(st.recordAt))
+  return elsewhere ? { kind: 'busy', recordedAt: elsewhere.recordAt! } : { kind: 'clear' }
 }
 
 /** How a failed login ends for the flow: sent again, or reported. */
@@ -71,6 +90,9 @@ export class RotationState {
   private readonly runLabel: string
   /** The record in the home target: none, one in force from an earlier run (this run's proof refreshed it), or only this run's own. */
   private record: 'none' | 'earlier' | 'ahead'
+  /** Per target, what this run's proof left there: nothing, a copy it created, or one it wrote over. */
+  private proof: ('none' | 'created' | 'updated' | 'maybe')[]
+  private contended = false
   private legacyPresent: boolean
   /** Some login of this run may have reached the user service (it succeeded, was refused, or its answer was lost). */
   private reachedService = false
@@ -85,8 +107,9 @@ export class RotationState {
     this.states = states
     this.d = deps
     this.runLabel = runLabel
-    this.decision = lockoutDecision(states, attended)
+    this.decision = lockoutDecision(states, attended, deps.now())
     this.record = this.decision.kind === 'clear' ? 'none' : 'earlier'
+    this.proof = states.map(() => 'none')
     this.legacyPresent = states[0]?.legacyMarkedAt !== undefined
     // A login with a password that may already have been refused is sent once, never again.
     this.retriesLeft = this.decision.kind === 'try-once' ? 0 : LOGIN_RETRIES
@@ -103,14 +126,23 @@ export class RotationState {
 
   /**
    * Writes the rotation-state secret into every target: the proof that each can be written, and in
-   * the home target the record ahead of the first login. Resolves with each target's write.
-   * A record that may have landed although the proof failed is removed again: no login will follow it.
+   * the home target the record ahead of the first login. Resolves with each target's write, and
+   * whether another run wrote the rotation state of some target between this run's read and its
+   * write (`contended`): this run found none there, and GitHub answered that its write replaced one.
+   * What this run's proof left behind is removed when it settles, unless it is a record that stands.
    */
-  async prove(signal: AbortSignal): Promise<PromiseSettledResult<void>[]> {
+  async prove(signal: AbortSignal): Promise<{ written: PromiseSettledResult<WriteResult>[]; contended: boolean }> {
     const { github } = this.d
     const note = `${this.runLabel}: write proof; a login may count toward the lockout from ${new Date(this.d.now()).toISOString()}`
     if (this.record === 'none') this.record = 'ahead'
-    return Promise.allSettled(this.states.map((st) => github.write(st, note, github.stateName, signal)))
+    this.proof = this.states.map(() => 'maybe') // a signal may cut the writes short: they may land
+    const written = await Promise.allSettled(this.states.map((st) => github.write(st, note, github.stateName, signal)))
+    this.proof = written.map((w) => (w.status === 'fulfilled' ? w.value : writeMayHaveLanded(w.reason) ? 'maybe' : 'none'))
+    // A home write GitHub refused (a 4xx) stored nothing: no record of this run's stands there.
+    if (this.proof[0] === 'none' && this.record === 'ahead') this.record = 'none'
+    this.contended = this.states.some((st, i) => st.recordAt === undefined && this.proof[i] === 'updated')
+    if (this.contended) this.record = 'earlier' // another run's, not this run's to remove
+    return { written, contended: this.contended }
   }
 
   /** A login succeeded: ThingSpace's count of failures starts again. */
@@ -136,11 +168,15 @@ export class RotationState {
   }
 
   /**
-   * Removes the records once they say nothing true: after this run's latest login succeeded, or when
-   * none of its logins reached the user service (only this run's own record then: an earlier one
-   * still stands). With `secretMoved`, the password secret changed since this run read it, so a
-   * refusal of the old value says nothing about the one the secret now holds. A failed removal only
-   * costs a needless stop of the next unattended run, and is said as a warning. Runs once.
+   * Removes what this run's proof left that says nothing true, so that the next run finds no
+   * rotation state (and GitHub's "created" can tell it apart from a run writing at the same time):
+   * - every copy, once this run's latest login succeeded (and an earlier version's marker with it);
+   * - every copy, when none of its logins reached the user service and the home record is only this
+   *   run's (with `secretMoved` too: the password secret changed since this run read it, so a
+   *   refusal of the old value says nothing about the one the secret now holds);
+   * - otherwise every copy but the home record, which stands (a login may have counted);
+   * - only the copies it created, when another run is at work (the rest are that run's).
+   * A failed removal is a warning: it costs at most a needless stop of the next unattended run. Runs once.
    */
   settle(options: { secretMoved?: boolean } = {}): Promise<void> {
     this.settling ??= this.removeStale(options.secretMoved ?? false)
@@ -148,21 +184,38 @@ export class RotationState {
   }
 
   private async removeStale(secretMoved: boolean): Promise<void> {
-    const { github, cancel, log } = this.d
-    const ownOnly = this.record === 'ahead' && (!this.reachedService || secretMoved)
-    const names: string[] = []
-    if (this.record !== 'none' && (this.clean || ownOnly)) names.push(github.stateName)
-    if (this.legacyPresent && this.clean) names.push(github.legacyMarkerName)
-    for (const name of names) {
-      try {
-        await cancel.untilDeadline(github.remove(this.home, name))
-        if (name === github.stateName) this.record = 'none'
-        else this.legacyPresent = false
-      } catch (error) {
-        log.warning(
-          `Could not remove ${name} from ${this.home.target.label} (runs nobody started by hand may stop until the password secret is updated): ${errorText(error)}`
-        )
-      }
+    const { github } = this.d
+    const ownRecordOnly = this.record === 'ahead' && (!this.reachedService || secretMoved)
+    const homeGoes = this.clean || ownRecordOnly
+    const removals: Promise<void>[] = this.states.flatMap((st, i) => {
+      const left = this.proof[i]
+      const goes = this.contended ? left === 'created' : left !== 'none' && (i > 0 || homeGoes)
+      if (!goes) return []
+      return [
+        this.removeFrom(st, github.stateName).then((removed) => {
+          if (removed && i === 0) this.record = 'none'
+        })
+      ]
+    })
+    if (this.legacyPresent && this.clean) {
+      removals.push(
+        this.removeFrom(this.home, github.legacyMarkerName).then((removed) => {
+          if (removed) this.legacyPresent = false
+        })
+      )
+    }
+    await Promise.all(removals)
+  }
+
+  private async removeFrom(state: TargetState, name: string): Promise<boolean> {
+    try {
+      await this.d.cancel.untilDeadline(this.d.github.remove(state, name))
+      return true
+    } catch (error) {
+      this.d.log.warning(
+        `Could not remove ${name} from ${state.target.label} (runs nobody started by hand may stop until the password secret is updated): ${errorText(error)}`
+      )
+      return false
     }
   }
 

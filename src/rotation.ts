@@ -13,8 +13,9 @@
  */
 import { CancelledError, DeadlineReached, type Cancellation } from './cancellation.ts'
 import { errorText } from './errors.ts'
-import { writeMayHaveLanded, type JobRef, type ReadTime, type SealFn, type TargetState } from './github-secrets.ts'
+import { writeMayHaveLanded, type JobRef, type ReadTime, type SealFn, type TargetState, type WriteResult } from './github-secrets.ts'
 import type { Settings } from './inputs.ts'
+import type { Sleep } from './retry.ts'
 import { verdicts, type Outcome, type TargetReport, type Verdict } from './outcomes.ts'
 import { dueTargets, isAttended, sessionMayHaveExpired, staleTargets } from './preflight.ts'
 import { RotationState, lastStore, type StatePort } from './rotation-state.ts'
@@ -31,7 +32,7 @@ export interface ThingSpacePort {
 export interface SecretsPort extends StatePort {
   inspect: (target: Target, home?: boolean) => Promise<TargetState>
   /** Writes go out at most WRITE_CONCURRENCY at a time; a write still queued when `signal` aborts is not sent. */
-  write: (state: TargetState, plaintext: string, name?: string, signal?: AbortSignal) => Promise<void>
+  write: (state: TargetState, plaintext: string, name?: string, signal?: AbortSignal) => Promise<WriteResult>
   /** When the password secret (or `name`) of a target was last written, read again now. */
   updatedAt: (state: TargetState, name?: string) => Promise<Date | undefined>
   secretsReadAt: (job: JobRef) => Promise<ReadTime>
@@ -51,8 +52,16 @@ export interface RotationDeps {
   prepareSeal: () => void
   cancel: Cancellation
   now: () => number
+  sleep: Sleep
   log: FlowLog
 }
+
+/**
+ * How long a refused login waits before it looks a second time for another rotation's store: that
+ * rotation's reset came before this run's login, and its stores follow its reset within about a
+ * GitHub round trip, so one more look a little later sees them where the first came too early.
+ */
+export const SECOND_LOOK_MS = 2_000
 
 /** Everything known about one target, in one place. */
 interface TargetRecord {
@@ -176,6 +185,9 @@ class Rotation {
     const attended = isAttended(s.eventName, s.triggeringActor)
     this.rotationState = new RotationState(this.states, attended, { github: d.github, cancel: d.cancel, now: d.now, log: d.log }, this.runLabel())
     const lockout = this.state.decision
+    if (lockout.kind === 'busy') {
+      return verdicts.anotherRunAtWork({ recordedAt: lockout.recordedAt, recordName: d.github.stateName, home: this.home.label })
+    }
     const recordName = lockout.kind !== 'clear' && lockout.legacy ? d.github.legacyMarkerName : d.github.stateName
     if (lockout.kind === 'stop') return verdicts.lockoutStop(lockout, recordName, this.home.label, s.secretName, this.tokenRequested)
     if (lockout.kind === 'try-once') {
@@ -216,7 +228,7 @@ class Rotation {
   private async proveWritable(): Promise<Verdict | undefined> {
     const { d } = this
     if (!this.tokenRequested) this.requestToken()
-    const written = await d.cancel.guard(this.state.prove(d.cancel.signal))
+    const { written, contended } = await d.cancel.guard(this.state.prove(d.cancel.signal))
     const texts: string[] = []
     written.forEach((w, i) => {
       const { report } = this.records[i]
@@ -228,6 +240,9 @@ class Rotation {
       }
     })
     if (texts.length > 0) return verdicts.proofFailed(texts, d.github.stateName, this.tokenRequested)
+    if (contended) {
+      return verdicts.anotherRunAtWork({ recordName: d.github.stateName, home: this.home.label })
+    }
     d.log.info('Every target is writable')
     return undefined
   }
@@ -262,8 +277,16 @@ class Rotation {
 
   private async loginSpent(error: ThingSpaceError, attempts: number): Promise<{ verdict: Verdict; secretMoved?: boolean }> {
     const { s, d } = this
-    // A refusal may mean another rotation replaced the password since this job read it: look for its store.
-    const moved = error.kind === 'refused' || error.kind === 'unrecognised' ? await this.movedSinceRead() : []
+    // A refusal may mean another rotation replaced the password since this job read it: look for its
+    // store, and once more a little later if the first look came too early (a signal cuts the wait).
+    let moved: string[] = []
+    if (error.kind === 'refused' || error.kind === 'unrecognised') {
+      moved = await this.movedSinceRead()
+      if (moved.length === 0 && !d.cancel.cancelled) {
+        await d.cancel.guard(d.sleep(SECOND_LOOK_MS)).catch(() => {})
+        moved = await this.movedSinceRead()
+      }
+    }
     if (moved.length > 0) return { verdict: verdicts.loginRefusedSecretMoved(error, s.username, moved, s.secretName), secretMoved: true }
     return {
       verdict: verdicts.loginSpent(error, {
@@ -393,6 +416,7 @@ class Rotation {
       .catch(() => {}) // the deadline: report what is known by then
     for (const r of laterWritten) {
       r.report.holdsNewPassword = false
+      r.report.writtenAgain = true
       r.report.outcome = `written again after this run's store (${r.report.outcome})`
     }
 

@@ -1,35 +1,72 @@
 /**
  * The ThingSpace Connectivity Management client, and the lockout rule: 5 consecutive failed logins
- * lock the username until Verizon support unlocks it. So a login is classified before anything is
- * retried: a refusal (400 with a UWS errorCode) is never sent again; a request that provably never
- * left is retried freely; one that may have reached the user service without an answer counts as an
- * attempt spent (`mayHaveCounted`). The reset, which changes the password at once, is sent once.
+ * lock the username until Verizon support unlocks it. So every failure is classified before anything
+ * is retried, and what each kind means is one table (FAILURES). ThingSpace's documents do not give the
+ * codes or the body of every refusal, so an answer counts as "never reached the user service" only
+ * when it is positively the API gateway's own (its fault object with one of its codes); any other
+ * answer that is not a success may have been counted, and is never sent again beyond the run's budget.
+ * A request that provably never left is retried freely. The reset, which changes the password at once,
+ * is sent once, and an answer to it in an unknown shape leaves the password's state unknown.
  *
  * Requests go through @actions/http-client, which honours HTTP(S)_PROXY and NO_PROXY like every
  * toolkit action. Redirects are never followed: following one would send a login or the reset again.
+ * Every request, headers and body alike, is bounded by its call's timeout on a referenced timer, so a
+ * stalled answer fails as a timeout and the process cannot exit while a call is pending.
  */
-import { HttpClient } from '@actions/http-client'
+import { HttpClient, type HttpClientResponse } from '@actions/http-client'
+import type { RequestHandler } from '@actions/http-client/lib/interfaces'
+import type { IncomingMessage } from 'node:http'
+import { text as readText } from 'node:stream/consumers'
 import type { Sleep } from './retry.ts'
 import { withRetry } from './retry.ts'
 import type { SecretMask } from './secrets-mask.ts'
 
 export type ThingSpaceCall = 'token' | 'login' | 'reset' | 'logout'
 
-/**
- * What went wrong, as far as the lockout and the reset care:
- * - `refused`: the user service answered a 4xx with an errorCode (a login refusal counts toward the lockout)
- * - `gateway`: the API gateway answered (a fault, or a 4xx without errorCode); the service never saw it
- * - `throttled`: the gateway answered 429 with its own fault: throttled before the service saw it
- * - `oauth`: the token endpoint refused the app credentials (RFC 6749 error)
- * - `server`: 5xx or 429: the request may or may not have been acted on
- * - `redirect`: a 3xx, not followed
- * - `not-sent`: the connection was never made, so nothing reached ThingSpace
- * - `lost`: the connection broke after the request was sent
- * - `timeout`: no answer in time
- * - `bad-response`: 2xx without the expected field, or not JSON
- */
+/** How a call failed; what each kind is, and means for the lockout and for retries, is in FAILURES. */
 export type FailureKind =
   'refused' | 'unrecognised' | 'gateway' | 'throttled' | 'oauth' | 'server' | 'redirect' | 'not-sent' | 'lost' | 'timeout' | 'bad-response'
+
+export interface FailureMeaning {
+  /** A login that failed this way may have reached the user service, and been counted toward the lockout. */
+  mayHaveCounted: boolean
+  /**
+   * The request may be repeated: the token request with backoff; a login that never reached the user
+   * service at once inside `login()`, and one that may have counted only by its caller, within the run's
+   * budget, after recording it. Not after an answer that may be a refusal, nor after a redirect.
+   */
+  transient: boolean
+}
+
+/**
+ * What a failure means, one row per kind, read by every rule below. Where ThingSpace's documents are
+ * silent, a row takes the side that cannot lock the account: only the gateway's own answers (and a
+ * request that never left) are known not to have counted.
+ */
+export const FAILURES: Record<FailureKind, FailureMeaning> = {
+  // the user service refused it (a 4xx with a UWS errorCode)
+  refused: { mayHaveCounted: true, transient: false },
+  // a non-success answer in a shape ThingSpace's documents do not give
+  unrecognised: { mayHaveCounted: true, transient: false },
+  // the API gateway's own fault (a 9009xx code): the service never saw it
+  gateway: { mayHaveCounted: false, transient: false },
+  // the gateway's own 429 (its fault): the service never saw it
+  throttled: { mayHaveCounted: false, transient: true },
+  // the token endpoint refused the app credentials (RFC 6749 error)
+  oauth: { mayHaveCounted: false, transient: false },
+  // a 5xx, or a 429 that is not the gateway's own: it may have been acted on
+  server: { mayHaveCounted: true, transient: true },
+  // a 3xx, not followed
+  redirect: { mayHaveCounted: true, transient: false },
+  // the connection was never made: nothing reached ThingSpace
+  'not-sent': { mayHaveCounted: false, transient: true },
+  // the connection broke after the request was sent
+  lost: { mayHaveCounted: true, transient: true },
+  // no complete answer (headers and body) in time
+  timeout: { mayHaveCounted: true, transient: true },
+  // a 2xx without the expected field, or not JSON
+  'bad-response': { mayHaveCounted: true, transient: false }
+}
 
 export class ThingSpaceError extends Error {
   readonly call: ThingSpaceCall
@@ -69,17 +106,17 @@ const TUNNEL_NOT_ESTABLISHED = /^tunneling socket could not be established/
 
 /** A login that failed this way may have been counted by the user service toward the lockout. */
 export function mayHaveCounted(error: unknown): boolean {
-  if (!(error instanceof ThingSpaceError) || error.call !== 'login') return false
-  return !['not-sent', 'throttled', 'gateway', 'oauth'].includes(error.kind)
+  return error instanceof ThingSpaceError && error.call === 'login' && FAILURES[error.kind].mayHaveCounted
 }
 
 /**
- * Whether a failed login may be sent again. A refusal never; an attempt that may have been counted
- * only while the run's retry budget lasts, and only once the caller has recorded it for later runs.
+ * Whether a failed login may be sent again by the caller: never after an answer (a refusal, an answer
+ * in an unknown shape, a redirect, a malformed success: the service may have answered); an attempt
+ * that may have counted without an answer only while the run's retry budget lasts, and only once the
+ * caller has recorded it for later runs.
  */
 export function mayRetryLogin(error: unknown, retriesLeft: number): boolean {
-  if (!(error instanceof ThingSpaceError) || !['server', 'lost', 'timeout'].includes(error.kind)) return false
-  return mayHaveCounted(error) && retriesLeft > 0
+  return mayHaveCounted(error) && FAILURES[(error as ThingSpaceError).kind].transient && retriesLeft > 0
 }
 
 export interface Session {
@@ -102,14 +139,14 @@ export interface ThingSpaceOptions {
   now: () => number
   sleep: Sleep
   random?: () => number
-  /** Time allowed for an answer, per call; tests set less. */
+  /** Time allowed for a whole answer (headers and body), per call; tests set less. */
   timeoutsMs?: Partial<Record<ThingSpaceCall, number>>
 }
 
 const SESSION_IDLE_LIMIT_MS = 20 * 60 * 1000
 /** A token answer without expires_in is trusted for at most the documented hour. */
 const DEFAULT_TOKEN_LIFETIME_MS = 60 * 60 * 1000
-/** Time allowed for an answer, per call. */
+/** Time allowed for a whole answer (headers and body), per call. */
 export const TIMEOUT_MS: Record<ThingSpaceCall, number> = { token: 30_000, login: 30_000, reset: 60_000, logout: 5_000 }
 /** A token must outlive a step's timeout by this much, for a slow answer and clock skew. */
 const TOKEN_MARGIN_MS = 30_000
@@ -125,7 +162,6 @@ interface AccessToken {
 
 export class ThingSpaceClient {
   private readonly options: ThingSpaceOptions
-  private readonly clients = new Map<number, HttpClient>()
   private readonly timeouts: Record<ThingSpaceCall, number>
   private accessToken: AccessToken | undefined
   private pendingToken: Promise<AccessToken> | undefined
@@ -218,9 +254,10 @@ export class ThingSpaceClient {
   }
 
   /**
-   * One login. Only requests that never left are repeated here (with backoff), and a gateway 401
-   * gets one fresh token and one more try: neither reached the user service. Anything else is
-   * thrown for the caller to judge with `mayHaveCounted` and `mayRetryLogin`.
+   * One login. Only requests that never reached the user service are repeated here: one never sent,
+   * or throttled by the gateway's own 429 (with backoff), and a gateway 401 900901/900902 (one fresh
+   * token, one more try). Anything else, an answer in an unknown shape included, is thrown for the
+   * caller to judge with `mayHaveCounted` and `mayRetryLogin`.
    */
   async login(username: string, password: string): Promise<Session> {
     const attempt = async (): Promise<Answer> =>
@@ -290,81 +327,110 @@ export class ThingSpaceClient {
       this.options.log.info(`${(error as Error).message}; attempt ${attempt} of ${attempts}, trying again in ${(waitMs / 1000).toFixed(1)} s`)
   }
 
-  private client(timeoutMs: number): HttpClient {
-    let client = this.clients.get(timeoutMs)
-    if (!client) {
-      // No keep-alive: a reused socket that the server closed meanwhile fails with ECONNRESET, which for a
-      // login would look like an answer lost after sending (an attempt possibly counted).
-      client = new HttpClient('thingspace-password-rotation', [], {
-        allowRedirects: false,
-        allowRetries: false,
-        keepAlive: false,
-        socketTimeout: timeoutMs
-      })
-      this.clients.set(timeoutMs, client)
+  /**
+   * A client for one request. No keep-alive: a reused socket that the server closed meanwhile fails with
+   * ECONNRESET, which for a login would look like an answer lost after sending (an attempt possibly
+   * counted). The request carries `deadline` (through http-client's request hook), so aborting it
+   * destroys the request and its response, whichever phase it is in. (http-client's own socketTimeout
+   * is an idle timeout that ends only the writing side, and its readBody waits for an end that a
+   * stalled body never sends, so neither bounds an answer.)
+   */
+  private client(deadline: AbortSignal): HttpClient {
+    const withDeadline: RequestHandler = {
+      prepareRequest: (options) => void (options.signal = deadline),
+      canHandleAuthentication: () => false,
+      handleAuthentication: () => Promise.reject(new Error('not used'))
     }
-    return client
+    return new HttpClient('thingspace-password-rotation', [withDeadline], { allowRedirects: false, allowRetries: false, keepAlive: false })
   }
 
-  /** Sends one request; a 2xx answer comes back as its status and parsed JSON, anything else is thrown. */
+  /**
+   * Sends one request, bounded as a whole (headers and body) by the call's timeout; a 2xx answer comes
+   * back as its status and parsed JSON, anything else is thrown, classified.
+   */
   private async send(call: ThingSpaceCall, method: string, path: string, headers: Record<string, string>, body?: string): Promise<Answer> {
     const { baseUrl, log, now } = this.options
     const url = `${baseUrl.origin}${baseUrl.pathname.replace(/\/+$/, '')}${path}`
+    const timeoutMs = this.timeouts[call]
     const started = now()
-    let status: number
+    const deadline = new AbortController()
+    // Referenced (unlike AbortSignal.timeout's), so the process cannot exit with this call pending.
+    const timer = setTimeout(() => deadline.abort(), timeoutMs)
+    let response: HttpClientResponse | undefined
     let text: string
-    let responseHeaders: Record<string, string | string[] | undefined>
     try {
-      const response = await this.client(this.timeouts[call]).request(method, url, body ?? null, { Accept: 'application/json', ...headers })
-      status = response.message.statusCode ?? 0
-      responseHeaders = response.message.headers
-      text = await response.readBody()
+      response = await this.client(deadline.signal).request(method, url, body ?? null, { Accept: 'application/json', ...headers })
+      text = await readText(response.message)
     } catch (error) {
       // Rebuilt from the error's code only, so no request detail (headers, body) can ride along.
-      log.debug(`ThingSpace ${method} ${path} -> no answer`)
-      const code = (error as { code?: unknown })?.code
-      if (typeof code === 'string' && NOT_SENT_CODES.has(code)) throw new ThingSpaceError(call, 'not-sent', `could not connect (${code})`)
-      if (TUNNEL_NOT_ESTABLISHED.test((error as Error)?.message ?? ''))
-        throw new ThingSpaceError(call, 'not-sent', 'the proxy did not open a connection')
-      if (/^Request timeout/.test((error as Error)?.message ?? ''))
-        throw new ThingSpaceError(call, 'timeout', `no answer within ${this.timeouts[call] / 1000} s`)
-      throw new ThingSpaceError(call, 'lost', `the connection failed before an answer came${typeof code === 'string' ? ` (${code})` : ''}`)
+      log.debug(`ThingSpace ${method} ${path} -> ${response ? `${response.message.statusCode}, body unfinished` : 'no answer'}`)
+      throw this.transportFailure(call, error, deadline.signal.aborted, response?.message)
+    } finally {
+      clearTimeout(timer)
     }
+    const status = response.message.statusCode ?? 0
     log.debug(`ThingSpace ${method} ${path} -> ${status} (${now() - started} ms)`)
-    const json = parseJson(text)
-    if (status >= 200 && status < 300) {
-      if (text !== '' && json === undefined)
-        throw new ThingSpaceError(call, 'bad-response', `answered ${status} with a body that is not JSON`, { status })
-      return { status, json }
+    return answer(call, status, response.message.headers, text)
+  }
+
+  /** A request that got no complete answer: never sent, cut off by the deadline, or lost. */
+  private transportFailure(call: ThingSpaceCall, error: unknown, pastDeadline: boolean, message: IncomingMessage | undefined): ThingSpaceError {
+    const seconds = this.timeouts[call] / 1000
+    if (pastDeadline) {
+      const detail = message ? `answered ${message.statusCode}, but the body did not finish within ${seconds} s` : `no answer within ${seconds} s`
+      return new ThingSpaceError(call, 'timeout', detail, { status: message?.statusCode })
     }
-    const retryAfter = Number(headerValue(responseHeaders['retry-after']) ?? NaN)
-    const retryAfterMs = Number.isFinite(retryAfter) && retryAfter >= 0 ? retryAfter * 1000 : undefined
-    if (status >= 300 && status < 400) throw new ThingSpaceError(call, 'redirect', `answered ${status} (a redirect, not followed)`, { status })
-    if (status === 429 || status >= 500) {
-      const { code, description, shape } = describeError(json, text)
-      // A 5xx may come from behind the gateway (a backend timeout); only its own 429 proves the service never saw it.
-      const kind: FailureKind = status === 429 && shape === 'gateway' ? 'throttled' : 'server'
-      throw new ThingSpaceError(call, kind, `answered ${status}${code ? ` ${code}` : ''}${description ? ` (${description})` : ''}`, {
-        status,
-        code,
-        retryAfterMs
-      })
+    const code = (error as { code?: unknown })?.code
+    if (!message && typeof code === 'string' && NOT_SENT_CODES.has(code)) return new ThingSpaceError(call, 'not-sent', `could not connect (${code})`)
+    if (!message && TUNNEL_NOT_ESTABLISHED.test((error as Error)?.message ?? '')) {
+      return new ThingSpaceError(call, 'not-sent', 'the proxy did not open a connection')
     }
-    const { code, description, shape } = describeError(json, text)
-    // An errorCode proves the user service saw the request, whatever the status: a refusal that may count.
-    const kind: FailureKind = shape === 'uws' ? 'refused' : shape === 'oauth' ? 'oauth' : 'gateway'
-    const what = code ? `${code}${description ? `: ${description}` : ''}` : 'no error code'
-    throw new ThingSpaceError(call, kind, `answered ${status}, ${what}`, { status, code })
+    const when = message ? `after it answered ${message.statusCode}, before the body was complete` : 'before an answer came'
+    return new ThingSpaceError(call, 'lost', `the connection failed ${when}${typeof code === 'string' ? ` (${code})` : ''}`, {
+      status: message?.statusCode
+    })
   }
 }
 
-function isTransient(error: unknown): boolean {
-  return error instanceof ThingSpaceError && ['not-sent', 'throttled', 'lost', 'timeout', 'server'].includes(error.kind)
+/** A complete answer: a 2xx comes back parsed; anything else is thrown, classified by what it positively is. */
+function answer(call: ThingSpaceCall, status: number, headers: Record<string, string | string[] | undefined>, text: string): Answer {
+  const json = parseJson(text)
+  if (status >= 200 && status < 300) {
+    if (text !== '' && json === undefined)
+      throw new ThingSpaceError(call, 'bad-response', `answered ${status} with a body that is not JSON`, { status })
+    return { status, json }
+  }
+  if (status >= 300 && status < 400) throw new ThingSpaceError(call, 'redirect', `answered ${status} (a redirect, not followed)`, { status })
+  const error = describeError(json, text)
+  const { code, description } = error
+  if (status === 429 || status >= 500) {
+    const retryAfter = Number(headerValue(headers['retry-after']) ?? NaN)
+    const retryAfterMs = Number.isFinite(retryAfter) && retryAfter >= 0 ? retryAfter * 1000 : undefined
+    // A 5xx may come from behind the gateway (a backend timeout); only its own 429 proves the service never saw it.
+    const throttled = status === 429 && (error.shape === 'gateway' || error.shape === 'gateway-throttling')
+    const detail = error.shape ? `${code}${description ? ` (${description})` : ''}` : ''
+    throw new ThingSpaceError(call, throttled ? 'throttled' : 'server', `answered ${status}${detail ? ` ${detail}` : ''}`, {
+      status,
+      code: error.shape ? code : undefined,
+      retryAfterMs
+    })
+  }
+  // An errorCode is the user service's own answer, whatever the status: a refusal that may count.
+  if (error.shape === 'uws' || error.shape === 'gateway' || (error.shape === 'oauth' && call === 'token')) {
+    const kind: FailureKind = error.shape === 'uws' ? 'refused' : error.shape
+    throw new ThingSpaceError(call, kind, `answered ${status}, ${code}${description ? `: ${description}` : ''}`, { status, code })
+  }
+  throw new ThingSpaceError(call, 'unrecognised', `answered ${status} in a shape ThingSpace's documents do not give: ${error.summary}`, { status })
 }
 
-/** A login that failed this way is safe to send again: the user service never saw it (nor its token request). */
+/** Requests safe to repeat with backoff; only the token request uses this as is (a login is never judged by it alone). */
+function isTransient(error: unknown): boolean {
+  return error instanceof ThingSpaceError && FAILURES[error.kind].transient
+}
+
+/** A login that failed this way is safe to send again at once: the user service never saw it (nor its token request). */
 function neverReachedUserService(error: unknown): boolean {
-  return error instanceof ThingSpaceError && error.call === 'login' && (error.kind === 'not-sent' || error.kind === 'throttled')
+  return error instanceof ThingSpaceError && error.call === 'login' && FAILURES[error.kind].transient && !FAILURES[error.kind].mayHaveCounted
 }
 
 function headerValue(value: string | string[] | undefined): string | undefined {
@@ -379,44 +445,83 @@ function parseJson(text: string): unknown {
   }
 }
 
+/** The API gateway's (WSO2 API Manager's) own fault codes: 9009xx for authentication and resources, 9008xx for throttling. */
+const GATEWAY_CODE = /^9009\d\d$/
+const THROTTLING_CODE = /^9008\d\d$/
+
+export interface ErrorBody {
+  /**
+   * The documented shape the body positively has: the services' `{errorCode, errorMessage}` with a
+   * string code (`uws`), the gateway's fault with one of its authentication or resource codes
+   * (`gateway`) or its throttling codes (`gateway-throttling`), or OAuth 2.0's error (`oauth`); none
+   * for anything else.
+   */
+  shape?: 'uws' | 'gateway' | 'gateway-throttling' | 'oauth'
+  /** The UWS code without its service prefix, `gateway fault <code>`, or the OAuth error. */
+  code?: string
+  description?: string
+  /** A short account of the body, for a message: never the raw body of an unknown shape. */
+  summary: string
+}
+
 /**
- * The three error shapes ThingSpace uses: the services' `{errorCode, errorMessage}` (the code is kept
- * without its service prefix), the gateway's fault (JSON, or XML for some 403s), and OAuth 2.0's
- * `{error, error_description}` from the token endpoint.
+ * What an error body is, by the shapes ThingSpace's documents give: the services' UWS error, the
+ * gateway's fault (JSON, or the `am:fault` XML of some 403s) and OAuth 2.0's `{error,
+ * error_description}` from the token endpoint. Anything else is summarised briefly.
  */
-export function describeError(json: unknown, text: string): { code?: string; description?: string; shape?: 'uws' | 'gateway' | 'oauth' } {
-  if (json && typeof json === 'object') {
-    const b = json as {
-      errorCode?: unknown
-      errorMessage?: unknown
-      fault?: { code?: unknown; message?: unknown; description?: unknown }
-      error?: unknown
-      error_description?: unknown
+export function describeError(json: unknown, text: string): ErrorBody {
+  const object = json && typeof json === 'object' && !Array.isArray(json) ? (json as Record<string, unknown>) : undefined
+  if (object) {
+    const { errorCode, errorMessage, fault, error, error_description } = object
+    if (typeof errorCode === 'string' && errorCode !== '') {
+      const dot = errorCode.indexOf('.')
+      const code = (dot >= 0 ? errorCode.slice(dot + 1) : errorCode).slice(0, 100)
+      const description = short(errorMessage)
+      return { shape: 'uws', code, description, summary: `${code}${description ? `: ${description}` : ''}` }
     }
-    if (typeof b.errorCode === 'string' && b.errorCode !== '') {
-      const dot = b.errorCode.indexOf('.')
-      return { code: dot >= 0 ? b.errorCode.slice(dot + 1) : b.errorCode, description: short(b.errorMessage), shape: 'uws' }
+    const f = fault && typeof fault === 'object' ? (fault as Record<string, unknown>) : undefined
+    if (f && (typeof f.code === 'string' || typeof f.code === 'number')) {
+      return faultBody(String(f.code).trim(), joined(f.message, f.description), 'a JSON fault')
     }
-    if (b.fault && (typeof b.fault.code === 'string' || typeof b.fault.code === 'number')) {
-      return { code: `gateway fault ${b.fault.code}`, description: joined(b.fault.message, b.fault.description), shape: 'gateway' }
+    if (typeof error === 'string' && error !== '') {
+      const description = short(error_description)
+      return { shape: 'oauth', code: error, description, summary: `an OAuth error ${error}${description ? ` (${description})` : ''}` }
     }
-    if (typeof b.error === 'string' && b.error !== '') return { code: b.error, description: short(b.error_description), shape: 'oauth' }
+    if (errorCode !== undefined) return { summary: `errorCode ${short(JSON.stringify(errorCode), 40)}${paren(short(errorMessage))}` }
+    const keys = Object.keys(object)
+    if (keys.length === 0) return { summary: 'an empty JSON object' }
+    return {
+      summary: `a JSON object with ${keys.slice(0, 5).join(', ')}${keys.length > 5 ? ', ...' : ''} and no errorCode${paren(short(object.message))}`
+    }
   }
-  const xmlCode = /<(?:\w+:)?code>([^<]{1,40})<\/(?:\w+:)?code>/.exec(text)?.[1]
-  if (xmlCode) {
-    const tag = (name: string): string | undefined => new RegExp(`<(?:\\w+:)?${name}>([^<]{1,200})</(?:\\w+:)?${name}>`).exec(text)?.[1]
-    return { code: `gateway fault ${xmlCode.trim()}`, description: joined(tag('message'), tag('description')), shape: 'gateway' }
+  const xmlCode = /^\s*(?:<\?xml[^>]*>\s*)?<am:fault\b[^>]*>[\s\S]*?<am:code>([^<]{1,40})<\/am:code>/.exec(text)?.[1]
+  if (xmlCode !== undefined) {
+    const tag = (name: string): string | undefined => new RegExp(`<am:${name}>([^<]{1,200})</am:${name}>`).exec(text)?.[1]
+    return faultBody(xmlCode.trim(), joined(tag('message'), tag('description')), 'an XML fault')
   }
-  return {}
+  if (json !== undefined) return { summary: `JSON that is not an object (${short(text, 40)})` }
+  if (text.trim() === '') return { summary: 'an empty body' }
+  if (/^\s*<(?:!doctype\s+html|html)\b/i.test(text)) return { summary: 'an HTML page' }
+  return { summary: `a body that is not JSON (${text.length} characters)` }
+}
+
+function faultBody(code: string, description: string | undefined, what: string): ErrorBody {
+  const shape = GATEWAY_CODE.test(code) ? 'gateway' : THROTTLING_CODE.test(code) ? 'gateway-throttling' : undefined
+  if (shape) return { shape, code: `gateway fault ${code}`, description, summary: `gateway fault ${code}${description ? `: ${description}` : ''}` }
+  return { summary: `${what} with code ${short(code, 40)}, not one of the gateway's${paren(description)}` }
+}
+
+function paren(text: string | undefined): string {
+  return text ? ` (${text})` : ''
 }
 
 function joined(...parts: unknown[]): string | undefined {
-  const texts = [...new Set(parts.map(short).filter((p): p is string => p !== undefined))]
+  const texts = [...new Set(parts.map((part) => short(part)).filter((p): p is string => p !== undefined))]
   return texts.length > 0 ? texts.join(' - ') : undefined
 }
 
-function short(value: unknown): string | undefined {
-  return typeof value === 'string' && value.trim() !== '' ? value.trim().slice(0, 200) : undefined
+function short(value: unknown, max = 200): string | undefined {
+  return typeof value === 'string' && value.trim() !== '' ? value.trim().slice(0, max) : undefined
 }
 
 interface Answer {

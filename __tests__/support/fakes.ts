@@ -23,7 +23,7 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks'
 import { Cancellation, KILL_AFTER_MS, REPORT_MARGIN_MS } from '../../src/cancellation.ts'
-import { GitHubError, WRITE_CONCURRENCY, type JobRef, type ReadTime, type TargetState } from '../../src/github-secrets.ts'
+import { GitHubError, WRITE_CONCURRENCY, type JobRef, type ReadTime, type TargetState, type WriteResult } from '../../src/github-secrets.ts'
 import type { Settings } from '../../src/inputs.ts'
 import type { Outcome } from '../../src/outcomes.ts'
 import { rotate, type FlowLog, type RotationDeps, type SecretsPort, type ThingSpacePort } from '../../src/rotation.ts'
@@ -633,7 +633,7 @@ export class FakeSecrets implements SecretsPort {
       target,
       publicKey: { keyId: `key-${target.label}`, key: `pk-${target.label}` },
       existing: existing ? { updatedAt: existing.updatedAt, visibility: this.visibility.get(target.label) as TargetState['visibility'] } : undefined,
-      recordAt: home ? this.get(target.label, this.stateName)?.updatedAt : undefined,
+      recordAt: this.get(target.label, this.stateName)?.updatedAt,
       legacyMarkedAt: home ? this.get(target.label, this.legacyMarkerName)?.updatedAt : undefined
     }
     if (target.kind === 'org') {
@@ -676,23 +676,24 @@ export class FakeSecrets implements SecretsPort {
   }
 
   /** Stores a value, at most WRITE_CONCURRENCY at a time; a write still queued when `signal` aborts is not sent (the port's contract). */
-  async write(state: TargetState, plaintext: string, name = this.secretName, signal?: AbortSignal): Promise<void> {
+  async write(state: TargetState, plaintext: string, name = this.secretName, signal?: AbortSignal): Promise<WriteResult> {
     await this.sendSlot()
     try {
       signal?.throwIfAborted()
-      await this.writeNow(state, plaintext, name)
+      return await this.writeNow(state, plaintext, name)
     } finally {
       this.freeSlot()
     }
   }
 
-  private async writeNow(state: TargetState, plaintext: string, name: string): Promise<void> {
+  private async writeNow(state: TargetState, plaintext: string, name: string): Promise<WriteResult> {
     this.calls.write++
     const { label } = state.target
     const { n, fault } = this.next('write', label)
     this.rec.record({ service: 'github', call: 'write', n, phase: 'start', label, name, value: plaintext })
     await this.clock.sleep(fault?.afterMs ?? this.latency('write', label, n))
     const stored = !fault || fault.acted === true
+    const existed = this.get(label, name) !== undefined
     this.writes.push({ at: this.clock.now(), label, name, value: plaintext, ok: !fault })
     if (stored) this.put(label, plaintext, this.stamp(this.clock.now()), name)
     this.rec.record({
@@ -713,6 +714,7 @@ export class FakeSecrets implements SecretsPort {
         status
       )
     }
+    return existed ? 'updated' : 'created'
   }
 
   /** Reads a secret's updatedAt again (the flow's checks for a write by another run). */
@@ -911,6 +913,7 @@ export class World {
       prepareSeal: () => void this.prepareSealCalls++,
       cancel,
       now: this.clock.now,
+      sleep: this.clock.sleep,
       log
     }
   }
