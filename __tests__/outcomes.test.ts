@@ -117,12 +117,12 @@ describe('the lockout wording', () => {
     })
   })
 
-  // BUG: with no target holding the secret yet (a first run whose password input is wrong), the message
-  // reads "no target holds P yet: most likely the password changed after that": there is no "that". Expected:
-  // a sentence that does not speak of a store that never happened (e.g. "the password input is most likely wrong").
-  test.failing('a refused login before any target holds the secret does not speak of a change after a store', () => {
+  // Fixed on core (it read "no target holds P yet: most likely the password changed after that").
+  test('a refused login before any target holds the secret points at the password input, not at a change after a store', () => {
     const v = verdicts.loginSpent(refusal, { ...spent, attempts: 1, storedAt: 0 })
-    expect(v.message).toContain('no target holds P yet')
+    expect(v.message).toContain(
+      '(recorded in P_ROTATION of repo:o/r). No target holds P yet: check the password input. Store the current password in P'
+    )
     expect(v.message).not.toContain('changed after that')
   })
 
@@ -215,12 +215,32 @@ describe('verdicts that say what was and was not written', () => {
   test.each([
     { name: 'the job', of: 'job' as const, said: 'after this job started' },
     { name: 'the workflow run (the job was not found)', of: 'run' as const, said: 'after this workflow run started' }
-  ])('stale input names when the secrets were read: $name', ({ of, said }) => {
-    const v = verdicts.staleInput(['repo:o/r'], 'P', { at: new Date('2025-06-01T00:00:00.000Z'), of }, false)
-    expect(v.message).toBe(
-      `The password was not changed, and ThingSpace was not contacted: repo:o/r had P updated ${said} (2025-06-01T00:00:00.000Z), ` +
-        'so the password input is probably stale (another rotation already replaced it). Logging in with it could count toward the 5-failure lockout. Start a new workflow run, which reads the current secret.'
-    )
+  ])('stale input admits doubt and names when the secrets were read: $name', ({ of, said }) => {
+    expect(verdicts.staleInput(['repo:o/r'], 'P', { at: new Date('2025-06-01T00:00:00.000Z'), of }, false)).toEqual({
+      result: 'failed-unknown',
+      ok: false,
+      message:
+        `This run did not change the password, and ThingSpace was not contacted: repo:o/r had P updated ${said} (2025-06-01T00:00:00.000Z), ` +
+        'so another rotation (or a person) replaced the password this job read. Logging in with the old one could count toward the 5-failure lockout. ' +
+        "That rotation's result says whether the new password is stored in every target; a new workflow run reads the current secret."
+    })
+  })
+
+  test.each([
+    {
+      name: 'a young record in the home target',
+      recordedAt: new Date('2025-06-01T00:00:00.000Z'),
+      said: 'another run recorded a login in P_ROTATION of repo:o/r at 2025-06-01T00:00:00.000Z, and no new password has been stored since'
+    },
+    { name: 'a proof written over', recordedAt: undefined, said: 'another run wrote P_ROTATION to repo:o/r after this run read it' }
+  ])('another run at work ($name): failed-unknown, no login sent', ({ recordedAt, said }) => {
+    expect(verdicts.anotherRunAtWork({ recordedAt, recordName: 'P_ROTATION', home: 'repo:o/r' })).toEqual({
+      result: 'failed-unknown',
+      ok: false,
+      message:
+        `This run did not change the password and sent no login: ${said}, so another rotation of this username may be at work right now (or one failed moments ago). ` +
+        'Its result says what happened. If no other run is under way, wait 10 minutes and start the workflow again: a run started by hand then logs in once.'
+    })
   })
 
   test('a failed write proof names the rotation-state secret, not the password secret', () => {
@@ -305,7 +325,9 @@ describe('a new password not stored everywhere', () => {
       result: 'failed-changed',
       ok: false,
       message: `The password WAS changed: the old one no longer works. ${said}`,
-      recoveryCiphertext: s.recoveryCiphertext
+      recoveryCiphertext: s.recoveryCiphertext,
+      // Without the escrow nobody can read the new password: the summary lists the commands to store one set by hand.
+      restoreByHand: s.recoveryCiphertext === undefined
     })
   })
 })

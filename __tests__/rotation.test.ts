@@ -14,6 +14,7 @@
 import { describe, expect, test } from '@jest/globals'
 import { KILL_AFTER_MS, REPORT_MARGIN_MS } from '../src/cancellation.ts'
 import { WRITE_CONCURRENCY } from '../src/github-secrets.ts'
+import { RUN_IN_PROGRESS_MS } from '../src/rotation-state.ts'
 import {
   DAY,
   labels,
@@ -116,10 +117,21 @@ const HOME_RECORD_WRITTEN: Partial<CallEvent> = { call: 'write', name: STATE, la
 const ALL_OLD = { [REPO]: 'old', [ENV]: 'old', [ORG]: 'old' }
 const ALL_NEW = { [REPO]: 'new', [ENV]: 'new', [ORG]: 'new' }
 const NOTHING = { logins: 0, resets: 0, logouts: 0, stores: 0, stateWrites: 0, removes: 0, rereads: 0 }
-/** The proof (one `_ROTATION` write per target), a login, its logout, and the record removed since the login succeeded. */
-const PROVED_AND_LOGGED_IN = { ...NOTHING, stateWrites: 3, logins: 1, logouts: 1, removes: 1 }
+/** The proof (one `_ROTATION` write per target), a login, its logout, and every copy removed since the login succeeded. */
+const PROVED_AND_LOGGED_IN = { ...NOTHING, stateWrites: 3, logins: 1, logouts: 1, removes: 3 }
 /** ...then the reset, the stores each read back, the verify login and its logout, and every target read again. */
-const ROTATED = { logins: 2, resets: 1, logouts: 2, stores: 3, stateWrites: 3, removes: 1, rereads: 6 }
+const ROTATED = { logins: 2, resets: 1, logouts: 2, stores: 3, stateWrites: 3, removes: 3, rereads: 6 }
+/** Every copy of the proof removed, the home record too: the next run finds no rotation state. */
+const ALL_REMOVED = [
+  [REPO, STATE],
+  [ENV, STATE],
+  [ORG, STATE]
+]
+/** The proof's copies removed, the home record kept (a login may have counted). */
+const RECORD_KEPT = [
+  [ENV, STATE],
+  [ORG, STATE]
+]
 const UNTOUCHED = {
   [REPO]: { value: PASSWORD, updatedAt: OLD.getTime() },
   [ENV]: { value: PASSWORD, updatedAt: OLD.getTime() },
@@ -161,9 +173,9 @@ describe('a rotation with nothing in the way', () => {
         [ENV, true, 'new password stored'],
         [ORG, true, 'new password stored']
       ])
-      // The record ahead came off the home target; the proof stays in the others (one extra secret per target).
-      expect(removed(w)).toEqual([[REPO, STATE]])
-      expect([REPO, ENV, ORG].map((l) => w.secrets.get(l, STATE) !== undefined)).toEqual([false, true, true])
+      // The record ahead came off the home target, and the proof off every other: the next run finds no rotation state.
+      expect(removed(w)).toEqual(ALL_REMOVED)
+      expect([REPO, ENV, ORG].map((l) => w.secrets.get(l, STATE))).toEqual([undefined, undefined, undefined])
       expect(w.warnings).toEqual([])
       expect(w.prepareSealCalls).toBe(1)
     }
@@ -264,7 +276,7 @@ describe('the window after the reset: writes go out 10 at a time', () => {
     expect(lastStore - resetEnd).toBe(waves * WRITE_MS)
     expect(lastStore - resetEnd).toBeLessThanOrEqual(3 * WRITE_MS)
     expect(w.secrets.maxInFlight).toBe(Math.min(n, WRITE_CONCURRENCY))
-    expect(counts(w)).toEqual({ ...ROTATED, stores: n, stateWrites: n, rereads: 2 * n })
+    expect(counts(w)).toEqual({ ...ROTATED, stores: n, stateWrites: n, rereads: 2 * n, removes: n })
   })
 })
 
@@ -296,7 +308,7 @@ describe('not due, and dry runs: nothing a consumer reads is written', () => {
     expect(outcome.result).toBe('rotated')
     expect(w.infos).toContain(`Due: ${ORG} (no secret)`)
     expect(outcome.targets[1].before).toBe('no secret yet')
-    expect(counts(w)).toEqual({ ...ROTATED, stores: 2, stateWrites: 2, rereads: 4 })
+    expect(counts(w)).toEqual({ ...ROTATED, stores: 2, stateWrites: 2, rereads: 4, removes: 2 })
     expect(holds(w, ['repo', 'org:acme'])).toEqual({ [REPO]: 'new', [ORG]: 'new' })
   })
 
@@ -313,8 +325,8 @@ describe('not due, and dry runs: nothing a consumer reads is written', () => {
       expect(counts(w)).toEqual(PROVED_AND_LOGGED_IN)
       expect(passwordSecrets(w)).toEqual(UNTOUCHED)
       expect(w.secrets.writes.filter((x) => x.name === SECRET)).toEqual([])
-      // The login succeeded: the record ahead comes off again.
-      expect(removed(w)).toEqual([[REPO, STATE]])
+      // The login succeeded: the record ahead comes off again, and every other copy of the proof.
+      expect(removed(w)).toEqual(ALL_REMOVED)
       expect(recordInForce(w)).toBe(false)
       expect(w.thingspace.openSessions()).toEqual([])
     }
@@ -357,11 +369,13 @@ describe('the stale-password guard: when this job read its secrets', () => {
     w.secrets.put(ENV, PASSWORD, new Date(storedAt))
     const { outcome } = await run(w, { eventName: 'schedule' })
     const readAt = (jobStart ?? RUN_START).toISOString()
-    expect(outcome.result).toBe(stale ? 'failed-unchanged' : 'rotated')
+    // Another rotation (or a person) stored a password this job cannot vouch for: a result that admits doubt.
+    expect(outcome.result).toBe(stale ? 'failed-unknown' : 'rotated')
     expect(outcome.message).toBe(
       stale
-        ? `The password was not changed, and no login was attempted (only the OAuth token was requested): ${ENV} had ${SECRET} updated after this ${stale} started (${readAt}), ` +
-            'so the password input is probably stale (another rotation already replaced it). Logging in with it could count toward the 5-failure lockout. Start a new workflow run, which reads the current secret.'
+        ? `This run did not change the password, and no login was attempted (only the OAuth token was requested): ${ENV} had ${SECRET} updated after this ${stale} started (${readAt}), ` +
+            'so another rotation (or a person) replaced the password this job read. Logging in with the old one could count toward the 5-failure lockout. ' +
+            "That rotation's result says whether the new password is stored in every target; a new workflow run reads the current secret."
         : 'The password was changed and the new one is stored in every target, and it logs in.'
     )
     expect(counts(w)).toEqual(stale ? NOTHING : ROTATED)
@@ -379,7 +393,9 @@ describe('the stale-password guard: when this job read its secrets', () => {
     const w = world()
     w.secrets.put(ENV, 'Newer-Password', new Date(START - 1000))
     const { outcome } = await run(w, { minAgeDays, eventName: 'schedule' })
-    expect(outcome.message).toContain(`The password was not changed, and ${said}: ${ENV} had ${SECRET} updated after this workflow run started`)
+    expect(outcome.message).toContain(
+      `This run did not change the password, and ${said}: ${ENV} had ${SECRET} updated after this workflow run started`
+    )
     expect(w.thingspace.calls).toEqual({ token: tokens, login: 0, reset: 0, logout: 0 })
     expect(w.secrets.writes).toEqual([])
     expect(holds(w)).toEqual({ ...ALL_OLD, [ENV]: 'Newer-Password' })
@@ -399,7 +415,7 @@ describe('the stale-password guard: when this job read its secrets', () => {
       // This job started at .200 and read the old password; the other rotation stored its password at .700 of the same second.
       for (const label of labels(THREE)) w.secrets.put(label, OTHER, new Date(second))
       const { outcome } = await run(w, { eventName: 'schedule' })
-      expect(outcome.message).toContain('probably stale')
+      expect(outcome.message).toContain('replaced the password this job read')
       expect(w.thingspace.logins).toBe(0)
     }
   )
@@ -422,7 +438,9 @@ describe('the stale-password guard: when this job read its secrets', () => {
     expect(outcome.result).toBe('rotated')
     expect(w.secrets.calls.runStart).toBe(0)
     expect(counts(w)).toEqual(ROTATED)
-    expect(w.secrets.value(ENV, STATE)).toBe(`${label}: write proof; a login may count toward the lockout from ${new Date(START + 50).toISOString()}`)
+    expect(w.secrets.writes.find((x) => x.label === ENV && x.name === STATE)?.value).toBe(
+      `${label}: write proof; a login may count toward the lockout from ${new Date(START + 50).toISOString()}`
+    )
   })
 })
 
@@ -467,31 +485,18 @@ describe('the lockout record in the home target', () => {
       expect(outcome.message).toContain(
         `Runs nobody started by hand will not log in again until ${SECRET} is updated (recorded in ${STATE} of ${REPO}).`
       )
-      // The proof refreshed the record; an earlier run's record is never removed without a login that succeeded.
-      expect(counts(w)).toEqual({ ...NOTHING, stateWrites: 3, logins: 1 })
+      // The proof refreshed the record; an earlier run's record is never removed without a login that succeeded (the other copies go).
+      expect(counts(w)).toEqual({ ...NOTHING, stateWrites: 3, logins: 1, removes: 2 })
+      expect(removed(w)).toEqual(RECORD_KEPT)
       expect(recordInForce(w)).toBe(true)
       expect(passwordSecrets(w)).toEqual(UNTOUCHED)
     }
   )
 
   test.each([
-    { name: 'a record', records: [STATE], removes: [[REPO, STATE]] },
-    {
-      name: 'a legacy marker',
-      records: [LEGACY],
-      removes: [
-        [REPO, STATE],
-        [REPO, LEGACY]
-      ]
-    },
-    {
-      name: 'both',
-      records: [STATE, LEGACY],
-      removes: [
-        [REPO, STATE],
-        [REPO, LEGACY]
-      ]
-    }
+    { name: 'a record', records: [STATE], removes: ALL_REMOVED },
+    { name: 'a legacy marker', records: [LEGACY], removes: [...ALL_REMOVED, [REPO, LEGACY]] },
+    { name: 'both', records: [STATE, LEGACY], removes: [...ALL_REMOVED, [REPO, LEGACY]] }
   ])(
     'started by hand with $name in force and a working password: rotates, and every record comes off after the login succeeded',
     async ({ records, removes }) => {
@@ -519,17 +524,79 @@ describe('the lockout record in the home target', () => {
       const { outcome } = await run(w, { eventName: 'schedule' })
       expect(outcome.result).toBe('rotated')
       expect(w.warnings).toEqual([])
-      expect(removed(w)).toEqual(
-        record === LEGACY
-          ? [
-              [REPO, STATE],
-              [REPO, LEGACY]
-            ]
-          : [[REPO, STATE]]
-      )
+      expect(removed(w)).toEqual(record === LEGACY ? [...ALL_REMOVED, [REPO, LEGACY]] : ALL_REMOVED)
       expect(recordInForce(w)).toBe(false)
     }
   )
+
+  // A record younger than a run can last may be another run rotating this username right now.
+  const BUSY = (at: Date) =>
+    `This run did not change the password and sent no login: another run recorded a login in ${STATE} of ${REPO} at ${at.toISOString()}, and no new password has been stored since, ` +
+    'so another rotation of this username may be at work right now (or one failed moments ago). ' +
+    'Its result says what happened. If no other run is under way, wait 10 minutes and start the workflow again: a run started by hand then logs in once.'
+  test.each(EVERY_RUN)(
+    '$name: a record younger than a run can last stops the run before any write or login',
+    async ({ eventName, triggeringActor }) => {
+      const w = world()
+      const at = new Date(START - RUN_IN_PROGRESS_MS + MINUTE)
+      recorded(w, at.getTime())
+      const { outcome } = await run(w, { eventName, triggeringActor })
+      expect(outcome).toEqual({ result: 'failed-unknown', ok: false, message: BUSY(at), targets: expect.any(Array) })
+      expect(counts(w)).toEqual(NOTHING)
+      expect(w.secrets.writes).toEqual([])
+    }
+  )
+
+  test('a young copy of the rotation state in another target (another run\u2019s proof) stops the run too', async () => {
+    const w = world()
+    const at = new Date(START - MINUTE)
+    w.secrets.put(ORG, 'another run: write proof', at, STATE)
+    const { outcome } = await run(w, { eventName: 'workflow_dispatch' })
+    expect(outcome.result).toBe('failed-unknown')
+    expect(outcome.message).toContain(
+      `at ${at.toISOString()}, and no new password has been stored since, so another rotation of this username may be at work right now`
+    )
+    expect(counts(w)).toEqual(NOTHING)
+  })
+
+  // BUG: the young copy is in org:acme, but the message says another run "recorded a login in ..._ROTATION of"
+  // the home target; the contended proof's message names the home target too, whichever target's copy was
+  // written over. Expected: the message names the target where the other run's copy is.
+  test.failing('the message names the target where another run\u2019s young copy is', async () => {
+    const w = world()
+    w.secrets.put(ORG, 'another run: write proof', new Date(START - MINUTE), STATE)
+    const { outcome } = await run(w, { eventName: 'workflow_dispatch' })
+    expect(outcome.message).toContain(`${STATE} of ${ORG}`)
+  })
+
+  // GitHub answered "updated" where this run read no rotation state: another run wrote it in between.
+  test('another run writes the rotation state between this run\u2019s read and its proof: no login, and only this run\u2019s copies removed', async () => {
+    const w = world()
+    w.on(
+      { call: 'write', name: STATE, label: ENV, phase: 'start' },
+      () => void w.secrets.put(ENV, 'another run: write proof', new Date(w.clock.now()), STATE)
+    )
+    const { outcome } = await run(w, { eventName: 'schedule' })
+    expect(outcome.result).toBe('failed-unknown')
+    expect(outcome.message).toContain(`This run did not change the password and sent no login: another run wrote ${STATE} to `)
+    expect(counts(w)).toEqual({ ...NOTHING, stateWrites: 3, removes: 2 })
+    expect(removed(w)).toEqual([
+      [REPO, STATE],
+      [ORG, STATE]
+    ])
+    expect(w.secrets.get(ENV, STATE)).toBeDefined()
+    expect(passwordSecrets(w)).toEqual(UNTOUCHED)
+  })
+
+  test('the run right after one cut during its login finds a young record: another run may be at work, and it stops', async () => {
+    const w = world().signalOn({ call: 'login', phase: 'start' }, 'SIGINT', 10)
+    await run(w, { eventName: 'schedule' })
+    w.secrets.runStart = new Date(w.clock.now())
+    const next = await run(w, { eventName: 'workflow_dispatch' })
+    expect(next.outcome.result).toBe('failed-unknown')
+    expect(next.outcome.message).toContain('another rotation of this username may be at work right now')
+    expect(w.thingspace.logins).toBe(1)
+  })
 
   // GitHub gives times to the second: a record of the same second as the last store may be the later one.
   test('a record in the same second as the last store is in force (times to the second)', async () => {
@@ -545,24 +612,52 @@ describe('the lockout record in the home target', () => {
     w.secrets.removeFails = true
     const { outcome } = await run(w, { eventName: 'schedule' })
     expect(outcome).toMatchObject({ result: 'rotated', ok: true })
-    expect(w.warnings).toEqual([
-      `Could not remove ${STATE} from ${REPO} (runs nobody started by hand may stop until the password secret is updated): Failed to delete ${STATE} from ${REPO}: 403 Forbidden`
-    ])
+    expect(w.warnings).toEqual(
+      labels(THREE).map(
+        (l) =>
+          `Could not remove ${STATE} from ${l} (runs nobody started by hand may stop until the password secret is updated): Failed to delete ${STATE} from ${l}: 403 Forbidden`
+      )
+    )
     expect(w.secrets.get(REPO, STATE)).toBeDefined()
     expect(recordInForce(w)).toBe(false)
   })
 })
 
 describe('the write proof', () => {
+  // What this run's proof may have left is removed: a write refused with a 4xx stored nothing, so only the others.
   test.each([
-    { name: 'the home target refuses it', position: 0, fault: { status: 403 }, why: '403 Forbidden' },
-    { name: 'a second target refuses it', position: 1, fault: { status: 403 }, why: '403 Forbidden' },
-    { name: 'the last target refuses it', position: 2, fault: { status: 404 }, why: '404 Forbidden' },
-    { name: 'the home write lands but its answer is lost', position: 0, fault: { acted: true }, why: 'network error (ECONNRESET)' },
-    { name: 'a second target answers 500', position: 1, fault: { status: 500 }, why: '500 Forbidden' }
-  ] as { name: string; position: number; fault: GhFault; why: string }[])(
+    { name: 'the home target refuses it', position: 0, fault: { status: 403 }, why: '403 Forbidden', removes: RECORD_KEPT },
+    {
+      name: 'a second target refuses it',
+      position: 1,
+      fault: { status: 403 },
+      why: '403 Forbidden',
+      removes: [
+        [REPO, STATE],
+        [ORG, STATE]
+      ]
+    },
+    {
+      name: 'the last target refuses it',
+      position: 2,
+      fault: { status: 404 },
+      why: '404 Forbidden',
+      removes: [
+        [REPO, STATE],
+        [ENV, STATE]
+      ]
+    },
+    {
+      name: 'the home write lands but its answer is lost',
+      position: 0,
+      fault: { acted: true },
+      why: 'network error (ECONNRESET)',
+      removes: ALL_REMOVED
+    },
+    { name: 'a second target answers 500', position: 1, fault: { status: 500 }, why: '500 Forbidden', removes: ALL_REMOVED }
+  ] as { name: string; position: number; fault: GhFault; why: string; removes: string[][] }[])(
     '$name: no login, no reset, the password secret untouched, and no record of this run left',
-    async ({ position, fault, why }) => {
+    async ({ position, fault, why, removes }) => {
       const w = world()
       const label = labels(THREE)[position]
       w.secrets.failWrites(label, fault)
@@ -576,8 +671,9 @@ describe('the write proof', () => {
         targets: expect.any(Array)
       })
       expect(outcome.targets.map((t) => t.outcome)).toEqual(labels(THREE).map((l) => (l === label ? 'not writable' : `write proven (${STATE})`)))
-      expect(counts(w)).toEqual({ ...NOTHING, stateWrites: 3, removes: 1 })
-      expect(removed(w)).toEqual([[REPO, STATE]])
+      expect(counts(w)).toEqual({ ...NOTHING, stateWrites: 3, removes: removes.length })
+      expect(removed(w)).toEqual(removes)
+      expect(labels(THREE).map((l) => w.secrets.get(l, STATE))).toEqual([undefined, undefined, undefined])
       expect(w.thingspace.calls.login).toBe(0)
       expect(passwordSecrets(w)).toEqual(UNTOUCHED)
       expect(w.secrets.get(REPO, STATE)).toBeUndefined()
@@ -591,15 +687,13 @@ describe('the write proof', () => {
     w.secrets.failWrites(ENV, { status: 403 })
     const { outcome } = await run(w)
     expect(outcome.result).toBe('failed-unchanged')
-    expect(counts(w)).toEqual({ ...NOTHING, stateWrites: 3 })
+    expect(counts(w)).toEqual({ ...NOTHING, stateWrites: 3, removes: 1 })
+    expect(removed(w)).toEqual([[ORG, STATE]])
     expect(recordInForce(w)).toBe(true)
   })
 
-  // BUG: a home write GitHub refused (4xx) did not land, yet settle() removes the record anyway: a wasted
-  // DELETE, and with a token that cannot write (the common misconfiguration) a warning that "runs nobody
-  // started by hand may stop" although nothing was written. The semantics say the run's own record is
-  // removed only "if it may have landed" (writeMayHaveLanded). Expected: no removal, no warning.
-  test.failing('a token that cannot write: nothing was written, so nothing is removed and nothing is warned', async () => {
+  // Was a BUG at da335cc (a removal, and a warning, for a record that never landed); fixed on core.
+  test('a token that cannot write: nothing was written, so nothing is removed and nothing is warned', async () => {
     const w = world()
     w.secrets.readOnly = true
     const { outcome } = await run(w, { eventName: 'schedule' })
@@ -626,7 +720,9 @@ describe('login', () => {
           `Store the current password in ${SECRET} (a failed login in the ThingSpace portal also counts toward the lockout) before running again.`,
         targets: expect.any(Array)
       })
-      expect(counts(w)).toEqual({ ...NOTHING, stateWrites: 3, logins: 1, rereads: 3 })
+      // Every target read again twice (a second look 2 s later for another rotation's store); the proof's copies go, the record stays.
+      expect(counts(w)).toEqual({ ...NOTHING, stateWrites: 3, logins: 1, rereads: 6, removes: 2 })
+      expect(removed(w)).toEqual(RECORD_KEPT)
       expect(recordInForce(w)).toBe(true)
       expect(w.thingspace.failedLogins).toBe(1)
       expect(passwordSecrets(w)).toEqual(UNTOUCHED)
@@ -641,7 +737,7 @@ describe('login', () => {
     expect(outcome.message).toContain(
       "ThingSpace refused the login for fleet-api (ThingSpace login: answered 401 in a shape ThingSpace's documents do not give); it was not retried."
     )
-    expect(counts(w)).toEqual({ ...NOTHING, stateWrites: 3, logins: 1, rereads: 3 })
+    expect(counts(w)).toEqual({ ...NOTHING, stateWrites: 3, logins: 1, rereads: 6, removes: 2 })
     expect(recordInForce(w)).toBe(true)
   })
 
@@ -663,20 +759,32 @@ describe('login', () => {
           "The other run's result says whether the new password is stored in every target.",
         targets: expect.any(Array)
       })
-      expect(counts(w)).toEqual({ ...NOTHING, stateWrites: 3, logins: 1, rereads: 3, removes: 1 })
-      expect(w.secrets.get(REPO, STATE)).toBeUndefined()
+      expect(counts(w)).toEqual({ ...NOTHING, stateWrites: 3, logins: 1, rereads: 3, removes: 3 })
+      expect(removed(w)).toEqual(ALL_REMOVED)
       expect(w.secrets.writes.filter((x) => x.name === SECRET)).toEqual([])
       expect(moved.map((l) => w.secrets.value(l))).toEqual(moved.map(() => OTHER))
     }
   )
 
-  test('a moved secret that cannot be read again is not counted as moved: the refusal is recorded', async () => {
+  test('a moved secret that cannot be read again (either look) is not counted as moved: the refusal is recorded', async () => {
     const w = otherRotationAt(world(), { call: 'login', n: 0 }, [ENV])
-    w.secrets.rereadFaults[1] = { status: 500 } // ENV's re-read
+    w.secrets.rereadFaults[1] = { status: 500 } // ENV's first look
+    w.secrets.rereadFaults[4] = { status: 500 } // ...and its second
     const { outcome } = await run(w, { eventName: 'schedule' })
     expect(outcome.result).toBe('failed-unchanged')
-    expect(counts(w).removes).toBe(0)
-    expect(w.secrets.get(REPO, STATE)).toBeDefined()
+    expect(removed(w)).toEqual(RECORD_KEPT)
+    expect(recordInForce(w)).toBe(true)
+  })
+
+  // That rotation's reset came before this run's login, and its stores follow within about a GitHub round trip.
+  test('a refused login looks a second time, 2 s later, and finds the store that landed after the first look', async () => {
+    const w = otherRotationAt(world(), { call: 'login', n: 0 }, [REPO, ENV, ORG], 500)
+    const { outcome } = await run(w, { eventName: 'schedule' })
+    expect(outcome.result).toBe('failed-unknown')
+    expect(outcome.message).toContain(`and meanwhile ${SECRET} was updated in ${REPO}, ${ENV}, ${ORG}.`)
+    const looks = w.events.filter((e) => e.call === 'reread' && e.phase === 'start').map((e) => e.at - START)
+    expect(looks).toEqual([200, 200, 200, 2250, 2250, 2250])
+    expect(removed(w)).toEqual(ALL_REMOVED)
   })
 
   test.each([
@@ -691,7 +799,7 @@ describe('login', () => {
       const { outcome } = await run(w, { eventName, triggeringActor })
       expect({ eventName, result: outcome.result }).toEqual({ eventName, result: 'failed-unchanged' })
       expect(outcome.message).toContain('after 2 attempts, and ThingSpace may have counted each as a failed login')
-      expect({ eventName, ...counts(w) }).toEqual({ eventName, ...NOTHING, stateWrites: 3, logins: 2 })
+      expect({ eventName, ...counts(w) }).toEqual({ eventName, ...NOTHING, stateWrites: 3, logins: 2, removes: 2 })
       expect(pos(w, HOME_RECORD_WRITTEN)).toBeLessThan(pos(w, { call: 'login', n: 0, phase: 'start' }))
       expect(recordInForce(w)).toBe(true)
       expect(w.thingspace.failedLogins).toBe(2)
@@ -709,7 +817,7 @@ describe('login', () => {
     expect(outcome.message).toContain(
       `the login for fleet-api got no usable answer (ThingSpace login: ${said}) after 1 attempt, and ThingSpace may have counted it`
     )
-    expect(counts(w)).toEqual({ ...NOTHING, stateWrites: 3, logins: 1 })
+    expect(counts(w)).toEqual({ ...NOTHING, stateWrites: 3, logins: 1, removes: 2 })
     expect(recordInForce(w)).toBe(true)
   })
 
@@ -732,7 +840,7 @@ describe('login', () => {
     const { outcome } = await run(w, { eventName: 'schedule' })
     expect(outcome.result).toBe('failed-unchanged')
     expect(outcome.message).toContain('refused the login')
-    expect(counts(w)).toEqual({ ...NOTHING, stateWrites: 3, logins: 2, rereads: 3 })
+    expect(counts(w)).toEqual({ ...NOTHING, stateWrites: 3, logins: 2, rereads: 6, removes: 2 })
     expect(recordInForce(w)).toBe(true)
   })
 
@@ -743,7 +851,7 @@ describe('login', () => {
     expect(outcome.message).toBe(
       `The password was not changed: ThingSpace login: answered 403, gateway fault 900908: Invalid Credentials. An earlier login of this run may have been counted toward the lockout (recorded in ${STATE}).`
     )
-    expect(counts(w)).toEqual({ ...NOTHING, stateWrites: 3, logins: 2 })
+    expect(counts(w)).toEqual({ ...NOTHING, stateWrites: 3, logins: 2, removes: 2 })
     expect(recordInForce(w)).toBe(true)
   })
 
@@ -781,8 +889,8 @@ describe('login', () => {
           eventName,
           message: `The password was not changed: ${said}. No failed login was counted, so a new run may try again.`
         })
-        expect({ eventName, ...counts(w) }).toEqual({ eventName, ...NOTHING, stateWrites: 3, logins: 1, removes: 1 })
-        expect(w.secrets.get(REPO, STATE)).toBeUndefined()
+        expect({ eventName, ...counts(w) }).toEqual({ eventName, ...NOTHING, stateWrites: 3, logins: 1, removes: 3 })
+        expect(labels(THREE).map((l) => w.secrets.get(l, STATE))).toEqual([undefined, undefined, undefined])
         expect(w.thingspace.countedFailures).toBe(0)
       }
     }
@@ -794,7 +902,7 @@ describe('login', () => {
     w.secrets.removeFails = true
     const { outcome } = await run(w, { eventName: 'schedule' })
     expect(outcome.message).toContain('No failed login was counted')
-    expect(w.warnings).toEqual([expect.stringContaining(`Could not remove ${STATE} from ${REPO}`)])
+    expect(w.warnings).toEqual(labels(THREE).map((l) => expect.stringContaining(`Could not remove ${STATE} from ${l}`)))
     expect(recordInForce(w)).toBe(true)
   })
 
@@ -805,7 +913,7 @@ describe('login', () => {
     expect(outcome.message).toBe(
       'The password was not changed, and no login was attempted (only the OAuth token was requested): ThingSpace OAuth token request: answered 401, invalid_client: Client authentication failed'
     )
-    expect(counts(w)).toEqual({ ...NOTHING, stateWrites: 3, logins: 1, removes: 1 })
+    expect(counts(w)).toEqual({ ...NOTHING, stateWrites: 3, logins: 1, removes: 3 })
     expect(w.secrets.get(REPO, STATE)).toBeUndefined()
   })
 
@@ -818,7 +926,7 @@ describe('login', () => {
       expect(outcome.message).toBe(
         'The password was not changed, and no login was attempted (only the OAuth token was requested): ThingSpace OAuth token request: answered 401, invalid_client: Client authentication failed'
       )
-      expect(counts(w)).toEqual({ ...NOTHING, stateWrites: 3, removes: 1 })
+      expect(counts(w)).toEqual({ ...NOTHING, stateWrites: 3, removes: 3 })
       expect(w.thingspace.calls.token).toBe(1)
       expect(w.secrets.get(REPO, STATE)).toBeUndefined()
     }
@@ -848,8 +956,8 @@ describe('a session idle too long before the reset', () => {
       result: 'failed-unchanged',
       said: 'it was not retried',
       logins: 2,
-      rereads: 3,
-      removes: 0,
+      rereads: 6,
+      removes: 2,
       inForce: true
     },
     {
@@ -859,7 +967,7 @@ describe('a session idle too long before the reset', () => {
       said: 'after 2 attempts',
       logins: 3,
       rereads: 0,
-      removes: 0,
+      removes: 2,
       inForce: true
     },
     // The first login succeeded: ThingSpace's count started again, and nothing counted since.
@@ -870,7 +978,7 @@ describe('a session idle too long before the reset', () => {
       said: 'No failed login was counted, so a new run may try again.',
       logins: 2,
       rereads: 0,
-      removes: 1,
+      removes: 3,
       inForce: false
     }
   ] as { name: string; faults: TsFault[]; result: string; said: string; logins: number; rereads: number; removes: number; inForce: boolean }[])(
@@ -1382,12 +1490,12 @@ describe('cancellation in every phase', () => {
       afterMs: 0,
       said: 'no login was attempted (only the OAuth token was requested)'
     },
-    // The proof writes still queued when the signal comes are not sent; the run's own record comes off (50 ms).
+    // The proof writes still queued when the signal comes are not sent; every copy the proof may have left comes off (50 ms).
     {
       phase: 'the write proof',
       match: { call: 'write', name: STATE },
       delay: 0,
-      sent: { ...NOTHING, stateWrites: 1, removes: 1 },
+      sent: { ...NOTHING, stateWrites: 1, removes: 3 },
       afterMs: 50,
       said: 'no login was attempted (only the OAuth token was requested)'
     },
@@ -1395,25 +1503,25 @@ describe('cancellation in every phase', () => {
       phase: 'the write proof',
       match: { call: 'write', name: STATE },
       delay: 10,
-      sent: { ...NOTHING, stateWrites: 3, removes: 1 },
+      sent: { ...NOTHING, stateWrites: 3, removes: 3 },
       afterMs: 50,
       said: 'no login was attempted (only the OAuth token was requested)'
     },
-    // An abandoned login may have been counted: the record written ahead stays.
+    // An abandoned login may have been counted: the record written ahead stays; the other copies come off (50 ms).
     {
       phase: 'the login',
       match: { call: 'login' },
       delay: 0,
-      sent: { ...NOTHING, stateWrites: 3, logins: 1 },
-      afterMs: 0,
+      sent: { ...NOTHING, stateWrites: 3, logins: 1, removes: 2 },
+      afterMs: 50,
       said: 'a login was attempted'
     },
     {
       phase: 'the login',
       match: { call: 'login' },
       delay: 10,
-      sent: { ...NOTHING, stateWrites: 3, logins: 1 },
-      afterMs: 0,
+      sent: { ...NOTHING, stateWrites: 3, logins: 1, removes: 2 },
+      afterMs: 50,
       said: 'a login was attempted'
     },
     // After a login that succeeded: the session is logged out (100 ms) while the record comes off (50 ms).
@@ -1471,6 +1579,8 @@ describe('cancellation in every phase', () => {
     arrange(w)
     await run(w, { eventName: 'schedule', minAgeDays: 30 })
     expect(recordInForce(w)).toBe(inForce)
+    // Later than a run can last: a record then says a login may have counted, not that a run is at work.
+    await w.clock.advance(RUN_IN_PROGRESS_MS)
     w.secrets.runStart = new Date(w.clock.now())
     const logins = w.thingspace.logins
     const next = await run(w, { eventName: 'schedule', minAgeDays: 30 })
