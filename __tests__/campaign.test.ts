@@ -17,6 +17,7 @@
 import { describe, expect, test } from '@jest/globals'
 import fc from 'fast-check'
 import type { Settings } from '../src/inputs.ts'
+import { RUN_IN_PROGRESS_MS } from '../src/rotation-state.ts'
 import type { FailureKind } from '../src/thingspace.ts'
 import {
   DAY,
@@ -92,6 +93,7 @@ interface Case {
   jobStart: number | null
   record: number | null
   legacy: number | null
+  elsewhere: { label: string; at: number } | null
   /** GitHub's times: to the millisecond, or to the second as GitHub gives them. */
   precision: 1 | 1000
   tsFaults: { call: 'token' | 'login' | 'reset' | 'logout'; n: number; fault: TsFault }[]
@@ -127,9 +129,14 @@ function makeCase(seed: number): Case {
   if (chance(0.08)) stored[pick(ls)] = time((jobStart ?? runStart) + 1000 + int(MINUTE))
   else if (jobStart !== null && chance(0.05)) stored[pick(ls)] = time(runStart + int(jobStart - runStart))
   const latest = Math.max(0, ...Object.values(stored).map((x) => x ?? 0))
-  const around = (): number => time(chance(0.5) ? latest + int(DAY) : Math.max(0, latest - 1 - int(DAY)))
-  const record = chance(0.25) ? (chance(0.1) ? latest : around()) : null
+  // A record in force is older than a run can last, unless drawn young (another run at work: every run stops).
+  const old = START - RUN_IN_PROGRESS_MS - MINUTE
+  const around = (): number => time(chance(0.5) ? Math.max(latest, Math.min(old, latest + int(DAY))) : Math.max(0, latest - 1 - int(DAY)))
+  const young = (): number => time(START - int(RUN_IN_PROGRESS_MS))
+  const record = chance(0.25) ? (chance(0.1) ? latest : chance(0.1) ? young() : around()) : null
   const legacy = chance(0.12) ? around() : null
+  // A copy of the rotation state left in another target: old (an earlier run's removal failed) or young (a run at work).
+  const elsewhere = ls.length > 1 && chance(0.05) ? { label: pick(ls.slice(1)), at: chance(0.5) ? young() : around() } : null
 
   const tsFaults: Case['tsFaults'] = []
   const ghFaults: Case['ghFaults'] = []
@@ -184,6 +191,7 @@ function makeCase(seed: number): Case {
     jobStart,
     record,
     legacy,
+    elsewhere,
     precision,
     tsFaults,
     ghFaults,
@@ -215,6 +223,7 @@ function buildWorld(c: Case): World {
     if (at !== null) w.secrets.put(l, PASSWORD, new Date(at), SECRET, l.endsWith(':selected') ? 'selected' : undefined)
   }
   if (c.record !== null) w.secrets.put(ls[0], 'an earlier run: a login may count', new Date(c.record), STATE)
+  if (c.elsewhere !== null) w.secrets.put(c.elsewhere.label, 'another run: write proof', new Date(c.elsewhere.at), STATE)
   if (c.legacy !== null) w.secrets.put(ls[0], 'a login may have counted', new Date(c.legacy), LEGACY)
   w.secrets.readOnly = c.readOnly
   for (const f of c.tsFaults) {
@@ -241,7 +250,12 @@ function buildWorld(c: Case): World {
     else {
       let seen = 0
       const k = c.signal.onEvent!
-      w.on((e) => e.phase === 'start' && seen++ === k, deliver)
+      // Delivered once the call is on its way, as a real signal is (it cannot interleave with the synchronous code that
+      // sends a call and guards it); rotation.test.ts also delivers some inside the call, before the guard is attached.
+      w.on(
+        (e) => e.phase === 'start' && seen++ === k,
+        () => void w.clock.schedule(0, deliver)
+      )
     }
   }
   return w
@@ -351,9 +365,15 @@ function violations(c: Case, w: World, r: RunResult): string[] {
   // The lockout: the decision at the start, no login after a refusal or a signal, one retry at most, a small budget.
   const stored0 = Math.max(0, ...ls.map((l) => c.stored[l] ?? 0))
   const inForce0 = [c.record, c.legacy].some((t) => t !== null && t >= stored0)
+  const young = (t: number | null | undefined): boolean => t !== null && t !== undefined && START - t < RUN_IN_PROGRESS_MS
+  // Excluded from "elsewhere": the known bug of rotation-state.test.ts "a young copy in another target
+  // says busy even when an older home record is in force" (the decision then stops or tries once).
+  const homeInForceOld = [c.record, c.legacy].some((t) => t !== null && t >= stored0 && !young(t))
+  const busy0 = (c.record !== null && c.record >= stored0 && young(c.record)) || (young(c.elsewhere?.at) && !homeInForceOld)
   const byHand = attended(s)
   if (inForce0 && !byHand && (w.ts('login').length > 0 || w.secrets.writes.length > 0))
     v.push('an unattended run logged in or wrote although a record was in force')
+  if (busy0 && (w.ts('login').length > 0 || w.secrets.writes.length > 0)) v.push('a run logged in or wrote although another run may be at work')
   for (const x of history.seen) if (idx(x.start) >= signalAt) v.push(`login #${x.start.n} was sent after the signal`)
   history.seen.forEach((x, i) => {
     const previous = history.seen[i - 1]
@@ -381,21 +401,39 @@ function violations(c: Case, w: World, r: RunResult): string[] {
     if (!written || removedSince) v.push(`login #${x.start.n} was sent with no record of it in ${home}`)
   }
 
-  // Removals: the record only once a login succeeded, or (only this run's own) when none reached the user service or the secret moved; the legacy marker only after a success.
-  const proved = writes.some((x) => x.name === STATE)
+  // Removals: the home record only once a login succeeded, or (only this run's own) when none reached the
+  // user service or the secret moved; every other copy of the proof whenever this run may have left one
+  // (no other run writes here, so no proof is contended); the legacy marker only after a success.
   const moved = outcome.message.startsWith(SECRET_MOVED)
-  // (A removal of a record that was never written takes nothing away: see the BUG test of rotation.test.ts "a token that cannot write".)
+  const proofEnds = ev.filter((e) => e.call === 'write' && e.phase === 'end' && e.name === STATE).map((e) => idx(e))
+  const proofCut = signalAt < Infinity && (proofEnds.length < ls.length || proofEnds.some((i) => i > signalAt))
   const stateRemovable = history.clean || (!inForce0 && (!history.reached || moved))
   const removals = ev.filter((e) => e.call === 'remove' && e.phase === 'start')
-  for (const e of removals) {
-    if (e.label !== home) v.push(`${e.name} removed from ${e.label}, not the home target`)
-    if (e.name === STATE && !stateRemovable)
-      v.push(`${STATE} removed although ${history.spentAtEnd ? 'a login may have counted' : 'an earlier record still stands'}`)
-    if (e.name === LEGACY && !history.clean) v.push(`${LEGACY} removed without a login that succeeded`)
+  /** The proof may have left a copy there: its write was sent, and GitHub did not refuse it with a 4xx. */
+  const proofLeft = (l: string): boolean => {
+    const end = ev.find((e) => e.call === 'write' && e.phase === 'end' && e.label === l && e.name === STATE)
+    const start = writes.find((e) => e.label === l && e.name === STATE)
+    // (The last fault drawn for a call is the one scripted.)
+    const failure = c.ghFaults.findLast((f) => f.call === 'write' && f.label === l && f.n === 0)?.fault ?? (c.readOnly ? { status: 403 } : undefined)
+    const refused = end?.outcome === 'error' && !end.acted && failure?.status !== undefined && failure.status < 500
+    return start !== undefined && !refused
   }
-  for (const name of [STATE, LEGACY]) if (removals.filter((e) => e.name === name).length > 1) v.push(`${name} removed twice`)
-  if (w.signals.length === 0 && proved && stateRemovable && !removals.some((e) => e.name === STATE))
-    v.push(`${STATE} was not removed, though ${history.clean ? 'the login succeeded' : 'no login reached the user service'}`)
+  for (const e of removals) {
+    if (e.name === LEGACY && e.label !== home) v.push(`${LEGACY} removed from ${e.label}, not the home target`)
+    if (e.name === LEGACY && !history.clean) v.push(`${LEGACY} removed without a login that succeeded`)
+    if (e.name !== STATE) continue
+    if (e.label === home && !stateRemovable)
+      v.push(`${STATE} removed although ${history.spentAtEnd ? 'a login may have counted' : 'an earlier record still stands'}`)
+    // (A signal during the proof abandons it: which writes went out is not known, and a removal of nothing costs nothing.)
+    if (!proofLeft(e.label!) && !proofCut) v.push(`${STATE} removed from ${e.label}, where this run's proof left nothing`)
+  }
+  for (const e of removals)
+    if (removals.filter((x) => x.name === e.name && x.label === e.label).length > 1) v.push(`${e.name} removed twice from ${e.label}`)
+  if (w.signals.length === 0)
+    for (const l of ls) {
+      const due = proofLeft(l) && (l !== home || stateRemovable)
+      if (due && !removals.some((e) => e.name === STATE && e.label === l)) v.push(`${STATE} was not removed from ${l}`)
+    }
 
   // What the next run finds in the home target.
   const recordInForce = (): boolean => {
@@ -463,7 +501,16 @@ function violations(c: Case, w: World, r: RunResult): string[] {
       break
     }
     case 'failed-unknown':
-      if (resetCalls.length !== 1 && !moved) v.push('failed-unknown, but no reset was sent and the secret did not move')
+      // Without a reset: the secret moved (another rotation), the input was stale, or another run may be at work.
+      if (
+        resetCalls.length !== 1 &&
+        !moved &&
+        !outcome.message.includes('replaced the password this job read') &&
+        !outcome.message.includes('may be at work right now')
+      )
+        v.push('failed-unknown, but no reset was sent, and no other rotation was seen')
+      if (outcome.message.includes('may be at work right now') && !busy0)
+        v.push('said another run may be at work, but no young rotation state was read')
       if (moved && !ls.some((l) => w.secrets.get(l)?.updatedAt.getTime() !== (c.stored[l] ?? undefined)))
         v.push('said the secret moved, but it did not')
       break
@@ -517,6 +564,7 @@ function describeCase(c: Case): string {
     jobStart: c.jobStart,
     record: c.record,
     legacy: c.legacy,
+    elsewhere: c.elsewhere,
     precision: c.precision,
     tsFaults: c.tsFaults,
     ghFaults: c.ghFaults,
@@ -548,7 +596,8 @@ function paths(c: Case, w: World, r: RunResult): string[] {
     p.push('fresh record after the verify login')
   if (m.includes('but the verify login with it was then refused')) p.push('superseded')
   if (m.includes('ThingSpace refused its reset')) p.push('reset refused after the login')
-  if (m.includes('probably stale')) p.push('stale input')
+  if (m.includes('replaced the password this job read')) p.push('stale input')
+  if (m.includes('may be at work right now')) p.push('another run at work')
   if (w.infos.some((x) => x.includes('logging in again before the reset'))) p.push('fresh login before the reset')
   return p
 }
@@ -621,6 +670,7 @@ describe('seeded fault campaign', () => {
       'superseded',
       'reset refused after the login',
       'stale input',
+      'another run at work',
       'fresh login before the reset'
     ]
     expect(statePaths.filter((x) => only === undefined && !reached.has(x))).toEqual([])

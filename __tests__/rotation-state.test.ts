@@ -278,6 +278,19 @@ describe('lockoutDecision', () => {
     expect(decision).toEqual(expected)
   })
 
+  // BUG: a young copy of the rotation state in another target is "another run at work" (the module's own
+  // rule: "in any target ... every run stops"), but lockoutDecision looks at other targets only when the
+  // home target has no record in force: with an older record in force there, a run started by hand tries
+  // once alongside the other run. (Two repositories sharing a target: the other run's home is elsewhere.)
+  // Expected: busy. Found by campaign.test.ts (seed 20251554 before the exclusion).
+  test.failing('a young copy in another target says busy even when an older home record is in force', () => {
+    const young = START - RUN_IN_PROGRESS_MS + 1
+    expect(lockoutDecision([state(repo, { stored, record: stored + 1 }), state(env, { record: young })], true, START)).toEqual({
+      kind: 'busy',
+      recordedAt: new Date(young)
+    })
+  })
+
   test('no targets: clear', () => {
     expect(lockoutDecision([], false, START)).toEqual({ kind: 'clear' })
   })
