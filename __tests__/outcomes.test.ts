@@ -1,18 +1,21 @@
 /**
  * The verdict builders whose branches the flow tests do not reach (input errors, unexpected errors
- * before and after the reset), the wording of what was sent, of the lockout marker (runs nobody
- * started by hand), and of a new password whose stores failed or had not finished.
+ * before and after the reset), and the exact wording of what was sent, of the lockout record (runs
+ * nobody started by hand, a legacy marker), of what overlapping rotations leave (a refused login while
+ * the secret moved, a refused reset, a superseded password), and of a new password whose stores failed,
+ * had not finished or were written again.
  */
 import { describe, expect, test } from '@jest/globals'
 import { contacted, verdicts } from '../src/outcomes.ts'
+import { ThingSpaceError } from '../src/thingspace.ts'
 
 describe('contacted', () => {
   test.each([
-    [false, false, 'ThingSpace was not contacted'],
-    [true, false, 'no login was attempted (only the OAuth token was requested)'],
-    [true, true, 'a login was attempted'],
-    [false, true, 'a login was attempted']
-  ])('token requested %s, login sent %s: %s', (tokenRequested, loginSent, said) => {
+    { tokenRequested: false, loginSent: false, said: 'ThingSpace was not contacted' },
+    { tokenRequested: true, loginSent: false, said: 'no login was attempted (only the OAuth token was requested)' },
+    { tokenRequested: true, loginSent: true, said: 'a login was attempted' },
+    { tokenRequested: false, loginSent: true, said: 'a login was attempted' }
+  ])('token requested $tokenRequested, login sent $loginSent: $said', ({ tokenRequested, loginSent, said }) => {
     expect(contacted(tokenRequested, loginSent)).toBe(said)
   })
 })
@@ -43,61 +46,218 @@ describe('verdicts the flow does not build', () => {
   test('a failure before the reset, with a login sent', () => {
     expect(verdicts.failedBeforeReset(new Error('x'), true, true).message).toBe('The password was not changed, and a login was attempted: x')
   })
-
-  test('a login that may have counted, recorded without a reason for a failed record', () => {
-    const error = Object.assign(new Error('ThingSpace login: no answer within 30 s'), { kind: 'timeout' as const, call: 'login' as const })
-    const v = verdicts.loginSpent(error as never, 1, 'u', { markerName: 'M', recorded: false })
-    expect(v.message).toContain('Recording this in M failed (unknown)')
-    expect(v.message).toContain('ThingSpace may have counted it as a failed login')
-  })
 })
 
-describe('the lockout wording', () => {
-  const refusal = Object.assign(new Error('ThingSpace login: answered 400, REQUEST_FAILED.X: no'), {
-    kind: 'refused' as const,
-    call: 'login' as const
-  })
+const refusal = new ThingSpaceError('login', 'refused', 'answered 400, REQUEST_FAILED.X: no', { status: 400, code: 'REQUEST_FAILED.X' })
+const lost = new ThingSpaceError('login', 'lost', 'the connection failed before an answer came (ECONNRESET)')
+const odd = new ThingSpaceError('login', 'unrecognised', "answered 401 in a shape ThingSpace's documents do not give", { status: 401 })
 
-  test('the stop names runs nobody started by hand, not only scheduled ones', () => {
-    const v = verdicts.lockoutStop(new Date('2025-06-01T00:00:00.000Z'), 'P_REJECTED', 'repo:o/r', 'P', true)
-    expect(v).toEqual({
+describe('the lockout wording', () => {
+  test.each([
+    { name: 'a record of this version', legacy: false, recordName: 'P_ROTATION' },
+    { name: 'the marker of an earlier version', legacy: true, recordName: 'P_REJECTED' }
+  ])('the stop names runs nobody started by hand, and the secret that holds the record: $name', ({ legacy, recordName }) => {
+    const decision = { kind: 'stop' as const, recordedAt: new Date('2025-06-01T00:00:00.000Z'), legacy }
+    expect(verdicts.lockoutStop(decision, recordName, 'repo:o/r', 'P', true)).toEqual({
       result: 'failed-unchanged',
       ok: false,
       message:
         'The password was not changed, and no login was attempted (only the OAuth token was requested): a login with this password was refused, or may have been counted without an answer, at 2025-06-01T00:00:00.000Z ' +
-        '(recorded in the P_REJECTED secret of repo:o/r), and P has not been updated in any target since. ' +
+        `(recorded in the ${recordName} secret of repo:o/r), and P has not been updated in any target since. ` +
         'Another failed login would count toward the 5-failure lockout, so runs nobody started by hand stop here. Store the current password in P (or start the workflow by hand to try once).'
     })
   })
 
-  test.each<[boolean, string | undefined, string]>([
-    [true, undefined, 'Runs nobody started by hand will not log in again until the password secret is updated (recorded in M). '],
-    [
-      false,
-      '403 Forbidden',
-      "Recording this in M failed (403 Forbidden), so a later run could try again: fix the token's permissions or disable the schedule. "
-    ],
-    [false, undefined, "Recording this in M failed (unknown), so a later run could try again: fix the token's permissions or disable the schedule. "]
-  ])('a refused login, recorded %p (%p)', (recorded, why, said) => {
-    const v = verdicts.loginSpent(refusal as never, 1, 'u', { markerName: 'M', recorded, why })
-    expect(v.message).toBe(
-      `The password was not changed: ThingSpace refused the login for u (ThingSpace login: answered 400, REQUEST_FAILED.X: no); it was not retried. ` +
-        `5 consecutive failed logins lock the username until Verizon M2M support unlocks it. ${said}` +
-        'Check that the password secret holds the current password (a failed login in the ThingSpace portal also counts toward the lockout) before running again.'
-    )
+  const spent = { username: 'u', recordName: 'P_ROTATION', home: 'repo:o/r', secretName: 'P' }
+  const TAIL = 'Store the current password in P (a failed login in the ThingSpace portal also counts toward the lockout) before running again.'
+  test.each([
+    {
+      name: 'a refused login, with the time of the last store',
+      error: refusal,
+      attempts: 1,
+      storedAt: Date.parse('2025-05-01T00:00:00.000Z'),
+      said:
+        'ThingSpace refused the login for u (ThingSpace login: answered 400, REQUEST_FAILED.X: no); it was not retried. 5 consecutive failed logins lock the username until Verizon M2M support unlocks it. ' +
+        'Runs nobody started by hand will not log in again until P is updated (recorded in P_ROTATION of repo:o/r). ' +
+        'P was last stored at 2025-05-01T00:00:00.000Z: most likely the password changed after that and the new one never reached the secret (a run that ended failed-unknown, a reset in the ThingSpace portal), or the secret holds a wrong password. '
+    },
+    {
+      name: 'an answer in an unknown shape is taken as a refusal',
+      error: odd,
+      attempts: 1,
+      storedAt: Date.parse('2025-05-01T00:00:00.000Z'),
+      said:
+        "ThingSpace refused the login for u (ThingSpace login: answered 401 in a shape ThingSpace's documents do not give); it was not retried. 5 consecutive failed logins lock the username until Verizon M2M support unlocks it. " +
+        'Runs nobody started by hand will not log in again until P is updated (recorded in P_ROTATION of repo:o/r). ' +
+        'P was last stored at 2025-05-01T00:00:00.000Z: most likely the password changed after that and the new one never reached the secret (a run that ended failed-unknown, a reset in the ThingSpace portal), or the secret holds a wrong password. '
+    },
+    {
+      name: 'one lost answer',
+      error: lost,
+      attempts: 1,
+      storedAt: 1,
+      said:
+        'the login for u got no usable answer (ThingSpace login: the connection failed before an answer came (ECONNRESET)) after 1 attempt, and ThingSpace may have counted it as a failed login. 5 consecutive failed logins lock the username until Verizon M2M support unlocks it. ' +
+        'Runs nobody started by hand will not log in again until P is updated (recorded in P_ROTATION of repo:o/r). '
+    },
+    {
+      name: 'two lost answers',
+      error: lost,
+      attempts: 2,
+      storedAt: 1,
+      said:
+        'the login for u got no usable answer (ThingSpace login: the connection failed before an answer came (ECONNRESET)) after 2 attempts, and ThingSpace may have counted each as a failed login. 5 consecutive failed logins lock the username until Verizon M2M support unlocks it. ' +
+        'Runs nobody started by hand will not log in again until P is updated (recorded in P_ROTATION of repo:o/r). '
+    }
+  ])('a login that may have counted: $name', ({ error, attempts, storedAt, said }) => {
+    expect(verdicts.loginSpent(error, { ...spent, attempts, storedAt })).toEqual({
+      result: 'failed-unchanged',
+      ok: false,
+      message: `The password was not changed by this run: ${said}${TAIL}`
+    })
   })
 
-  test.each<[string | undefined, string]>([
-    ['Failed to write M to repo:o/r: 403 Forbidden', 'Failed to write M to repo:o/r: 403 Forbidden'],
-    [undefined, 'unknown']
-  ])('an unattended run that cannot record its login ahead says no login was attempted, and why (%p)', (why, said) => {
-    expect(verdicts.markerUnwritable('M', 'repo:o/r', why)).toEqual({
+  // Fixed on core (it read "no target holds P yet: most likely the password changed after that").
+  test('a refused login before any target holds the secret points at the password input, not at a change after a store', () => {
+    const v = verdicts.loginSpent(refusal, { ...spent, attempts: 1, storedAt: 0 })
+    expect(v.message).toContain(
+      '(recorded in P_ROTATION of repo:o/r). No target holds P yet: check the password input. Store the current password in P'
+    )
+    expect(v.message).not.toContain('changed after that')
+  })
+
+  test.each([
+    { name: 'no earlier login counted', earlier: 0, said: 'No failed login was counted, so a new run may try again.' },
+    {
+      name: 'an earlier login of the run may have counted',
+      earlier: 1,
+      said: 'An earlier login of this run may have been counted toward the lockout (recorded in P_ROTATION).'
+    }
+  ])('a login that never reached the user service: $name', ({ earlier, said }) => {
+    const gateway = new ThingSpaceError('login', 'gateway', 'answered 403, gateway fault 900908: Invalid Credentials', { status: 403 })
+    expect(verdicts.loginFailed(gateway, earlier, 'P_ROTATION')).toEqual({
+      result: 'failed-unchanged',
+      ok: false,
+      message: `The password was not changed: ThingSpace login: answered 403, gateway fault 900908: Invalid Credentials. ${said}`
+    })
+  })
+})
+
+describe('what overlapping rotations leave', () => {
+  test('a login refused while the password secret moved: unknown, and no record of it', () => {
+    expect(verdicts.loginRefusedSecretMoved(refusal, 'u', ['repo:o/r', 'org:o'], 'P')).toEqual({
+      result: 'failed-unknown',
+      ok: false,
+      message:
+        'This run did not change the password, but another rotation did while it ran: ThingSpace refused the login for u with the password this job read (ThingSpace login: answered 400, REQUEST_FAILED.X: no), ' +
+        'and meanwhile P was updated in repo:o/r, org:o. This run wrote nothing to P and recorded no failed login for the password it holds now. ' +
+        "The other run's result says whether the new password is stored in every target."
+    })
+  })
+
+  test('a reset refused right after a login with the same password: unknown, nothing written, nothing recorded', () => {
+    const reset = new ThingSpaceError('reset', 'refused', 'answered 400, REQUEST_FAILED.PasswordMismatch: no', { status: 400 })
+    expect(verdicts.resetRefusedAfterLogin(reset, 'u', 'P')).toEqual({
+      result: 'failed-unknown',
+      ok: false,
+      message:
+        'This run did not change the password: ThingSpace refused its reset (ThingSpace password reset: answered 400, REQUEST_FAILED.PasswordMismatch: no) right after a login as u with the same password succeeded, ' +
+        'which most likely means another rotation changed the password meanwhile. This run wrote nothing to P and recorded no failed login. ' +
+        "The other run's result says whether the new password is stored in every target; if no run rotated it, log in to the ThingSpace portal before running again."
+    })
+  })
+
+  const base = {
+    laterWritten: [] as string[],
+    recorded: { recorded: false } as { recorded: boolean; why?: string },
+    recordName: 'P_ROTATION',
+    home: 'a'
+  }
+  const HEAD =
+    "most likely another rotation reset the password again after this one, and targets that hold this run's password hold one that no longer works."
+  const FOOT =
+    "Check the other run's result; if no run rotated it, log in to the ThingSpace portal as the user, set a known password and store it in every target."
+  test.each([
+    {
+      name: 'stored everywhere, recorded',
+      s: { holders: undefined, recorded: { recorded: true } },
+      where: 'stored in every target',
+      then: ` Runs nobody started by hand will not log in until the password secret is updated (recorded in P_ROTATION of a).`
+    },
+    {
+      name: 'stored in some, recording failed',
+      s: { holders: ['a'], recorded: { recorded: false, why: '403 Forbidden' } },
+      where: 'stored only in a',
+      then: ' Recording that login in P_ROTATION failed (403 Forbidden).'
+    },
+    {
+      name: 'stored in none, one written again',
+      s: { holders: [], laterWritten: ['b'] },
+      where: 'stored in no target',
+      then: " b was written again after this run's store."
+    },
+    {
+      name: 'two written again, not recorded',
+      s: { holders: ['a'], laterWritten: ['b', 'c'] },
+      where: 'stored only in a',
+      then: " b, c were written again after this run's store."
+    }
+  ])('a superseded rotation never says rotated: $name', ({ s, where, then }) => {
+    expect(verdicts.superseded(refusal, { ...base, ...s })).toEqual({
+      result: 'failed-unknown',
+      ok: false,
+      message: `The password was changed by this run and ${where}, but the verify login with it was then refused (ThingSpace login: answered 400, REQUEST_FAILED.X: no; not retried): ${HEAD}${then} ${FOOT}`
+    })
+  })
+})
+
+describe('verdicts that say what was and was not written', () => {
+  test.each([
+    { name: 'the job', of: 'job' as const, said: 'after this job started' },
+    { name: 'the workflow run (the job was not found)', of: 'run' as const, said: 'after this workflow run started' }
+  ])('stale input admits doubt and names when the secrets were read: $name', ({ of, said }) => {
+    expect(verdicts.staleInput(['repo:o/r'], 'P', { at: new Date('2025-06-01T00:00:00.000Z'), of }, false)).toEqual({
+      result: 'failed-unknown',
+      ok: false,
+      message:
+        `This run did not change the password, and ThingSpace was not contacted: repo:o/r had P updated ${said} (2025-06-01T00:00:00.000Z), ` +
+        'so another rotation (or a person) replaced the password this job read. Logging in with the old one could count toward the 5-failure lockout. ' +
+        "That rotation's result says whether the new password is stored in every target; a new workflow run reads the current secret."
+    })
+  })
+
+  test.each([
+    {
+      name: 'a young record in the home target',
+      recordedAt: new Date('2025-06-01T00:00:00.000Z'),
+      said: 'another run recorded a login in P_ROTATION of repo:o/r at 2025-06-01T00:00:00.000Z, and no new password has been stored since'
+    },
+    { name: 'a proof written over', recordedAt: undefined, said: 'another run wrote P_ROTATION to repo:o/r after this run read it' }
+  ])('another run at work ($name): failed-unknown, no login sent', ({ recordedAt, said }) => {
+    expect(verdicts.anotherRunAtWork({ recordedAt, recordName: 'P_ROTATION', home: 'repo:o/r' })).toEqual({
+      result: 'failed-unknown',
+      ok: false,
+      message:
+        `This run did not change the password and sent no login: ${said}, so another rotation of this username may be at work right now (or one failed moments ago). ` +
+        'Its result says what happened. If no other run is under way, wait 10 minutes and start the workflow again: a run started by hand then logs in once.'
+    })
+  })
+
+  test('a failed write proof names the rotation-state secret, not the password secret', () => {
+    expect(verdicts.proofFailed(['Failed to write P_ROTATION to a: 403 Forbidden'], 'P_ROTATION', true)).toEqual({
       result: 'failed-unchanged',
       ok: false,
       message:
-        'The password was not changed, and no login was attempted (only the OAuth token was requested): a run nobody started by hand records each login in M before sending it, ' +
-        `so that a failure it cannot report still stops the next run, and writing M to repo:o/r failed (${said}). ` +
-        "Give the github-token write access to the targets' secrets (see the README's token table)."
+        'The password was not changed, and no login was attempted (only the OAuth token was requested): not every target accepted a write of P_ROTATION (the proof that its secrets can be written), so nothing irreversible was tried.\nFailed to write P_ROTATION to a: 403 Forbidden'
+    })
+  })
+
+  test('a dry run says nothing a consumer reads was written', () => {
+    expect(verdicts.dryRun('P_ROTATION')).toEqual({
+      result: 'dry-run',
+      ok: true,
+      message:
+        'Dry run: the login with the password this job read succeeded, and every target accepted a write of P_ROTATION. The password was not changed, and nothing a consumer reads was written.'
     })
   })
 })
@@ -111,48 +271,63 @@ describe('a new password not stored everywhere', () => {
     holders: [] as string[],
     failed: [] as string[],
     unknown: [] as string[],
+    laterWritten: undefined as string[] | undefined,
     recoveryCiphertext: undefined as string | undefined,
     recoveryKeyGiven: false
   }
+  const LATER = 'Written again after this run stored it (by another rotation or by hand; the value there may not log in)'
 
-  test.each<[string, Partial<typeof base>, string]>([
-    [
-      'stored in some, failed in one',
-      { holders: ['a', 'b'], failed: ['c'] },
-      'The new password is stored only in a, b. Not stored in: c. No recovery-public-key was given, so there is no recovery-ciphertext. Workflows can still use the secret in the targets that hold it.'
-    ],
-    [
-      'stored in some, unknown in one',
-      { holders: ['a'], unknown: ['b'] },
-      `The new password is confirmed stored only in a. ${UNKNOWN}: b. No recovery-public-key was given, so there is no recovery-ciphertext. Workflows can still use the secret in the targets that hold it.`
-    ],
-    [
-      'stored nowhere, every write failed',
-      { failed: ['a', 'b'] },
-      `The new password is stored in no target. Not stored in: a, b. No recovery-public-key was given, so there is no recovery-ciphertext. ${LOST}`
-    ],
-    [
-      'stored nowhere confirmed, one write failed and one unknown',
-      { failed: ['a'], unknown: ['b'] },
-      `The new password is confirmed stored in no target. Not stored in: a. ${UNKNOWN}: b. No recovery-public-key was given, so there is no recovery-ciphertext. ${MAYBE_LOST}`
-    ],
-    [
-      'stored nowhere confirmed, unknown everywhere, sealing unfinished',
-      { unknown: ['a', 'b'], recoveryKeyGiven: true },
-      `The new password is confirmed stored in no target. ${UNKNOWN}: a, b. Sealing it to the recovery-public-key did not finish, so there is no recovery-ciphertext. ${MAYBE_LOST}`
-    ],
-    [
-      'stored nowhere confirmed, unknown everywhere, escrowed',
-      { unknown: ['a'], recoveryCiphertext: 'c2VhbGVk', recoveryKeyGiven: true },
-      `The new password is confirmed stored in no target. ${UNKNOWN}: a. It is in the recovery-ciphertext output and the job summary, sealed to your recovery key: open it with \`node dist/recovery/index.js open\` and store it in the targets by hand.`
-    ]
-  ])('%s', (_name, s, said) => {
+  test.each([
+    {
+      name: 'stored in some, failed in one',
+      s: { holders: ['a', 'b'], failed: ['c'] },
+      said: 'The new password is stored only in a, b. Not stored in: c. No recovery-public-key was given, so there is no recovery-ciphertext. Workflows can still use the secret in the targets that hold it.'
+    },
+    {
+      name: 'stored in some, unknown in one',
+      s: { holders: ['a'], unknown: ['b'] },
+      said: `The new password is confirmed stored only in a. ${UNKNOWN}: b. No recovery-public-key was given, so there is no recovery-ciphertext. Workflows can still use the secret in the targets that hold it.`
+    },
+    {
+      name: 'stored nowhere, every write failed',
+      s: { failed: ['a', 'b'] },
+      said: `The new password is stored in no target. Not stored in: a, b. No recovery-public-key was given, so there is no recovery-ciphertext. ${LOST}`
+    },
+    {
+      name: 'stored nowhere confirmed, one write failed and one unknown',
+      s: { failed: ['a'], unknown: ['b'] },
+      said: `The new password is confirmed stored in no target. Not stored in: a. ${UNKNOWN}: b. No recovery-public-key was given, so there is no recovery-ciphertext. ${MAYBE_LOST}`
+    },
+    {
+      name: 'stored nowhere confirmed, unknown everywhere, sealing unfinished',
+      s: { unknown: ['a', 'b'], recoveryKeyGiven: true },
+      said: `The new password is confirmed stored in no target. ${UNKNOWN}: a, b. Sealing it to the recovery-public-key did not finish, so there is no recovery-ciphertext. ${MAYBE_LOST}`
+    },
+    {
+      name: 'stored nowhere confirmed, unknown everywhere, escrowed',
+      s: { unknown: ['a'], recoveryCiphertext: 'c2VhbGVk', recoveryKeyGiven: true },
+      said: `The new password is confirmed stored in no target. ${UNKNOWN}: a. It is in the recovery-ciphertext output and the job summary, sealed to your recovery key: open it with \`node dist/recovery/index.js open\` and store it in the targets by hand.`
+    },
+    {
+      name: 'stored in one, another written again after the store, escrowed',
+      s: { holders: ['a'], laterWritten: ['b'], recoveryCiphertext: 'c2VhbGVk', recoveryKeyGiven: true },
+      said: `The new password is stored only in a. ${LATER}: b. It is in the recovery-ciphertext output and the job summary, sealed to your recovery key: open it with \`node dist/recovery/index.js open\` and store it in the targets by hand. Workflows can still use the secret in the targets that hold it.`
+    },
+    {
+      // Written again everywhere: the new password may be in none, so it is never said to be usable from a target.
+      name: 'every target written again, no recovery key',
+      s: { laterWritten: ['a', 'b'] },
+      said: `The new password is stored in no target. ${LATER}: a, b. No recovery-public-key was given, so there is no recovery-ciphertext. ${LOST}`
+    }
+  ])('$name', ({ s, said }) => {
     const v = verdicts.notStoredEverywhere({ ...base, ...s })
     expect(v).toEqual({
       result: 'failed-changed',
       ok: false,
       message: `The password WAS changed: the old one no longer works. ${said}`,
-      recoveryCiphertext: s.recoveryCiphertext
+      recoveryCiphertext: s.recoveryCiphertext,
+      // Without the escrow nobody can read the new password: the summary lists the commands to store one set by hand.
+      restoreByHand: s.recoveryCiphertext === undefined
     })
   })
 })

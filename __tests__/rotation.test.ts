@@ -1,24 +1,32 @@
 /**
  * The rotation flow in process: `rotate()` against the in-memory ThingSpace and GitHub of
- * support/fakes.ts, on a fake clock. Every branch of the sequence (read, pre-flight, log in, prove,
- * reset, store or escrow, verify, log out), each with exact counts of what was sent (marker writes
- * and removals included) and what the targets hold afterwards. Runs are started by hand
- * (workflow_dispatch) unless a test says otherwise; the lockout rules that differ for unattended runs
- * (schedule, repository_dispatch, ...) are tested in both kinds of run.
+ * support/fakes.ts, on a fake clock. Every branch of the sequence (read, decide, prove, log in, reset,
+ * store or escrow, verify, re-read, log out), each with exact counts of what was sent: logins, resets,
+ * logouts, writes of the password secret and of the rotation-state secret (`_ROTATION`), removals and
+ * re-reads; the result, the message's key facts, and what every target holds afterwards.
+ *
+ * The design under test (issue 16): the password secret is written only with a password ThingSpace
+ * issued to this run after its reset; every target is proven writable by a write of `_ROTATION`, which
+ * in the home target is also the record of the login ahead of it (for every run); the record comes off
+ * once a login succeeded, and stays after one that may have counted. Runs are started by hand
+ * (workflow_dispatch by a person) unless a test says otherwise.
  */
 import { describe, expect, test } from '@jest/globals'
 import { KILL_AFTER_MS, REPORT_MARGIN_MS } from '../src/cancellation.ts'
+import { WRITE_CONCURRENCY } from '../src/github-secrets.ts'
+import { RUN_IN_PROGRESS_MS } from '../src/rotation-state.ts'
 import {
   DAY,
   labels,
+  LEGACY,
   makeSettings,
-  MARKER,
   MINUTE,
   openSealed,
   PASSWORD,
   RECOVERY_KEY,
   SECRET,
   START,
+  STATE,
   World,
   type CallEvent,
   type GhFault,
@@ -31,16 +39,21 @@ import {
 const THREE = ['repo', 'env:prod', 'org:acme']
 const [REPO, ENV, ORG] = labels(THREE)
 const OLD = new Date(START - 100 * DAY)
+const RUN_LABEL = 'thingspace-password-rotation acme/fleet run 4242'
+/** What another rotation, overlapping this one, got from ThingSpace and stored. */
+const OTHER = 'Other-Run-Pa55!'
 
-/** Runs started by hand, and runs nobody started by hand (which record each login ahead). */
-const ATTENDED = ['workflow_dispatch', undefined] as const
-const UNATTENDED = ['schedule', 'repository_dispatch'] as const
-/** Each login test runs in one run of each kind; `ahead` says whether it records its login before sending it. */
-const MODES: [string, boolean][] = [
-  ['workflow_dispatch', false],
-  ['schedule', true],
-  ['repository_dispatch', true]
+/** Every kind of run the lockout rules tell apart: started by a person, or by nobody watching. */
+const ATTENDED = [
+  { name: 'workflow_dispatch by a person', eventName: 'workflow_dispatch', triggeringActor: 'octocat' },
+  { name: 'a local run', eventName: undefined, triggeringActor: undefined }
 ]
+const UNATTENDED = [
+  { name: 'schedule', eventName: 'schedule', triggeringActor: 'octocat' },
+  { name: 'repository_dispatch', eventName: 'repository_dispatch', triggeringActor: 'octocat' },
+  { name: 'workflow_dispatch by a bot', eventName: 'workflow_dispatch', triggeringActor: 'fleet-scheduler[bot]' }
+]
+const EVERY_RUN = [...ATTENDED, ...UNATTENDED]
 
 /** A world whose targets all hold the current password, last updated `updatedAt`. */
 function world(targets: string[] = THREE, options: WorldOptions = {}, updatedAt = OLD): World {
@@ -53,21 +66,21 @@ async function run(w: World, options: SettingsOptions = {}): Promise<RunResult> 
   return w.rotate(makeSettings({ targets: THREE, ...options }))
 }
 
-/** What was sent: ThingSpace calls by kind, GitHub writes (answered or not) by purpose, and marker removals. */
+/** What was sent: ThingSpace calls by kind, GitHub writes by secret (answered or not), removals and re-reads. */
 function counts(w: World) {
   const writes = w.events.filter((e) => e.call === 'write' && e.phase === 'start')
   return {
     logins: w.thingspace.logins,
     resets: w.thingspace.resets,
     logouts: w.thingspace.logouts,
-    proofWrites: writes.filter((x) => x.name === SECRET && x.value === PASSWORD).length,
-    newWrites: writes.filter((x) => x.name === SECRET && x.value !== PASSWORD).length,
-    markerWrites: writes.filter((x) => x.name === MARKER).length,
-    removes: w.secrets.calls.remove
+    stores: writes.filter((x) => x.name === SECRET).length,
+    stateWrites: writes.filter((x) => x.name === STATE).length,
+    removes: w.secrets.calls.remove,
+    rereads: w.secrets.calls.reread
   }
 }
 
-/** What each target holds: the old password, the live one (if it changed), or something else. */
+/** What each target's password secret holds: the old password, the live one (if it changed), or something else. */
 function holds(w: World, targets: string[] = THREE): Record<string, string> {
   const live = w.thingspace.password
   return Object.fromEntries(
@@ -78,100 +91,148 @@ function holds(w: World, targets: string[] = THREE): Record<string, string> {
   )
 }
 
-/** Whether the marker in the first target would stop the next unattended run: newer than every update of the password secret. */
-function markerInForce(w: World, targets: string[] = THREE): boolean {
-  const marker = w.secrets.get(labels(targets)[0], MARKER)
-  const updates = labels(targets).map((label) => w.secrets.get(label)?.updatedAt.getTime() ?? 0)
-  return marker !== undefined && marker.updatedAt.getTime() >= Math.max(...updates)
+/** The password secret of every target, value and date: what a consumer reads, and what min-age-days counts from. */
+function passwordSecrets(w: World, targets: string[] = THREE): Record<string, { value?: string; updatedAt?: number }> {
+  return Object.fromEntries(labels(targets).map((l) => [l, { value: w.secrets.value(l), updatedAt: w.secrets.get(l)?.updatedAt.getTime() }]))
 }
+
+/** Whether the home target's records would stop the next unattended run: one not older than every store of the password secret. */
+function recordInForce(w: World, targets: string[] = THREE): boolean {
+  const ls = labels(targets)
+  const stored = Math.max(0, ...ls.map((label) => w.secrets.get(label)?.updatedAt.getTime() ?? 0))
+  return [STATE, LEGACY].some((name) => (w.secrets.get(ls[0], name)?.updatedAt.getTime() ?? -1) >= stored)
+}
+
+/** Secrets removed, as [label, name]. */
+const removed = (w: World): [string | undefined, string | undefined][] =>
+  w.events.filter((e) => e.call === 'remove' && e.phase === 'start').map((e) => [e.label, e.name])
 
 /** Index in the event record of the first event matching, or -1. */
 const pos = (w: World, match: Partial<CallEvent>, from = 0): number => w.indexOf(match, from)
-const MARKER_WRITTEN: Partial<CallEvent> = { call: 'write', name: MARKER, phase: 'end', outcome: 'ok' }
+/** Index of the last event matching, or -1. */
+const lastPos = (w: World, match: Partial<CallEvent>): number =>
+  w.events.findLastIndex((e) => Object.entries(match).every(([k, v]) => e[k as keyof CallEvent] === v))
+const HOME_RECORD_WRITTEN: Partial<CallEvent> = { call: 'write', name: STATE, label: REPO, phase: 'end', outcome: 'ok' }
 
 const ALL_OLD = { [REPO]: 'old', [ENV]: 'old', [ORG]: 'old' }
 const ALL_NEW = { [REPO]: 'new', [ENV]: 'new', [ORG]: 'new' }
-const ROTATED = { logins: 2, resets: 1, logouts: 2, proofWrites: 3, newWrites: 3, markerWrites: 0, removes: 0 }
-const NOTHING = { logins: 0, resets: 0, logouts: 0, proofWrites: 0, newWrites: 0, markerWrites: 0, removes: 0 }
-/** What an unattended run adds to a rotation: its login recorded ahead, and the record removed once the login succeeded. */
-const AHEAD = { markerWrites: 1, removes: 1 }
+const NOTHING = { logins: 0, resets: 0, logouts: 0, stores: 0, stateWrites: 0, removes: 0, rereads: 0 }
+/** The proof (one `_ROTATION` write per target), a login, its logout, and every copy removed since the login succeeded. */
+const PROVED_AND_LOGGED_IN = { ...NOTHING, stateWrites: 3, logins: 1, logouts: 1, removes: 3 }
+/** ...then the reset, the stores each read back, the verify login and its logout, and every target read again. */
+const ROTATED = { logins: 2, resets: 1, logouts: 2, stores: 3, stateWrites: 3, removes: 3, rereads: 6 }
+/** Every copy of the proof removed, the home record too: the next run finds no rotation state. */
+const ALL_REMOVED = [
+  [REPO, STATE],
+  [ENV, STATE],
+  [ORG, STATE]
+]
+/** The proof's copies removed, the home record kept (a login may have counted). */
+const RECORD_KEPT = [
+  [ENV, STATE],
+  [ORG, STATE]
+]
+const UNTOUCHED = {
+  [REPO]: { value: PASSWORD, updatedAt: OLD.getTime() },
+  [ENV]: { value: PASSWORD, updatedAt: OLD.getTime() },
+  [ORG]: { value: PASSWORD, updatedAt: OLD.getTime() }
+}
+
+/**
+ * Another rotation that changes the live password at the start of a call of this one and, with
+ * `store`, writes it to some targets `storeAfterMs` later (a write in the same instant as this run's
+ * store cannot be told apart from it: GitHub's times are all there is).
+ */
+function otherRotationAt(w: World, match: Partial<CallEvent>, store: string[] = [], storeAfterMs = 0): World {
+  return w.on({ ...match, phase: 'start' }, () => {
+    w.thingspace.password = OTHER
+    w.thingspace.history.push(OTHER)
+    w.clock.schedule(storeAfterMs, () => {
+      for (const label of store) w.secrets.put(label, OTHER, new Date(w.clock.now()))
+    })
+  })
+}
 
 describe('a rotation with nothing in the way', () => {
-  test('proves every target, resets once, stores the new password everywhere, verifies it and logs out', async () => {
-    const w = world()
-    const { outcome } = await run(w)
-    expect(outcome).toMatchObject({ result: 'rotated', ok: true })
-    expect(outcome.message).toContain('stored in every target, and it logs in')
-    expect(counts(w)).toEqual(ROTATED)
-    expect(holds(w)).toEqual(ALL_NEW)
-    expect(w.thingspace.history).toHaveLength(2)
-    expect(w.thingspace.openSessions()).toEqual([])
-    expect(outcome.targets.map((t) => [t.label, t.holdsNewPassword, t.outcome])).toEqual([
-      [REPO, true, 'new password stored'],
-      [ENV, true, 'new password stored'],
-      [ORG, true, 'new password stored']
-    ])
-    expect(w.prepareSealCalls).toBe(1)
-  })
-
-  test('every proof write ends before the reset is sent, after the login answered', async () => {
-    const w = world()
-    await run(w)
-    const loginAnswered = pos(w, { call: 'login', phase: 'end', outcome: 'ok' })
-    const resetSent = pos(w, { call: 'reset', phase: 'start' })
-    const proofs = w.events.filter((e) => e.call === 'write' && e.phase === 'end' && e.value === PASSWORD)
-    expect(proofs.map((e) => e.label)).toEqual(expect.arrayContaining(labels(THREE)))
-    expect(proofs.every((e) => w.events.indexOf(e) > loginAnswered && w.events.indexOf(e) < resetSent)).toBe(true)
-  })
-
-  test.each(UNATTENDED)(
-    'a %s run records its login in the marker before sending it, and removes the marker once the login succeeds',
-    async (eventName) => {
+  test.each(EVERY_RUN)(
+    '$name: proves every target, logs in, resets once, stores everywhere, verifies, removes the record',
+    async ({ eventName, triggeringActor }) => {
       const w = world()
-      const { outcome } = await run(w, { eventName })
+      const { outcome } = await run(w, { eventName, triggeringActor })
       expect(outcome).toMatchObject({
         result: 'rotated',
         ok: true,
         message: 'The password was changed and the new one is stored in every target, and it logs in.'
       })
-      expect(counts(w)).toEqual({ ...ROTATED, ...AHEAD })
-      expect(w.warnings).toEqual([])
-      // token (100 ms), marker written to the first target (50 ms), login (100 ms), marker removed (50 ms), proof
-      const timeline = (match: Partial<CallEvent>): number => w.events[pos(w, match)].at - START
-      expect({
-        tokenEnd: timeline({ call: 'token', phase: 'end' }),
-        markerStart: timeline({ call: 'write', name: MARKER, phase: 'start' }),
-        markerEnd: timeline(MARKER_WRITTEN),
-        loginStart: timeline({ call: 'login', phase: 'start' }),
-        loginEnd: timeline({ call: 'login', phase: 'end' }),
-        removeStart: timeline({ call: 'remove', phase: 'start' }),
-        removeEnd: timeline({ call: 'remove', phase: 'end', outcome: 'ok' }),
-        proofStart: timeline({ call: 'write', name: SECRET, phase: 'start' })
-      }).toEqual({
-        tokenEnd: 100,
-        markerStart: 100,
-        markerEnd: 150,
-        loginStart: 150,
-        loginEnd: 250,
-        removeStart: 250,
-        removeEnd: 300,
-        proofStart: 300
-      })
-      expect(pos(w, MARKER_WRITTEN)).toBeLessThan(pos(w, { call: 'login', phase: 'start' }))
-      expect(w.secrets.writes.filter((x) => x.name === MARKER).map((x) => [x.label, x.value])).toEqual([
-        [REPO, `a login may count toward the lockout from ${new Date(START + 100).toISOString()}`]
-      ])
-      expect(w.events.filter((e) => e.call === 'remove' && e.phase === 'start').map((e) => [e.label, e.name])).toEqual([[REPO, MARKER]])
-      expect(w.secrets.get(REPO, MARKER)).toBeUndefined()
+      expect(counts(w)).toEqual(ROTATED)
       expect(holds(w)).toEqual(ALL_NEW)
+      expect(w.thingspace.history).toHaveLength(2)
+      expect(w.thingspace.openSessions()).toEqual([])
+      expect(outcome.targets.map((t) => [t.label, t.holdsNewPassword, t.outcome])).toEqual([
+        [REPO, true, 'new password stored'],
+        [ENV, true, 'new password stored'],
+        [ORG, true, 'new password stored']
+      ])
+      // The record ahead came off the home target, and the proof off every other: the next run finds no rotation state.
+      expect(removed(w)).toEqual(ALL_REMOVED)
+      expect([REPO, ENV, ORG].map((l) => w.secrets.get(l, STATE))).toEqual([undefined, undefined, undefined])
+      expect(w.warnings).toEqual([])
+      expect(w.prepareSealCalls).toBe(1)
     }
   )
 
-  test.each([0, 30])('the OAuth token for the login has come before the login is sent (min-age-days %i)', async (minAgeDays) => {
+  test('the sequence: every proof write ends before the login, the reset only after the login, the stores only after the reset', async () => {
+    const w = world()
+    await run(w)
+    const loginSent = pos(w, { call: 'login', phase: 'start' })
+    const resetAnswered = pos(w, { call: 'reset', phase: 'end' })
+    const proofs = w.events.filter((e) => e.call === 'write' && e.name === STATE && e.phase === 'end').map((e) => w.events.indexOf(e))
+    const stores = w.events.filter((e) => e.call === 'write' && e.name === SECRET && e.phase === 'start').map((e) => w.events.indexOf(e))
+    expect(proofs).toHaveLength(3)
+    expect(Math.max(...proofs)).toBeLessThan(loginSent)
+    expect(pos(w, { call: 'login', phase: 'end', outcome: 'ok' })).toBeLessThan(pos(w, { call: 'reset', phase: 'start' }))
+    expect(Math.min(...stores)).toBeGreaterThan(resetAnswered)
+  })
+
+  test('the password secret is written with nothing but the password the reset issued; the proof carries a note, never a password', async () => {
+    const w = world()
+    await run(w)
+    const issued = w.ts('reset', 'end')[0].value
+    expect(issued).toBe(w.thingspace.password)
+    expect(w.secrets.writes.filter((x) => x.name === SECRET).map((x) => [x.label, x.value])).toEqual(labels(THREE).map((l) => [l, issued]))
+    const notes = w.secrets.writes.filter((x) => x.name === STATE).map((x) => x.value)
+    expect(new Set(notes)).toEqual(
+      new Set([`${RUN_LABEL}: write proof; a login may count toward the lockout from ${new Date(START + 50).toISOString()}`])
+    )
+  })
+
+  // Timeline at 100 ms per ThingSpace call and 50 ms per GitHub call, with min-age-days 0 (the token comes alongside the reads).
+  test('the record ahead is written before the first login and removed after the stores, while the verify login runs', async () => {
+    const w = world()
+    await run(w, { eventName: 'schedule' })
+    const at = (match: Partial<CallEvent>): number => w.events[pos(w, match)].at - START
+    expect({
+      proofStart: at({ call: 'write', name: STATE, label: REPO, phase: 'start' }),
+      recordWritten: at(HOME_RECORD_WRITTEN),
+      loginStart: at({ call: 'login', n: 0, phase: 'start' }),
+      resetEnd: at({ call: 'reset', phase: 'end' }),
+      lastStoreEnd: w.events[lastPos(w, { call: 'write', name: SECRET, phase: 'end' })].at - START,
+      removeStart: at({ call: 'remove', phase: 'start' }),
+      verifyStart: at({ call: 'login', n: 1, phase: 'start' })
+    }).toEqual({ proofStart: 50, recordWritten: 100, loginStart: 100, resetEnd: 500, lastStoreEnd: 550, removeStart: 550, verifyStart: 550 })
+    expect(pos(w, HOME_RECORD_WRITTEN)).toBeLessThan(pos(w, { call: 'login', n: 0, phase: 'start' }))
+    expect(pos(w, { call: 'remove', phase: 'start' })).toBeGreaterThan(lastPos(w, { call: 'write', name: SECRET, phase: 'end' }))
+  })
+
+  test.each([
+    { name: 'min-age-days 0: alongside the reads', minAgeDays: 0, beforeReads: true },
+    { name: 'min-age-days 30: after the due check', minAgeDays: 30, beforeReads: false }
+  ])('the OAuth token for the login ($name) has come before the login is sent', async ({ minAgeDays, beforeReads }) => {
     const w = world()
     await run(w, { minAgeDays })
     expect(w.ts('token').map((e) => e.value)).toEqual(['login', 'reset', 'reset'])
     expect(pos(w, { call: 'token', n: 0, phase: 'end', outcome: 'ok' })).toBeLessThan(pos(w, { call: 'login', phase: 'start' }))
+    expect(pos(w, { call: 'token', phase: 'start' }) < pos(w, { call: 'inspect', phase: 'end' })).toBe(beforeReads)
   })
 
   test('without verify, the new password is stored and no second login is sent', async () => {
@@ -181,18 +242,54 @@ describe('a rotation with nothing in the way', () => {
     expect(counts(w)).toEqual({ ...ROTATED, logins: 1, logouts: 1 })
     expect(holds(w)).toEqual(ALL_NEW)
   })
+
+  test('an org secret visible to selected repositories is reported with them, for the recovery commands', async () => {
+    const targets = ['repo', 'org:acme:selected']
+    const w = world(targets, { secrets: { selected: { 'org:acme:selected': [101, 102] } } })
+    const { outcome } = await w.rotate(makeSettings({ targets }))
+    expect(outcome.result).toBe('rotated')
+    expect(outcome.targets[1]).toMatchObject({ visibility: 'selected', selectedRepositories: ['repo-101', 'repo-102'] })
+    expect(w.warnings).toEqual([])
+  })
+
+  test('an org secret visible to selected repositories, with none selected, is written with a warning', async () => {
+    const w = world(['repo', 'org:acme:selected'])
+    const { outcome } = await run(w, { targets: ['repo', 'org:acme:selected'] })
+    expect(outcome.result).toBe('rotated')
+    expect(w.warnings).toEqual([`org:acme:selected: ${SECRET} will be visible to no repository until you select some in the organization's settings`])
+  })
 })
 
-describe('due check (min-age-days)', () => {
-  test('not due: every target was updated within min-age-days, and no ThingSpace request is sent', async () => {
+describe('the window after the reset: writes go out 10 at a time', () => {
+  const WRITE_MS = 300
+  test.each([
+    { name: '1 target', n: 1, waves: 1 },
+    { name: '5 targets', n: 5, waves: 1 },
+    { name: '20 targets', n: 20, waves: 2 }
+  ])('$name: from the reset to the last store takes $waves write latencies, never more than 10 in flight', async ({ n, waves }) => {
+    const targets = Array.from({ length: n }, (_, i) => `repo:acme/r${i + 1}`)
+    const w = world(targets, { secrets: { latency: { write: WRITE_MS, inspect: 50 } } })
+    const { outcome } = await w.rotate(makeSettings({ targets }))
+    expect(outcome.result).toBe('rotated')
+    const resetEnd = w.ts('reset', 'end')[0].at
+    const lastStore = w.events[lastPos(w, { call: 'write', name: SECRET, phase: 'end' })].at
+    expect(lastStore - resetEnd).toBe(waves * WRITE_MS)
+    expect(lastStore - resetEnd).toBeLessThanOrEqual(3 * WRITE_MS)
+    expect(w.secrets.maxInFlight).toBe(Math.min(n, WRITE_CONCURRENCY))
+    expect(counts(w)).toEqual({ ...ROTATED, stores: n, stateWrites: n, rereads: 2 * n, removes: n })
+  })
+})
+
+describe('not due, and dry runs: nothing a consumer reads is written', () => {
+  test('not due: every target was updated within min-age-days, and nothing is sent or written', async () => {
     const w = world(THREE, {}, new Date(START - 10 * DAY))
-    const { outcome } = await run(w, { minAgeDays: 30 })
+    const { outcome } = await run(w, { minAgeDays: 30, eventName: 'schedule' })
     expect(outcome).toMatchObject({ result: 'not-due', ok: true })
     expect(outcome.message).toContain('ThingSpace was not contacted')
     expect(w.thingspace.calls).toEqual({ token: 0, login: 0, reset: 0, logout: 0 })
     expect(counts(w)).toEqual(NOTHING)
+    expect(w.secrets.writes).toEqual([])
     expect(outcome.targets.map((t) => t.outcome)).toEqual(['unchanged (not due)', 'unchanged (not due)', 'unchanged (not due)'])
-    expect(holds(w)).toEqual(ALL_OLD)
   })
 
   test('due: one target older than min-age-days rotates every target', async () => {
@@ -211,591 +308,885 @@ describe('due check (min-age-days)', () => {
     expect(outcome.result).toBe('rotated')
     expect(w.infos).toContain(`Due: ${ORG} (no secret)`)
     expect(outcome.targets[1].before).toBe('no secret yet')
-    expect(counts(w)).toEqual({ ...ROTATED, proofWrites: 2, newWrites: 2 })
+    expect(counts(w)).toEqual({ ...ROTATED, stores: 2, stateWrites: 2, rereads: 4, removes: 2 })
     expect(holds(w, ['repo', 'org:acme'])).toEqual({ [REPO]: 'new', [ORG]: 'new' })
   })
 
-  test('with min-age-days 0 the OAuth token is requested alongside the reads; otherwise only after them', async () => {
-    const eager = world()
-    await run(eager, { minAgeDays: 0 })
-    const lazy = world()
-    await run(lazy, { minAgeDays: 30 })
-    const tokenVsReads = (w: World) => pos(w, { call: 'token', phase: 'start' }) < pos(w, { call: 'inspect', phase: 'end' })
-    expect([tokenVsReads(eager), tokenVsReads(lazy)]).toEqual([true, false])
+  test.each(EVERY_RUN)(
+    'a dry run ($name) proves every target and logs in once; the password secret keeps its value and date',
+    async ({ eventName, triggeringActor }) => {
+      const w = world()
+      const { outcome } = await run(w, { dryRun: true, eventName, triggeringActor })
+      expect(outcome).toMatchObject({
+        result: 'dry-run',
+        ok: true,
+        message: `Dry run: the login with the password this job read succeeded, and every target accepted a write of ${STATE}. The password was not changed, and nothing a consumer reads was written.`
+      })
+      expect(counts(w)).toEqual(PROVED_AND_LOGGED_IN)
+      expect(passwordSecrets(w)).toEqual(UNTOUCHED)
+      expect(w.secrets.writes.filter((x) => x.name === SECRET)).toEqual([])
+      // The login succeeded: the record ahead comes off again, and every other copy of the proof.
+      expect(removed(w)).toEqual(ALL_REMOVED)
+      expect(recordInForce(w)).toBe(false)
+      expect(w.thingspace.openSessions()).toEqual([])
+    }
+  )
+
+  // A weekly dry run used to rewrite the password secret and so restart the min-age-days clock forever.
+  test('a dry run does not restart the min-age-days clock: the next scheduled run is exactly as due and rotates', async () => {
+    const w = world(THREE, {}, new Date(START - 40 * DAY))
+    const dry = await run(w, { dryRun: true, minAgeDays: 30, eventName: 'schedule' })
+    expect(dry.outcome.result).toBe('dry-run')
+    await w.clock.advance(7 * DAY)
+    w.secrets.runStart = new Date(w.clock.now())
+    const next = await run(w, { minAgeDays: 30, eventName: 'schedule' })
+    expect(next.outcome.result).toBe('rotated')
+    expect(holds(w)).toEqual(ALL_NEW)
   })
 })
 
-describe('stale-password guard', () => {
+describe('the stale-password guard: when this job read its secrets', () => {
+  const RUN_START = new Date(START - 10 * MINUTE)
   test.each([
-    [0, 'no login was attempted (only the OAuth token was requested)', 1],
-    [30, 'ThingSpace was not contacted', 0]
-  ])('a target updated after this run started stops the run before any login (min-age-days %i)', async (minAgeDays, said, tokens) => {
+    // The README's matrix pattern: a job that waited behind another in a concurrency group read the fresh secret when it started.
+    {
+      name: 'a queued job started after the store: it read the fresh secret',
+      jobStart: new Date(START - MINUTE),
+      storedAt: START - 5 * MINUTE,
+      stale: undefined
+    },
+    { name: 'the job started before the store', jobStart: new Date(START - 6 * MINUTE), storedAt: START - 5 * MINUTE, stale: 'job' },
+    { name: 'the job is not listed: the run started before the store', jobStart: undefined, storedAt: START - 5 * MINUTE, stale: 'workflow run' },
+    { name: 'the job is not listed: the store came before the run', jobStart: undefined, storedAt: START - 11 * MINUTE, stale: undefined },
+    {
+      name: 'a store 1 s before the job started',
+      jobStart: new Date(START - 5 * MINUTE),
+      storedAt: START - 5 * MINUTE - 1000,
+      stale: undefined
+    }
+  ])('$name', async ({ jobStart, storedAt, stale }) => {
+    const w = world(THREE, { secrets: { runStart: RUN_START, jobStart } })
+    w.secrets.put(ENV, PASSWORD, new Date(storedAt))
+    const { outcome } = await run(w, { eventName: 'schedule' })
+    const readAt = (jobStart ?? RUN_START).toISOString()
+    // Another rotation (or a person) stored a password this job cannot vouch for: a result that admits doubt.
+    expect(outcome.result).toBe(stale ? 'failed-unknown' : 'rotated')
+    expect(outcome.message).toBe(
+      stale
+        ? `This run did not change the password, and no login was attempted (only the OAuth token was requested): ${ENV} had ${SECRET} updated after this ${stale} started (${readAt}), ` +
+            'so another rotation (or a person) replaced the password this job read. Logging in with the old one could count toward the 5-failure lockout. ' +
+            "That rotation's result says whether the new password is stored in every target; a new workflow run reads the current secret."
+        : 'The password was changed and the new one is stored in every target, and it logs in.'
+    )
+    expect(counts(w)).toEqual(stale ? NOTHING : ROTATED)
+  })
+
+  test.each([
+    {
+      name: 'min-age-days 0 (the token was requested alongside the reads)',
+      minAgeDays: 0,
+      said: 'no login was attempted (only the OAuth token was requested)',
+      tokens: 1
+    },
+    { name: 'min-age-days 30', minAgeDays: 30, said: 'ThingSpace was not contacted', tokens: 0 }
+  ])('a stale input stops before anything is written, $name', async ({ minAgeDays, said, tokens }) => {
     const w = world()
     w.secrets.put(ENV, 'Newer-Password', new Date(START - 1000))
     const { outcome } = await run(w, { minAgeDays, eventName: 'schedule' })
-    expect(outcome).toMatchObject({ result: 'failed-unchanged', ok: false })
-    expect(outcome.message).toContain(`The password was not changed, and ${said}: ${ENV} had ${SECRET} updated after this workflow run started`)
+    expect(outcome.message).toContain(
+      `This run did not change the password, and ${said}: ${ENV} had ${SECRET} updated after this workflow run started`
+    )
     expect(w.thingspace.calls).toEqual({ token: tokens, login: 0, reset: 0, logout: 0 })
-    expect(counts(w)).toEqual(NOTHING)
+    expect(w.secrets.writes).toEqual([])
     expect(holds(w)).toEqual({ ...ALL_OLD, [ENV]: 'Newer-Password' })
   })
 
-  test("the run's start cannot be read: a warning, and the rotation goes on", async () => {
+  // BUG: GitHub gives a job's start and a secret's update to the second. A job that started in the same
+  // second as another rotation's store may have read either value; staleTargets counts only a store
+  // strictly later, so such a job logs in with the old password, is refused (an attempt spent), and leaves
+  // a record that stops every unattended run although the secret holds the live password. Expected: a
+  // store in the job's own second is taken as possibly stale (no login; a new run reads the secret again).
+  // Found by campaign.test.ts "overlapping runs" (offsets 1050-1300 ms at 1 s precision).
+  test.failing(
+    'a job that started in the same second as another rotation\u2019s store may have read the old password: it stops before any login',
+    async () => {
+      const second = START - 5 * MINUTE
+      const w = world(THREE, { thingspace: { password: OTHER }, secrets: { timePrecisionMs: 1000, jobStart: new Date(second) } })
+      // This job started at .200 and read the old password; the other rotation stored its password at .700 of the same second.
+      for (const label of labels(THREE)) w.secrets.put(label, OTHER, new Date(second))
+      const { outcome } = await run(w, { eventName: 'schedule' })
+      expect(outcome.message).toContain('replaced the password this job read')
+      expect(w.thingspace.logins).toBe(0)
+    }
+  )
+
+  test('when the job read its secrets cannot be found out: a warning, and the rotation goes on', async () => {
     const w = world()
     w.secrets.runStart = undefined
     const { outcome } = await run(w)
     expect(outcome.result).toBe('rotated')
-    expect(w.warnings).toEqual([`Skipping the stale-password check: Could not read workflow run 4242: 403 Resource not accessible by integration`])
+    expect(w.warnings).toEqual(['Skipping the stale-password check: Could not read workflow run 4242: 403 Resource not accessible by integration'])
     expect(counts(w)).toEqual(ROTATED)
   })
 
-  test('no run id (a local run): the stale check is skipped without asking GitHub', async () => {
+  test.each([
+    { name: 'no run id', options: { runId: undefined }, label: 'thingspace-password-rotation acme/fleet' },
+    { name: 'no repository either', options: { runId: undefined, repository: undefined }, label: 'thingspace-password-rotation' }
+  ])('a local run ($name): the stale check is skipped without asking GitHub, and the proof says what wrote it', async ({ options, label }) => {
     const w = world()
-    const { outcome } = await run(w, { runId: undefined, eventName: undefined })
+    const { outcome } = await run(w, { ...options, eventName: undefined })
     expect(outcome.result).toBe('rotated')
     expect(w.secrets.calls.runStart).toBe(0)
     expect(counts(w)).toEqual(ROTATED)
+    expect(w.secrets.writes.find((x) => x.label === ENV && x.name === STATE)?.value).toBe(
+      `${label}: write proof; a login may count toward the lockout from ${new Date(START + 50).toISOString()}`
+    )
   })
 })
 
-describe('lockout guard (the marker secret)', () => {
-  const marked = (w: World, time: number) => w.secrets.put(REPO, 'a login may have counted', new Date(time), MARKER)
+describe('the lockout record in the home target', () => {
+  const recorded = (w: World, time: number, name = STATE) => w.secrets.put(REPO, 'an earlier run: a login may count', new Date(time), name)
+  const STOP = (recordedAt: Date, name: string) =>
+    `The password was not changed, and no login was attempted (only the OAuth token was requested): a login with this password was refused, or may have been counted without an answer, at ${recordedAt.toISOString()} ` +
+    `(recorded in the ${name} secret of ${REPO}), and ${SECRET} has not been updated in any target since. ` +
+    `Another failed login would count toward the 5-failure lockout, so runs nobody started by hand stop here. Store the current password in ${SECRET} (or start the workflow by hand to try once).`
 
-  test.each(['schedule', 'repository_dispatch', 'push', 'workflow_run', 'pull_request'])(
-    'a %s run stops with zero logins while the marker is newer than every update',
-    async (eventName) => {
+  test.each([
+    ...UNATTENDED.map((r) => ({ ...r, record: STATE })),
+    { name: 'push', eventName: 'push', triggeringActor: 'octocat', record: STATE },
+    { name: 'workflow_run', eventName: 'workflow_run', triggeringActor: 'octocat', record: STATE },
+    // The marker an earlier version of the action left is honoured the same way.
+    ...UNATTENDED.map((r) => ({ ...r, name: `${r.name}, legacy marker`, record: LEGACY }))
+  ])('$name: a record in force stops the run before any login or write', async ({ eventName, triggeringActor, record }) => {
+    const w = world()
+    recorded(w, START - DAY, record)
+    const { outcome } = await run(w, { eventName, triggeringActor })
+    expect(outcome).toEqual({ result: 'failed-unchanged', ok: false, message: STOP(new Date(START - DAY), record), targets: expect.any(Array) })
+    expect(counts(w)).toEqual(NOTHING)
+    expect(w.secrets.writes).toEqual([])
+    expect(w.secrets.get(REPO, record)?.updatedAt).toEqual(new Date(START - DAY))
+  })
+
+  test.each(ATTENDED)(
+    'started by hand ($name): tries once with a warning, never again after a lost answer; the record stays',
+    async ({ eventName, triggeringActor }) => {
       const w = world()
-      marked(w, START - DAY)
-      const { outcome } = await run(w, { eventName })
+      recorded(w, START - DAY)
+      w.thingspace.script('login', { kind: 'lost', acted: true }, undefined)
+      const { outcome } = await run(w, { eventName, triggeringActor })
+      expect(w.warnings).toEqual([
+        `A login with this password was refused, or may have been counted, at ${new Date(START - DAY).toISOString()} (recorded in ${STATE}), and ${SECRET} has not been updated since; ` +
+          `trying once, without retrying, because a person started this run (${eventName ?? 'a local run'}).`
+      ])
       expect(outcome).toMatchObject({ result: 'failed-unchanged', ok: false })
-      expect(outcome.message).toBe(
-        `The password was not changed, and no login was attempted (only the OAuth token was requested): a login with this password was refused, or may have been counted without an answer, at ${new Date(START - DAY).toISOString()} ` +
-          `(recorded in the ${MARKER} secret of ${REPO}), and ${SECRET} has not been updated in any target since. ` +
-          `Another failed login would count toward the 5-failure lockout, so runs nobody started by hand stop here. Store the current password in ${SECRET} (or start the workflow by hand to try once).`
+      expect(outcome.message).toContain(
+        'got no usable answer (ThingSpace login: the connection failed before an answer came (ECONNRESET)) after 1 attempt,'
       )
-      expect(counts(w)).toEqual(NOTHING)
-      expect(w.secrets.get(REPO, MARKER)?.updatedAt).toEqual(new Date(START - DAY))
-      expect(holds(w)).toEqual(ALL_OLD)
+      expect(outcome.message).toContain(
+        `Runs nobody started by hand will not log in again until ${SECRET} is updated (recorded in ${STATE} of ${REPO}).`
+      )
+      // The proof refreshed the record; an earlier run's record is never removed without a login that succeeded (the other copies go).
+      expect(counts(w)).toEqual({ ...NOTHING, stateWrites: 3, logins: 1, removes: 2 })
+      expect(removed(w)).toEqual(RECORD_KEPT)
+      expect(recordInForce(w)).toBe(true)
+      expect(passwordSecrets(w)).toEqual(UNTOUCHED)
     }
   )
 
-  test.each(ATTENDED)('a run started by %s tries once with a warning, and does not retry a login that got no answer', async (eventName) => {
-    const w = world()
-    marked(w, START - DAY)
-    w.thingspace.script('login', { kind: 'lost', acted: true })
-    const { outcome } = await run(w, { eventName })
-    expect(w.warnings).toEqual([expect.stringContaining(`trying once, without retrying, because this run was started by ${eventName ?? 'hand'}`)])
-    expect(outcome).toMatchObject({ result: 'failed-unchanged', ok: false })
-    expect(outcome.message).toContain('got no usable answer')
-    expect(outcome.message).toContain('after 1 attempt,')
-    expect(outcome.message).toContain(
-      `Runs nobody started by hand will not log in again until the password secret is updated (recorded in ${MARKER}).`
-    )
-    // The marker in force already says so: it is neither written again nor removed.
-    expect(counts(w)).toEqual({ ...NOTHING, logins: 1 })
-    expect(w.secrets.get(REPO, MARKER)?.updatedAt).toEqual(new Date(START - DAY))
-    expect(holds(w)).toEqual(ALL_OLD)
-  })
+  test.each([
+    { name: 'a record', records: [STATE], removes: ALL_REMOVED },
+    { name: 'a legacy marker', records: [LEGACY], removes: [...ALL_REMOVED, [REPO, LEGACY]] },
+    { name: 'both', records: [STATE, LEGACY], removes: [...ALL_REMOVED, [REPO, LEGACY]] }
+  ])(
+    'started by hand with $name in force and a working password: rotates, and every record comes off after the login succeeded',
+    async ({ records, removes }) => {
+      const w = world()
+      for (const name of records) recorded(w, START - DAY, name)
+      const { outcome } = await run(w)
+      expect(outcome.result).toBe('rotated')
+      expect(removed(w)).toEqual(removes)
+      expect([STATE, LEGACY].map((name) => w.secrets.get(REPO, name))).toEqual([undefined, undefined])
+      expect(counts(w)).toEqual({ ...ROTATED, removes: removes.length })
+      expect(holds(w)).toEqual(ALL_NEW)
+    }
+  )
 
-  test('a run started by hand with the marker and a working password rotates, and removes the marker right after the login', async () => {
+  test.each([
+    { name: 'a record older than the home target\u2019s store', record: STATE, newer: REPO },
+    { name: 'a record older than another target\u2019s store', record: STATE, newer: ORG },
+    { name: 'a legacy marker older than a store', record: LEGACY, newer: ENV }
+  ])(
+    '$name is out of force: an unattended run rotates (and a stale legacy marker is removed once the login succeeded)',
+    async ({ record, newer }) => {
+      const w = world()
+      recorded(w, START - 10 * DAY, record)
+      w.secrets.put(newer, PASSWORD, new Date(START - 9 * DAY))
+      const { outcome } = await run(w, { eventName: 'schedule' })
+      expect(outcome.result).toBe('rotated')
+      expect(w.warnings).toEqual([])
+      expect(removed(w)).toEqual(record === LEGACY ? [...ALL_REMOVED, [REPO, LEGACY]] : ALL_REMOVED)
+      expect(recordInForce(w)).toBe(false)
+    }
+  )
+
+  // A record younger than a run can last may be another run rotating this username right now.
+  const BUSY = (at: Date) =>
+    `This run did not change the password and sent no login: another run recorded a login in ${STATE} of ${REPO} at ${at.toISOString()}, and no new password has been stored since, ` +
+    'so another rotation of this username may be at work right now (or one failed moments ago). ' +
+    'Its result says what happened. If no other run is under way, wait 10 minutes and start the workflow again: a run started by hand then logs in once.'
+  test.each(EVERY_RUN)(
+    '$name: a record younger than a run can last stops the run before any write or login',
+    async ({ eventName, triggeringActor }) => {
+      const w = world()
+      const at = new Date(START - RUN_IN_PROGRESS_MS + MINUTE)
+      recorded(w, at.getTime())
+      const { outcome } = await run(w, { eventName, triggeringActor })
+      expect(outcome).toEqual({ result: 'failed-unknown', ok: false, message: BUSY(at), targets: expect.any(Array) })
+      expect(counts(w)).toEqual(NOTHING)
+      expect(w.secrets.writes).toEqual([])
+    }
+  )
+
+  test('a young copy of the rotation state in another target (another run\u2019s proof) stops the run too', async () => {
     const w = world()
-    marked(w, START - DAY)
+    const at = new Date(START - MINUTE)
+    w.secrets.put(ORG, 'another run: write proof', at, STATE)
     const { outcome } = await run(w, { eventName: 'workflow_dispatch' })
-    expect(outcome.result).toBe('rotated')
-    expect(counts(w)).toEqual({ ...ROTATED, removes: 1 })
-    expect(pos(w, { call: 'remove', phase: 'start', label: REPO, name: MARKER })).toBe(pos(w, { call: 'login', phase: 'end' }) + 1)
-    expect(pos(w, { call: 'remove', phase: 'end', outcome: 'ok' })).toBeLessThan(pos(w, { call: 'write', name: SECRET, phase: 'start' }))
-    expect(w.secrets.get(REPO, MARKER)).toBeUndefined()
-    expect(w.warnings).toEqual([expect.stringContaining('trying once, without retrying')])
-    expect(holds(w)).toEqual(ALL_NEW)
-  })
-
-  test.each<[string, string, ReturnType<typeof counts>]>([
-    [REPO, 'schedule', { ...ROTATED, ...AHEAD }],
-    [ORG, 'schedule', { ...ROTATED, ...AHEAD }],
-    [REPO, 'workflow_dispatch', ROTATED]
-  ])('a marker older than the last update of the password secret (in %s) is ignored by a %s run', async (updated, eventName, sent) => {
-    const w = world()
-    marked(w, START - 10 * DAY)
-    w.secrets.put(updated, PASSWORD, new Date(START - 9 * DAY))
-    const { outcome } = await run(w, { eventName })
-    expect(outcome.result).toBe('rotated')
-    expect(w.warnings).toEqual([])
-    expect(counts(w)).toEqual(sent)
-    expect(markerInForce(w)).toBe(false)
-  })
-
-  // After a failed removal the proof writes take the marker out of force, so a fresh login before the
-  // reset (the session idled out during a slow proof) is recorded again, ahead of it.
-  test('a marker that could not be removed no longer counts once the proof updated the password secret: a fresh login is recorded again', async () => {
-    const w = world(THREE, { secrets: { latency: (call, label) => (call === 'write' && label === ENV ? 21 * MINUTE : 50) } })
-    w.secrets.removeFails = true
-    w.thingspace.script('login', undefined, { kind: 'lost', acted: true }, { kind: 'lost', acted: true })
-    const first = await run(w, { eventName: 'schedule' })
-    expect(first.outcome.message).toContain(
-      `Runs nobody started by hand will not log in again until the password secret is updated (recorded in ${MARKER}).`
+    expect(outcome.result).toBe('failed-unknown')
+    expect(outcome.message).toContain(
+      `at ${at.toISOString()}, and no new password has been stored since, so another rotation of this username may be at work right now`
     )
-    expect(markerInForce(w)).toBe(true)
-    const logins = w.thingspace.logins
+    expect(counts(w)).toEqual(NOTHING)
+  })
+
+  // BUG: the young copy is in org:acme, but the message says another run "recorded a login in ..._ROTATION of"
+  // the home target; the contended proof's message names the home target too, whichever target's copy was
+  // written over. Expected: the message names the target where the other run's copy is.
+  test.failing('the message names the target where another run\u2019s young copy is', async () => {
+    const w = world()
+    w.secrets.put(ORG, 'another run: write proof', new Date(START - MINUTE), STATE)
+    const { outcome } = await run(w, { eventName: 'workflow_dispatch' })
+    expect(outcome.message).toContain(`${STATE} of ${ORG}`)
+  })
+
+  // GitHub answered "updated" where this run read no rotation state: another run wrote it in between.
+  test('another run writes the rotation state between this run\u2019s read and its proof: no login, and only this run\u2019s copies removed', async () => {
+    const w = world()
+    w.on(
+      { call: 'write', name: STATE, label: ENV, phase: 'start' },
+      () => void w.secrets.put(ENV, 'another run: write proof', new Date(w.clock.now()), STATE)
+    )
+    const { outcome } = await run(w, { eventName: 'schedule' })
+    expect(outcome.result).toBe('failed-unknown')
+    expect(outcome.message).toContain(`This run did not change the password and sent no login: another run wrote ${STATE} to `)
+    expect(counts(w)).toEqual({ ...NOTHING, stateWrites: 3, removes: 2 })
+    expect(removed(w)).toEqual([
+      [REPO, STATE],
+      [ORG, STATE]
+    ])
+    expect(w.secrets.get(ENV, STATE)).toBeDefined()
+    expect(passwordSecrets(w)).toEqual(UNTOUCHED)
+  })
+
+  test('the run right after one cut during its login finds a young record: another run may be at work, and it stops', async () => {
+    const w = world().signalOn({ call: 'login', phase: 'start' }, 'SIGINT', 10)
+    await run(w, { eventName: 'schedule' })
     w.secrets.runStart = new Date(w.clock.now())
-    await w.clock.advance(60 * MINUTE)
-    const next = await run(w, { eventName: 'schedule' })
-    expect(next.outcome.result).toBe('failed-unchanged')
-    expect(w.thingspace.logins - logins).toBe(0)
+    const next = await run(w, { eventName: 'workflow_dispatch' })
+    expect(next.outcome.result).toBe('failed-unknown')
+    expect(next.outcome.message).toContain('another rotation of this username may be at work right now')
+    expect(w.thingspace.logins).toBe(1)
+  })
+
+  // GitHub gives times to the second: a record of the same second as the last store may be the later one.
+  test('a record in the same second as the last store is in force (times to the second)', async () => {
+    const w = world(THREE, { secrets: { timePrecisionMs: 1000 } }, new Date(START - DAY))
+    recorded(w, START - DAY)
+    const { outcome } = await run(w, { eventName: 'schedule' })
+    expect(outcome.message).toBe(STOP(new Date(START - DAY), STATE))
+    expect(counts(w).logins).toBe(0)
+  })
+
+  test('a record the removal could not take off is a warning only, and out of force once the new password is stored', async () => {
+    const w = world()
+    w.secrets.removeFails = true
+    const { outcome } = await run(w, { eventName: 'schedule' })
+    expect(outcome).toMatchObject({ result: 'rotated', ok: true })
+    expect(w.warnings).toEqual(
+      labels(THREE).map(
+        (l) =>
+          `Could not remove ${STATE} from ${l} (runs nobody started by hand may stop until the password secret is updated): Failed to delete ${STATE} from ${l}: 403 Forbidden`
+      )
+    )
+    expect(w.secrets.get(REPO, STATE)).toBeDefined()
+    expect(recordInForce(w)).toBe(false)
   })
 })
 
-describe('reading the targets', () => {
+describe('the write proof', () => {
+  // What this run's proof may have left is removed: a write refused with a 4xx stored nothing, so only the others.
   test.each([
-    [0, 0, 'no login was attempted (only the OAuth token was requested)', 1],
-    [1, 30, 'ThingSpace was not contacted', 0],
-    [2, 0, 'no login was attempted (only the OAuth token was requested)', 1]
-  ])(
-    'target %i cannot be read (min-age-days %i): nothing is written and the message says what was sent',
-    async (position, minAgeDays, said, tokens) => {
+    { name: 'the home target refuses it', position: 0, fault: { status: 403 }, why: '403 Forbidden', removes: RECORD_KEPT },
+    {
+      name: 'a second target refuses it',
+      position: 1,
+      fault: { status: 403 },
+      why: '403 Forbidden',
+      removes: [
+        [REPO, STATE],
+        [ORG, STATE]
+      ]
+    },
+    {
+      name: 'the last target refuses it',
+      position: 2,
+      fault: { status: 404 },
+      why: '404 Forbidden',
+      removes: [
+        [REPO, STATE],
+        [ENV, STATE]
+      ]
+    },
+    {
+      name: 'the home write lands but its answer is lost',
+      position: 0,
+      fault: { acted: true },
+      why: 'network error (ECONNRESET)',
+      removes: ALL_REMOVED
+    },
+    { name: 'a second target answers 500', position: 1, fault: { status: 500 }, why: '500 Forbidden', removes: ALL_REMOVED }
+  ] as { name: string; position: number; fault: GhFault; why: string; removes: string[][] }[])(
+    '$name: no login, no reset, the password secret untouched, and no record of this run left',
+    async ({ position, fault, why, removes }) => {
       const w = world()
       const label = labels(THREE)[position]
-      w.secrets.failInspect(label)
-      const { outcome } = await run(w, { minAgeDays, eventName: 'schedule' })
-      expect(outcome).toMatchObject({ result: 'failed-unchanged', ok: false })
-      expect(outcome.message).toContain(`The password was not changed, and ${said}: not every target can be read, so none was written.`)
-      expect(outcome.message).toContain(`Failed to read the public key of ${label}: 403 Forbidden`)
-      expect(outcome.targets[position].outcome).toBe('could not be read')
-      expect(w.thingspace.calls).toEqual({ token: tokens, login: 0, reset: 0, logout: 0 })
-      expect(counts(w)).toEqual(NOTHING)
-      expect(holds(w)).toEqual(ALL_OLD)
+      w.secrets.failWrites(label, fault)
+      const { outcome } = await run(w, { eventName: 'schedule' })
+      expect(outcome).toEqual({
+        result: 'failed-unchanged',
+        ok: false,
+        message:
+          `The password was not changed, and no login was attempted (only the OAuth token was requested): not every target accepted a write of ${STATE} (the proof that its secrets can be written), so nothing irreversible was tried.\n` +
+          `Failed to write ${STATE} to ${label}: ${why}`,
+        targets: expect.any(Array)
+      })
+      expect(outcome.targets.map((t) => t.outcome)).toEqual(labels(THREE).map((l) => (l === label ? 'not writable' : `write proven (${STATE})`)))
+      expect(counts(w)).toEqual({ ...NOTHING, stateWrites: 3, removes: removes.length })
+      expect(removed(w)).toEqual(removes)
+      expect(labels(THREE).map((l) => w.secrets.get(l, STATE))).toEqual([undefined, undefined, undefined])
+      expect(w.thingspace.calls.login).toBe(0)
+      expect(passwordSecrets(w)).toEqual(UNTOUCHED)
+      expect(w.secrets.get(REPO, STATE)).toBeUndefined()
+      expect(w.warnings).toEqual([])
     }
   )
 
-  test('an org secret visible to selected repositories, with none selected, is written with a warning', async () => {
-    const w = world(['repo', 'org:acme:selected'])
-    const { outcome } = await run(w, { targets: ['repo', 'org:acme:selected'] })
-    expect(outcome.result).toBe('rotated')
-    expect(w.warnings).toEqual([`org:acme:selected: ${SECRET} will be visible to no repository until you select some in the organization's settings`])
+  test('a record in force of an earlier run is not removed when the proof fails (no login followed, and it still stands)', async () => {
+    const w = world()
+    w.secrets.put(REPO, 'an earlier run', new Date(START - DAY), STATE)
+    w.secrets.failWrites(ENV, { status: 403 })
+    const { outcome } = await run(w)
+    expect(outcome.result).toBe('failed-unchanged')
+    expect(counts(w)).toEqual({ ...NOTHING, stateWrites: 3, removes: 1 })
+    expect(removed(w)).toEqual([[ORG, STATE]])
+    expect(recordInForce(w)).toBe(true)
+  })
+
+  // Was a BUG at da335cc (a removal, and a warning, for a record that never landed); fixed on core.
+  test('a token that cannot write: nothing was written, so nothing is removed and nothing is warned', async () => {
+    const w = world()
+    w.secrets.readOnly = true
+    const { outcome } = await run(w, { eventName: 'schedule' })
+    expect(outcome.result).toBe('failed-unchanged')
+    expect(counts(w)).toEqual({ ...NOTHING, stateWrites: 3 })
+    expect(w.warnings).toEqual([])
   })
 })
 
 describe('login', () => {
-  test.each(MODES)('a refused login is never retried, and the refusal is recorded in the first target (%s)', async (eventName, ahead) => {
-    const w = world(THREE, { thingspace: { password: 'Changed-Elsewhere' } })
-    const { outcome } = await run(w, { eventName })
-    expect(outcome).toMatchObject({ result: 'failed-unchanged', ok: false })
-    expect(outcome.message).toContain(`ThingSpace refused the login for fleet-api`)
-    expect(outcome.message).toContain('it was not retried')
+  test.each(EVERY_RUN)(
+    '$name: a refused login is never retried, the secret is read again, and the record stays',
+    async ({ eventName, triggeringActor }) => {
+      const w = world(THREE, { thingspace: { password: 'Changed-Elsewhere' } })
+      const { outcome } = await run(w, { eventName, triggeringActor })
+      expect(outcome).toEqual({
+        result: 'failed-unchanged',
+        ok: false,
+        message:
+          'The password was not changed by this run: ThingSpace refused the login for fleet-api (ThingSpace login: answered 400, REQUEST_FAILED.InvalidCredentials: refused); it was not retried. ' +
+          '5 consecutive failed logins lock the username until Verizon M2M support unlocks it. ' +
+          `Runs nobody started by hand will not log in again until ${SECRET} is updated (recorded in ${STATE} of ${REPO}). ` +
+          `${SECRET} was last stored at ${OLD.toISOString()}: most likely the password changed after that and the new one never reached the secret (a run that ended failed-unknown, a reset in the ThingSpace portal), or the secret holds a wrong password. ` +
+          `Store the current password in ${SECRET} (a failed login in the ThingSpace portal also counts toward the lockout) before running again.`,
+        targets: expect.any(Array)
+      })
+      // Every target read again twice (a second look 2 s later for another rotation's store); the proof's copies go, the record stays.
+      expect(counts(w)).toEqual({ ...NOTHING, stateWrites: 3, logins: 1, rereads: 6, removes: 2 })
+      expect(removed(w)).toEqual(RECORD_KEPT)
+      expect(recordInForce(w)).toBe(true)
+      expect(w.thingspace.failedLogins).toBe(1)
+      expect(passwordSecrets(w)).toEqual(UNTOUCHED)
+    }
+  )
+
+  test('an answer in a shape ThingSpace does not document is taken as a refusal: not retried, recorded', async () => {
+    const w = world()
+    w.thingspace.script('login', { kind: 'unrecognised' })
+    const { outcome } = await run(w, { eventName: 'schedule' })
+    expect(outcome.result).toBe('failed-unchanged')
     expect(outcome.message).toContain(
-      `Runs nobody started by hand will not log in again until the password secret is updated (recorded in ${MARKER})`
+      "ThingSpace refused the login for fleet-api (ThingSpace login: answered 401 in a shape ThingSpace's documents do not give); it was not retried."
     )
-    // One marker write in either run: before the login when unattended, after the refusal when started by hand.
-    expect(counts(w)).toEqual({ ...NOTHING, logins: 1, markerWrites: 1 })
-    expect(w.secrets.writesTo(REPO, MARKER)).toBe(1)
-    const written = pos(w, MARKER_WRITTEN)
-    expect(ahead ? written < pos(w, { call: 'login', phase: 'start' }) : written > pos(w, { call: 'login', phase: 'end' })).toBe(true)
-    expect(markerInForce(w)).toBe(true)
-    expect(w.thingspace.failedLogins).toBe(1)
-    expect(holds(w)).toEqual(ALL_OLD)
+    expect(counts(w)).toEqual({ ...NOTHING, stateWrites: 3, logins: 1, rereads: 6, removes: 2 })
+    expect(recordInForce(w)).toBe(true)
   })
 
-  test.each<[string, TsFault]>([
-    ['lost', { kind: 'lost', acted: true }],
-    ['timed out', { kind: 'timeout', acted: true }],
-    ['answered 503', { kind: 'server', status: 503, acted: true }],
-    ['answered 429 (not by the gateway)', { kind: 'server', status: 429, acted: true }]
-  ])('a login %s twice: recorded before the second attempt, and no third', async (_name, fault) => {
-    for (const [eventName, ahead] of MODES) {
+  // Another rotation replaced the password after this job read it: the refusal concerns a value the secret no longer holds.
+  test.each([
+    { name: 'one target', moved: [ENV] },
+    { name: 'every target', moved: [REPO, ENV, ORG] }
+  ])(
+    'a login refused while another rotation stored a new password ($name): failed-unknown, own record removed, nothing written',
+    async ({ moved }) => {
+      const w = otherRotationAt(world(), { call: 'login', n: 0 }, moved)
+      const { outcome } = await run(w, { eventName: 'schedule' })
+      expect(outcome).toEqual({
+        result: 'failed-unknown',
+        ok: false,
+        message:
+          'This run did not change the password, but another rotation did while it ran: ThingSpace refused the login for fleet-api with the password this job read (ThingSpace login: answered 400, REQUEST_FAILED.InvalidCredentials: refused), ' +
+          `and meanwhile ${SECRET} was updated in ${moved.join(', ')}. This run wrote nothing to ${SECRET} and recorded no failed login for the password it holds now. ` +
+          "The other run's result says whether the new password is stored in every target.",
+        targets: expect.any(Array)
+      })
+      expect(counts(w)).toEqual({ ...NOTHING, stateWrites: 3, logins: 1, rereads: 3, removes: 3 })
+      expect(removed(w)).toEqual(ALL_REMOVED)
+      expect(w.secrets.writes.filter((x) => x.name === SECRET)).toEqual([])
+      expect(moved.map((l) => w.secrets.value(l))).toEqual(moved.map(() => OTHER))
+    }
+  )
+
+  test('a moved secret that cannot be read again (either look) is not counted as moved: the refusal is recorded', async () => {
+    const w = otherRotationAt(world(), { call: 'login', n: 0 }, [ENV])
+    w.secrets.rereadFaults[1] = { status: 500 } // ENV's first look
+    w.secrets.rereadFaults[4] = { status: 500 } // ...and its second
+    const { outcome } = await run(w, { eventName: 'schedule' })
+    expect(outcome.result).toBe('failed-unchanged')
+    expect(removed(w)).toEqual(RECORD_KEPT)
+    expect(recordInForce(w)).toBe(true)
+  })
+
+  // That rotation's reset came before this run's login, and its stores follow within about a GitHub round trip.
+  test('a refused login looks a second time, 2 s later, and finds the store that landed after the first look', async () => {
+    const w = otherRotationAt(world(), { call: 'login', n: 0 }, [REPO, ENV, ORG], 500)
+    const { outcome } = await run(w, { eventName: 'schedule' })
+    expect(outcome.result).toBe('failed-unknown')
+    expect(outcome.message).toContain(`and meanwhile ${SECRET} was updated in ${REPO}, ${ENV}, ${ORG}.`)
+    const looks = w.events.filter((e) => e.call === 'reread' && e.phase === 'start').map((e) => e.at - START)
+    expect(looks).toEqual([200, 200, 200, 2250, 2250, 2250])
+    expect(removed(w)).toEqual(ALL_REMOVED)
+  })
+
+  test.each([
+    { name: 'lost', fault: { kind: 'lost', acted: true } },
+    { name: 'timed out', fault: { kind: 'timeout', acted: true } },
+    { name: 'answered 503', fault: { kind: 'server', status: 503, acted: true } },
+    { name: 'answered 429 (not by the gateway)', fault: { kind: 'server', status: 429, acted: true } }
+  ] as { name: string; fault: TsFault }[])('a login $name twice: sent once more (the record was written ahead), and no third', async ({ fault }) => {
+    for (const { eventName, triggeringActor } of EVERY_RUN) {
       const w = world(THREE, { thingspace: { password: 'Changed-Elsewhere' } })
       w.thingspace.script('login', fault, fault, fault)
-      const { outcome } = await run(w, { eventName })
-      expect(outcome).toMatchObject({ result: 'failed-unchanged', ok: false })
+      const { outcome } = await run(w, { eventName, triggeringActor })
+      expect({ eventName, result: outcome.result }).toEqual({ eventName, result: 'failed-unchanged' })
       expect(outcome.message).toContain('after 2 attempts, and ThingSpace may have counted each as a failed login')
-      expect({ eventName, ...counts(w) }).toEqual({ eventName, ...NOTHING, logins: 2, markerWrites: 1 })
-      const marker = pos(w, MARKER_WRITTEN)
-      const firstLoginStart = pos(w, { call: 'login', n: 0, phase: 'start' })
-      const firstLoginEnd = pos(w, { call: 'login', n: 0, phase: 'end' })
-      const secondLogin = pos(w, { call: 'login', n: 1, phase: 'start' })
-      // Unattended: recorded before the first login; by hand: between the first answer and the second login.
-      expect({ eventName, before: marker < firstLoginStart, between: marker > firstLoginEnd && marker < secondLogin }).toEqual({
-        eventName,
-        before: ahead,
-        between: !ahead
-      })
-      expect(markerInForce(w)).toBe(true)
+      expect({ eventName, ...counts(w) }).toEqual({ eventName, ...NOTHING, stateWrites: 3, logins: 2, removes: 2 })
+      expect(pos(w, HOME_RECORD_WRITTEN)).toBeLessThan(pos(w, { call: 'login', n: 0, phase: 'start' }))
+      expect(recordInForce(w)).toBe(true)
       expect(w.thingspace.failedLogins).toBe(2)
-      expect(holds(w)).toEqual(ALL_OLD)
     }
   })
 
-  test.each(MODES)('a login lost once and answered the second time rotates, and the marker is removed right after (%s)', async (eventName) => {
+  test.each([
+    { name: 'a redirect', fault: { kind: 'redirect', status: 302 }, said: 'answered 302 (a redirect, not followed)' },
+    { name: 'a 200 without a session token', fault: { kind: 'bad-response' }, said: 'answered 200 without a sessionToken' }
+  ] as { name: string; fault: TsFault; said: string }[])('$name may have counted: recorded, not sent again', async ({ fault, said }) => {
+    const w = world()
+    w.thingspace.script('login', fault)
+    const { outcome } = await run(w, { eventName: 'schedule' })
+    expect(outcome.result).toBe('failed-unchanged')
+    expect(outcome.message).toContain(
+      `the login for fleet-api got no usable answer (ThingSpace login: ${said}) after 1 attempt, and ThingSpace may have counted it`
+    )
+    expect(counts(w)).toEqual({ ...NOTHING, stateWrites: 3, logins: 1, removes: 2 })
+    expect(recordInForce(w)).toBe(true)
+  })
+
+  test('a login lost once and answered the second time rotates, and the record comes off', async () => {
     const w = world()
     w.thingspace.script('login', { kind: 'lost', acted: true })
-    const { outcome } = await run(w, { eventName })
+    const { outcome } = await run(w, { eventName: 'schedule' })
     expect(outcome.result).toBe('rotated')
-    expect(counts(w)).toEqual({ ...ROTATED, logins: 3, ...AHEAD })
-    expect(pos(w, { call: 'remove', phase: 'start' })).toBe(pos(w, { call: 'login', n: 1, phase: 'end' }) + 1)
-    expect(pos(w, { call: 'remove', phase: 'end', outcome: 'ok' })).toBeLessThan(pos(w, { call: 'write', name: SECRET, phase: 'start' }))
-    expect(w.secrets.get(REPO, MARKER)).toBeUndefined()
-    expect(holds(w)).toEqual(ALL_NEW)
-  })
-
-  test.each(MODES)('a marker that cannot be removed is a warning only (%s)', async (eventName, ahead) => {
-    const w = world()
-    if (!ahead) w.secrets.put(REPO, 'a login may have counted', new Date(START - DAY), MARKER)
-    w.secrets.removeFails = true
-    const { outcome } = await run(w, { eventName })
-    expect(outcome).toMatchObject({ result: 'rotated', ok: true })
-    expect(w.warnings).toContainEqual(
-      `Could not remove ${MARKER} (unattended runs may stop until the password secret is updated): Failed to delete ${MARKER} from ${REPO}: 403 Forbidden`
+    expect(w.infos).toContain(
+      `ThingSpace login: the connection failed before an answer came (ECONNRESET); recorded in ${STATE}; attempt 1 of 2, logging in once more`
     )
-    expect(counts(w)).toEqual({ ...ROTATED, markerWrites: ahead ? 1 : 0, removes: 1 })
-    // Still there, but older than the new password: the next run is not stopped by it.
-    expect(w.secrets.get(REPO, MARKER)).toBeDefined()
-    expect(markerInForce(w)).toBe(false)
+    expect(counts(w)).toEqual({ ...ROTATED, logins: 3 })
+    expect(w.secrets.get(REPO, STATE)).toBeUndefined()
     expect(holds(w)).toEqual(ALL_NEW)
   })
 
-  test.each(MODES)('a login lost, then refused, is not tried a third time (%s)', async (eventName) => {
+  test('a login lost, then refused, is not tried a third time', async () => {
     const w = world(THREE, { thingspace: { password: 'Changed-Elsewhere' } })
     w.thingspace.script('login', { kind: 'lost', acted: false })
-    const { outcome } = await run(w, { eventName })
+    const { outcome } = await run(w, { eventName: 'schedule' })
     expect(outcome.result).toBe('failed-unchanged')
     expect(outcome.message).toContain('refused the login')
-    expect(counts(w)).toEqual({ ...NOTHING, logins: 2, markerWrites: 1 })
-    expect(markerInForce(w)).toBe(true)
+    expect(counts(w)).toEqual({ ...NOTHING, stateWrites: 3, logins: 2, rereads: 6, removes: 2 })
+    expect(recordInForce(w)).toBe(true)
   })
 
-  test.each(MODES)('a login lost, then stopped at the gateway: the marker is kept, since the first may have counted (%s)', async (eventName) => {
-    const w = world()
-    w.thingspace.script('login', { kind: 'lost', acted: true }, { kind: 'gateway', status: 403, code: 'gateway fault 900908' })
-    const { outcome } = await run(w, { eventName })
-    expect(outcome).toMatchObject({ result: 'failed-unchanged', ok: false })
-    expect(outcome.message).toContain('ThingSpace login: answered 403, gateway fault 900908: Invalid Credentials')
-    expect(counts(w)).toEqual({ ...NOTHING, logins: 2, markerWrites: 1 })
-    expect(markerInForce(w)).toBe(true)
-  })
-
-  // An earlier attempt of the same run may have counted: the message says so, and the marker is kept.
-  test('a login lost, then stopped at the gateway: the message says an earlier login may have counted', async () => {
+  test('a login lost, then stopped at the gateway: the record stays, and the message says the earlier login may have counted', async () => {
     const w = world()
     w.thingspace.script('login', { kind: 'lost', acted: true }, { kind: 'gateway', status: 403, code: 'gateway fault 900908' })
     const { outcome } = await run(w, { eventName: 'schedule' })
-    expect(outcome.message).not.toContain('No failed login was counted')
-    expect(outcome.message).toContain(`An earlier login of this run may have been counted toward the lockout (recorded in ${MARKER}).`)
-    expect(markerInForce(w)).toBe(true)
-  })
-
-  test('started by hand, the marker cannot be written after a login that may have counted: no retry, and the message says the record failed', async () => {
-    const w = world()
-    w.thingspace.script('login', { kind: 'timeout', acted: false })
-    w.secrets.failWrites(REPO, { status: 403 })
-    const { outcome } = await run(w, { eventName: 'workflow_dispatch' })
-    expect(outcome).toMatchObject({ result: 'failed-unchanged', ok: false })
-    expect(outcome.message).toContain(
-      `Recording this in ${MARKER} failed (Failed to write ${MARKER} to ${REPO}: 403 Forbidden), so a later run could try again: fix the token's permissions or disable the schedule.`
+    expect(outcome.message).toBe(
+      `The password was not changed: ThingSpace login: answered 403, gateway fault 900908: Invalid Credentials. An earlier login of this run may have been counted toward the lockout (recorded in ${STATE}).`
     )
-    expect(counts(w)).toEqual({ ...NOTHING, logins: 1, markerWrites: 1 })
-    expect(w.secrets.get(REPO, MARKER)).toBeUndefined()
+    expect(counts(w)).toEqual({ ...NOTHING, stateWrites: 3, logins: 2, removes: 2 })
+    expect(recordInForce(w)).toBe(true)
   })
 
-  test.each<[string, string, GhFault]>([
-    ['schedule', 'refused', { status: 403 }],
-    ['repository_dispatch', 'refused', { status: 403 }],
-    ['schedule', 'stored but its answer lost', { acted: true }]
-  ])('a %s run whose marker write is %s sends no login at all', async (eventName, _how, fault) => {
-    const w = world()
-    w.secrets.failWrites(REPO, fault)
-    const { outcome } = await run(w, { eventName })
-    const why = fault.acted ? 'network error (ECONNRESET)' : '403 Forbidden'
-    expect(outcome).toMatchObject({
-      result: 'failed-unchanged',
-      ok: false,
-      message:
-        `The password was not changed, and no login was attempted (only the OAuth token was requested): a run nobody started by hand records each login in ${MARKER} before sending it, ` +
-        `so that a failure it cannot report still stops the next run, and writing ${MARKER} to ${REPO} failed (Failed to write ${MARKER} to ${REPO}: ${why}). ` +
-        `Give the github-token write access to the targets' secrets (see the README's token table).`
-    })
-    // A write that may have landed (no answer) is removed; one GitHub refused is not.
-    expect(counts(w)).toEqual({ ...NOTHING, markerWrites: 1, removes: fault.acted ? 1 : 0 })
-    expect(w.thingspace.calls).toEqual({ token: 1, login: 0, reset: 0, logout: 0 })
-    expect(holds(w)).toEqual(ALL_OLD)
-  })
-
-  // Failures that never reached the user service: nothing was counted, so an unattended run's record
-  // ahead of the login is removed again (and a run started by hand never wrote one).
-  const NOT_COUNTED: [string, TsFault, string][] = [
-    [
-      'a gateway 401 (fault 900901)',
-      { kind: 'gateway', status: 401, code: 'gateway fault 900901' },
-      'ThingSpace login: answered 401, gateway fault 900901: Invalid Credentials'
-    ],
-    [
-      'a gateway 403',
-      { kind: 'gateway', status: 403, code: 'gateway fault 900908' },
-      'ThingSpace login: answered 403, gateway fault 900908: Invalid Credentials'
-    ],
-    ['a gateway 429 (throttled)', { kind: 'throttled' }, 'ThingSpace login: answered 429 gateway fault 900800 (Message throttled out)'],
-    [
-      'an OAuth error',
-      { kind: 'oauth', status: 401, code: 'invalid_client' },
-      'ThingSpace login: answered 401, invalid_client: Client authentication failed'
-    ],
-    ['a connection never made', { kind: 'not-sent' }, 'ThingSpace login: could not connect (ECONNREFUSED)'],
-    ['a redirect', { kind: 'redirect', status: 302 }, 'ThingSpace login: answered 302 (a redirect, not followed)'],
-    ['a 200 without a session token', { kind: 'bad-response' }, 'ThingSpace login: answered 200 without a sessionToken']
-  ]
-
-  test.each(NOT_COUNTED)('%s on the login fails unchanged, without a retry, and leaves no marker', async (_name, fault, said) => {
-    for (const [eventName, ahead] of MODES) {
-      const w = world()
-      w.thingspace.script('login', fault)
-      const { outcome } = await run(w, { eventName })
-      expect(outcome).toMatchObject({
-        result: 'failed-unchanged',
-        ok: false,
-        message: `The password was not changed: ${said}. No failed login was counted, so a new run may try again.`
-      })
-      expect({ eventName, ...counts(w) }).toEqual({ eventName, ...NOTHING, logins: 1, ...(ahead ? AHEAD : {}) })
-      expect(pos(w, { call: 'remove', phase: 'start' })).toBe(ahead ? pos(w, { call: 'login', phase: 'end' }) + 1 : -1)
-      expect(w.secrets.get(REPO, MARKER)).toBeUndefined()
-      expect(w.thingspace.countedFailures).toBe(0)
-      expect(holds(w)).toEqual(ALL_OLD)
+  // Failures that never reached the user service: nothing was counted, so the record ahead comes off again.
+  test.each([
+    {
+      name: 'a gateway 401 (fault 900901)',
+      fault: { kind: 'gateway', status: 401, code: 'gateway fault 900901' },
+      said: 'ThingSpace login: answered 401, gateway fault 900901: Invalid Credentials'
+    },
+    {
+      name: 'a gateway 403',
+      fault: { kind: 'gateway', status: 403, code: 'gateway fault 900908' },
+      said: 'ThingSpace login: answered 403, gateway fault 900908: Invalid Credentials'
+    },
+    {
+      name: 'a gateway 429 (throttled)',
+      fault: { kind: 'throttled' },
+      said: 'ThingSpace login: answered 429 gateway fault 900800 (Message throttled out)'
+    },
+    {
+      name: 'an OAuth error',
+      fault: { kind: 'oauth', status: 401, code: 'invalid_client' },
+      said: 'ThingSpace login: answered 401, invalid_client: Client authentication failed'
+    },
+    { name: 'a connection never made', fault: { kind: 'not-sent' }, said: 'ThingSpace login: could not connect (ECONNREFUSED)' }
+  ] as { name: string; fault: TsFault; said: string }[])(
+    '$name on the login: failed-unchanged, no retry, and the record removed',
+    async ({ fault, said }) => {
+      for (const { eventName, triggeringActor } of EVERY_RUN) {
+        const w = world()
+        w.thingspace.script('login', fault)
+        const { outcome } = await run(w, { eventName, triggeringActor })
+        expect({ eventName, message: outcome.message }).toEqual({
+          eventName,
+          message: `The password was not changed: ${said}. No failed login was counted, so a new run may try again.`
+        })
+        expect({ eventName, ...counts(w) }).toEqual({ eventName, ...NOTHING, stateWrites: 3, logins: 1, removes: 3 })
+        expect(labels(THREE).map((l) => w.secrets.get(l, STATE))).toEqual([undefined, undefined, undefined])
+        expect(w.thingspace.countedFailures).toBe(0)
+      }
     }
-  })
+  )
 
-  test('a marker written ahead that cannot be removed after a gateway fault is a warning, and stays', async () => {
+  test('a record that cannot be removed after a gateway fault is a warning, and stays in force', async () => {
     const w = world()
     w.thingspace.script('login', { kind: 'gateway', status: 403, code: 'gateway fault 900908' })
     w.secrets.removeFails = true
     const { outcome } = await run(w, { eventName: 'schedule' })
-    expect(outcome.result).toBe('failed-unchanged')
     expect(outcome.message).toContain('No failed login was counted')
-    expect(w.warnings).toEqual([
-      expect.stringContaining(`Could not remove ${MARKER} (unattended runs may stop until the password secret is updated)`)
-    ])
-    expect(counts(w)).toEqual({ ...NOTHING, logins: 1, ...AHEAD })
-    expect(markerInForce(w)).toBe(true)
+    expect(w.warnings).toEqual(labels(THREE).map((l) => expect.stringContaining(`Could not remove ${STATE} from ${l}`)))
+    expect(recordInForce(w)).toBe(true)
   })
 
-  test('the OAuth token refused inside the login: the message says no login was attempted', async () => {
-    for (const [eventName, ahead] of MODES) {
+  test('the OAuth token refused inside the login: no login was attempted, and the record comes off', async () => {
+    const w = world()
+    w.thingspace.script('login', { kind: 'oauth', inToken: true })
+    const { outcome } = await run(w, { eventName: 'schedule' })
+    expect(outcome.message).toBe(
+      'The password was not changed, and no login was attempted (only the OAuth token was requested): ThingSpace OAuth token request: answered 401, invalid_client: Client authentication failed'
+    )
+    expect(counts(w)).toEqual({ ...NOTHING, stateWrites: 3, logins: 1, removes: 3 })
+    expect(w.secrets.get(REPO, STATE)).toBeUndefined()
+  })
+
+  test.each([{ minAgeDays: 0 }, { minAgeDays: 30 }])(
+    'the early OAuth token refused (min-age-days $minAgeDays): no login, and the record comes off',
+    async ({ minAgeDays }) => {
       const w = world()
-      w.thingspace.script('login', { kind: 'oauth', inToken: true })
-      const { outcome } = await run(w, { eventName })
-      expect(outcome).toMatchObject({ result: 'failed-unchanged', ok: false })
+      w.thingspace.script('token', { kind: 'oauth' })
+      const { outcome } = await run(w, { eventName: 'schedule', minAgeDays })
       expect(outcome.message).toBe(
         'The password was not changed, and no login was attempted (only the OAuth token was requested): ThingSpace OAuth token request: answered 401, invalid_client: Client authentication failed'
       )
-      expect({ eventName, ...counts(w) }).toEqual({ eventName, ...NOTHING, logins: 1, ...(ahead ? AHEAD : {}) })
-      expect(w.secrets.get(REPO, MARKER)).toBeUndefined()
-    }
-  })
-
-  test.each([0, 30])('the OAuth token for the login refused (min-age-days %i): no login, and nothing recorded, in any run', async (minAgeDays) => {
-    for (const [eventName] of MODES) {
-      const w = world()
-      w.thingspace.script('token', { kind: 'oauth' })
-      const { outcome } = await run(w, { eventName, minAgeDays })
-      expect(outcome).toMatchObject({
-        result: 'failed-unchanged',
-        ok: false,
-        message:
-          'The password was not changed, and no login was attempted (only the OAuth token was requested): ThingSpace OAuth token request: answered 401, invalid_client: Client authentication failed'
-      })
-      expect({ eventName, ...counts(w) }).toEqual({ eventName, ...NOTHING })
+      expect(counts(w)).toEqual({ ...NOTHING, stateWrites: 3, removes: 3 })
       expect(w.thingspace.calls.token).toBe(1)
+      expect(w.secrets.get(REPO, STATE)).toBeUndefined()
     }
-  })
-})
-
-describe('write proof', () => {
-  test.each([0, 1, 2])('target %i refuses the proof write: the reset is never sent', async (position) => {
-    const w = world()
-    const label = labels(THREE)[position]
-    w.secrets.failWrites(label, { status: 403 })
-    const { outcome } = await run(w)
-    expect(outcome).toMatchObject({ result: 'failed-unchanged', ok: false })
-    expect(outcome.message).toContain('not every target can be written, so the reset was not sent')
-    expect(outcome.message).toContain(`Failed to write ${SECRET} to ${label}: 403 Forbidden`)
-    expect(outcome.targets.map((t) => t.outcome)).toEqual(
-      labels(THREE).map((l) => (l === label ? 'not writable' : 'write proven (holds the current password)'))
-    )
-    expect(counts(w)).toEqual({ ...NOTHING, logins: 1, logouts: 1, proofWrites: 3 })
-    expect(w.thingspace.openSessions()).toEqual([])
-    expect(w.thingspace.password).toBe(PASSWORD)
-    expect(holds(w)).toEqual(ALL_OLD)
-  })
-
-  test('dry run: the login and every proof write, then a logout; no reset', async () => {
-    const w = world()
-    const { outcome } = await run(w, { dryRun: true })
-    expect(outcome).toMatchObject({ result: 'dry-run', ok: true })
-    expect(counts(w)).toEqual({ ...NOTHING, logins: 1, logouts: 1, proofWrites: 3 })
-    expect(w.thingspace.openSessions()).toEqual([])
-    expect(holds(w)).toEqual(ALL_OLD)
-  })
+  )
 })
 
 describe('a session idle too long before the reset', () => {
-  const slowProof = (): World => world(THREE, { secrets: { latency: (call, label) => (call === 'write' && label === ENV ? 21 * MINUTE : 50) } })
+  /** The token for the reset takes 19.5 minutes (a lapsing OAuth token waited out): the session may have expired. */
+  const slowResetToken = (): World => world(THREE, { thingspace: { latency: (call, n) => (call === 'token' && n === 1 ? 19.5 * MINUTE : 100) } })
 
-  test('a login that succeeded resets the count: a fresh login stopped at the gateway says no failed login was counted', async () => {
-    const w = slowProof()
-    w.thingspace.script('login', { kind: 'lost', acted: true }, undefined, { kind: 'gateway', status: 403, code: 'gateway fault 900908' })
-    const { outcome } = await run(w, { eventName: 'workflow_dispatch' })
-    expect(outcome.result).toBe('failed-unchanged')
-    expect(outcome.message).toContain('No failed login was counted, so a new run may try again.')
-    expect(outcome.message).not.toContain('An earlier login of this run')
-  })
-
-  test('an unattended fresh login whose record ahead fails: the message says a login was attempted earlier', async () => {
-    const w = slowProof()
-    w.secrets.failWrites(REPO, undefined, undefined, { status: 403 }) // the record ahead, the proof, the record ahead of the fresh login
-    const { outcome } = await run(w, { eventName: 'schedule' })
-    expect(outcome.result).toBe('failed-unchanged')
-    expect(outcome.message).toContain('and a login was attempted earlier, but not the next one: a run nobody started by hand records each login')
-    expect(w.ts('login')).toHaveLength(1)
-  })
-
-  test.each(MODES)('a proof that takes 21 minutes gets a fresh login, and the reset uses the new session (%s)', async (eventName, ahead) => {
-    const w = slowProof()
-    const { outcome } = await run(w, { eventName })
+  test.each(EVERY_RUN)('$name: one fresh login, and the reset uses the new session', async ({ eventName, triggeringActor }) => {
+    const w = slowResetToken()
+    const { outcome } = await run(w, { eventName, triggeringActor })
     expect(outcome.result).toBe('rotated')
-    expect(w.infos).toContain('The ThingSpace session was idle for 1260 s and may have expired; logging in again before the reset')
+    expect(w.infos).toContain('The ThingSpace session was idle for 1170 s and may have expired; logging in again before the reset')
     expect(w.ts('login').map((e) => e.value)).toEqual([PASSWORD, PASSWORD, w.thingspace.password])
     expect(w.ts('reset')[0].value).toBe('session-2')
-    // Unattended: each login with the current password is recorded ahead, and the record removed after it.
-    expect(counts(w)).toEqual({ ...ROTATED, logins: 3, ...(ahead ? { markerWrites: 2, removes: 2 } : {}) })
-    const markers = w.events.filter((e) => e.call === 'write' && e.name === MARKER && e.phase === 'end').map((e) => w.events.indexOf(e))
-    expect(markers.map((i, n) => i < pos(w, { call: 'login', n, phase: 'start' }))).toEqual(ahead ? [true, true] : [])
-    expect(w.secrets.get(REPO, MARKER)).toBeUndefined()
-    expect(w.thingspace.openSessions()).toEqual([])
+    expect(counts(w)).toEqual({ ...ROTATED, logins: 3 })
+    expect(w.secrets.get(REPO, STATE)).toBeUndefined()
     expect(holds(w)).toEqual(ALL_NEW)
   })
 
-  test.each<[string, string, TsFault[], ReturnType<typeof counts>, string, boolean]>([
-    [
-      'lost twice',
-      'workflow_dispatch',
-      [{ kind: 'lost' }, { kind: 'lost' }],
-      { ...NOTHING, logins: 3, proofWrites: 3, markerWrites: 1 },
-      'after 2 attempts',
-      true
-    ],
-    [
-      'lost twice',
-      'schedule',
-      [{ kind: 'lost' }, { kind: 'lost' }],
-      { ...NOTHING, logins: 3, proofWrites: 3, markerWrites: 2, removes: 1 },
-      'after 2 attempts',
-      true
-    ],
-    ['refused', 'workflow_dispatch', [{ kind: 'refused' }], { ...NOTHING, logins: 2, proofWrites: 3, markerWrites: 1 }, 'it was not retried', true],
-    [
-      'refused',
-      'schedule',
-      [{ kind: 'refused' }],
-      { ...NOTHING, logins: 2, proofWrites: 3, markerWrites: 2, removes: 1 },
-      'it was not retried',
-      true
-    ],
-    [
-      'stopped at the gateway',
-      'workflow_dispatch',
-      [{ kind: 'gateway', status: 403, code: 'gateway fault 900908' }],
-      { ...NOTHING, logins: 2, proofWrites: 3 },
-      'No failed login was counted',
-      false
-    ],
-    [
-      'stopped at the gateway',
-      'schedule',
-      [{ kind: 'gateway', status: 403, code: 'gateway fault 900908' }],
-      { ...NOTHING, logins: 2, proofWrites: 3, markerWrites: 2, removes: 2 },
-      'No failed login was counted',
-      false
-    ]
-  ])('the fresh login %s (%s): failed-unchanged, no reset, the first session not reused', async (_name, eventName, faults, sent, said, marked) => {
-    const w = slowProof()
-    w.thingspace.script('login', undefined, ...faults)
-    const { outcome } = await run(w, { eventName })
-    expect(outcome).toMatchObject({ result: 'failed-unchanged', ok: false })
-    expect(outcome.message).toContain(said)
-    expect(counts(w)).toEqual(sent)
-    expect(w.ts('logout')).toEqual([])
-    expect(markerInForce(w)).toBe(marked)
-    expect(holds(w)).toEqual(ALL_OLD)
-  })
+  test.each([
+    {
+      name: 'refused',
+      faults: [{ kind: 'refused' }],
+      result: 'failed-unchanged',
+      said: 'it was not retried',
+      logins: 2,
+      rereads: 6,
+      removes: 2,
+      inForce: true
+    },
+    {
+      name: 'lost twice',
+      faults: [{ kind: 'lost' }, { kind: 'lost' }],
+      result: 'failed-unchanged',
+      said: 'after 2 attempts',
+      logins: 3,
+      rereads: 0,
+      removes: 2,
+      inForce: true
+    },
+    // The first login succeeded: ThingSpace's count started again, and nothing counted since.
+    {
+      name: 'stopped at the gateway',
+      faults: [{ kind: 'gateway', status: 403, code: 'gateway fault 900908' }],
+      result: 'failed-unchanged',
+      said: 'No failed login was counted, so a new run may try again.',
+      logins: 2,
+      rereads: 0,
+      removes: 3,
+      inForce: false
+    }
+  ] as { name: string; faults: TsFault[]; result: string; said: string; logins: number; rereads: number; removes: number; inForce: boolean }[])(
+    'the fresh login $name: no reset, the first session not reused',
+    async ({ faults, result, said, logins, rereads, removes, inForce }) => {
+      const w = slowResetToken()
+      w.thingspace.script('login', undefined, ...faults)
+      const { outcome } = await run(w, { eventName: 'schedule' })
+      expect(outcome.result).toBe(result)
+      expect(outcome.message).toContain(said)
+      expect(counts(w)).toEqual({ ...NOTHING, stateWrites: 3, logins, rereads, removes })
+      expect(w.ts('logout')).toEqual([])
+      expect(recordInForce(w)).toBe(inForce)
+      expect(passwordSecrets(w)).toEqual(UNTOUCHED)
+    }
+  )
 
   test('a login answer that states a shorter idle lifetime is honoured', async () => {
-    const w = world(THREE, { thingspace: { sessionLifetimeMs: 5 * MINUTE }, secrets: { latency: (call) => (call === 'write' ? 4.5 * MINUTE : 50) } })
+    const w = world(THREE, {
+      thingspace: { sessionLifetimeMs: 5 * MINUTE, latency: (call, n) => (call === 'token' && n === 1 ? 4.5 * MINUTE : 100) }
+    })
     const { outcome } = await run(w)
     expect(outcome.result).toBe('rotated')
     expect(counts(w).logins).toBe(3)
   })
 
   test('a session idle just under the limit is used as it is', async () => {
-    const w = world(THREE, { secrets: { latency: (call) => (call === 'write' ? 18 * MINUTE : 50) } })
+    const w = world(THREE, { thingspace: { latency: (call, n) => (call === 'token' && n === 1 ? 18 * MINUTE : 100) } })
     const { outcome } = await run(w)
     expect(outcome.result).toBe('rotated')
     expect(counts(w)).toEqual(ROTATED)
   })
 
-  // The real client may wait up to 92 s for a lapsing OAuth token (reset timeout 60 s + 30 s margin + 2 s
-  // skew), more than the idle check's 60 s margin, so the idle time is checked after that wait.
-  test('a session that lapses while the reset token is awaited is renewed before the reset', async () => {
-    const w = world(THREE, {
-      thingspace: { latency: (call, n) => (call === 'token' && n === 1 ? 92_000 : 100) },
-      secrets: { latency: (call, label) => (call === 'write' && label === ENV ? 18.5 * MINUTE : 50) }
-    })
+  // The real client may wait up to 92 s for a lapsing OAuth token: the idle time is checked after that wait.
+  test('a session that lapses while the second reset token is awaited is renewed before the reset', async () => {
+    const w = world(THREE, { thingspace: { sessionLifetimeMs: 2 * MINUTE, latency: (call, n) => (call === 'token' && n === 1 ? 92_000 : 100) } })
     const { outcome } = await run(w)
     expect(outcome.result).toBe('rotated')
+    expect(w.ts('reset')[0].value).toBe('session-2')
   })
 })
 
-describe('reset outcomes: sent exactly once whatever happens', () => {
-  test.each<[string, TsFault, 'failed-unchanged' | 'failed-unknown', string, boolean]>([
-    [
-      'refused (400 errorCode)',
-      { kind: 'refused', code: 'REQUEST_FAILED.PasswordMismatch' },
-      'failed-unchanged',
-      'the reset was not processed',
-      false
-    ],
-    [
-      'refused: session expired',
-      { kind: 'refused', code: 'REQUEST_FAILED.SessionToken.Expired' },
-      'failed-unchanged',
-      'The session was no longer valid.',
-      false
-    ],
-    [
-      'gateway 401 (fault 900901)',
-      { kind: 'gateway', status: 401, code: 'gateway fault 900901' },
-      'failed-unchanged',
-      'a new run may start at once',
-      false
-    ],
-    ['gateway 403', { kind: 'gateway', status: 403, code: 'gateway fault 900908' }, 'failed-unchanged', 'a new run may start at once', false],
-    ['never sent (connection refused)', { kind: 'not-sent' }, 'failed-unchanged', 'could not connect (ECONNREFUSED)', false],
-    ['its OAuth token refused', { kind: 'oauth', inToken: true }, 'failed-unchanged', 'ThingSpace OAuth token request', false],
-    ['answered 500, not acted on', { kind: 'server', status: 500 }, 'failed-unknown', 'answered 500', false],
-    ['answered 502 after acting', { kind: 'server', status: 502, acted: true }, 'failed-unknown', 'answered 502', true],
-    ['answered 429', { kind: 'server', status: 429 }, 'failed-unknown', 'answered 429', false],
+describe('reset outcomes: sent exactly once whatever happens, and never followed by a write of the password secret', () => {
+  const UNKNOWN = 'The reset request was sent, but its outcome cannot be known'
+  test.each([
+    {
+      name: 'refused with a session error',
+      fault: { kind: 'refused', code: 'REQUEST_FAILED.SessionToken.Expired' },
+      result: 'failed-unchanged',
+      said: 'the reset was not processed (ThingSpace password reset: answered 400, REQUEST_FAILED.SessionToken.Expired: refused). The session was no longer valid.',
+      changed: false
+    },
+    {
+      name: 'gateway 401 (fault 900901)',
+      fault: { kind: 'gateway', status: 401, code: 'gateway fault 900901' },
+      result: 'failed-unchanged',
+      said: 'A new run may start at once.',
+      changed: false
+    },
+    {
+      name: 'gateway 403',
+      fault: { kind: 'gateway', status: 403, code: 'gateway fault 900908' },
+      result: 'failed-unchanged',
+      said: 'A new run may start at once.',
+      changed: false
+    },
+    {
+      name: 'never sent (connection refused)',
+      fault: { kind: 'not-sent' },
+      result: 'failed-unchanged',
+      said: 'could not connect (ECONNREFUSED)',
+      changed: false
+    },
+    {
+      name: 'not sent: the OAuth token held would lapse first',
+      fault: { kind: 'oauth', inToken: true },
+      result: 'failed-unchanged',
+      said: 'the reset was not processed (ThingSpace password reset: not sent: the OAuth token would lapse before the answer came)',
+      changed: false
+    },
+    {
+      name: 'answered 500, not acted on',
+      fault: { kind: 'server', status: 500 },
+      result: 'failed-unknown',
+      said: `${UNKNOWN} (ThingSpace password reset: answered 500)`,
+      changed: false
+    },
+    {
+      name: 'answered 502 after acting',
+      fault: { kind: 'server', status: 502, acted: true },
+      result: 'failed-unknown',
+      said: `${UNKNOWN} (ThingSpace password reset: answered 502)`,
+      changed: true
+    },
+    { name: 'answered 429', fault: { kind: 'server', status: 429 }, result: 'failed-unknown', said: 'answered 429', changed: false },
     // The gateway's own 429 is treated like any 429 after the reset was sent: its outcome is not claimed.
-    ['answered 429 by the gateway (throttled)', { kind: 'throttled' }, 'failed-unknown', 'answered 429 gateway fault 900800', false],
-    ['answered 302', { kind: 'redirect', status: 302 }, 'failed-unknown', 'answered 302 (a redirect, not followed)', false],
-    ['lost after acting', { kind: 'lost', acted: true }, 'failed-unknown', 'the connection failed before an answer came', true],
-    ['lost before acting', { kind: 'lost' }, 'failed-unknown', 'the connection failed before an answer came', false],
-    ['timed out after acting', { kind: 'timeout', acted: true }, 'failed-unknown', 'no answer within 60 s', true],
-    ['answered 204 without a new password', { kind: 'bad-response', status: 204 }, 'failed-unknown', 'answered 204', true]
-  ])('reset %s', async (_name, fault, result, said, changed) => {
+    {
+      name: 'answered 429 by the gateway (throttled)',
+      fault: { kind: 'throttled' },
+      result: 'failed-unknown',
+      said: 'answered 429 gateway fault 900800',
+      changed: false
+    },
+    {
+      name: 'answered 302',
+      fault: { kind: 'redirect', status: 302 },
+      result: 'failed-unknown',
+      said: 'answered 302 (a redirect, not followed)',
+      changed: false
+    },
+    {
+      name: 'lost after acting',
+      fault: { kind: 'lost', acted: true },
+      result: 'failed-unknown',
+      said: 'the connection failed before an answer came',
+      changed: true
+    },
+    {
+      name: 'lost before acting',
+      fault: { kind: 'lost' },
+      result: 'failed-unknown',
+      said: 'the connection failed before an answer came',
+      changed: false
+    },
+    {
+      name: 'timed out after acting',
+      fault: { kind: 'timeout', acted: true },
+      result: 'failed-unknown',
+      said: 'no answer within 60 s',
+      changed: true
+    },
+    {
+      name: 'answered 204 without a new password',
+      fault: { kind: 'bad-response', status: 204 },
+      result: 'failed-unknown',
+      said: 'answered 204 without a newPassword',
+      changed: true
+    },
+    {
+      name: 'answered in an unknown shape after acting',
+      fault: { kind: 'unrecognised', status: 403 },
+      result: 'failed-unknown',
+      said: "answered 403 in a shape ThingSpace's documents do not give",
+      changed: true
+    }
+  ] as { name: string; fault: TsFault; result: string; said: string; changed: boolean }[])(
+    'reset $name: $result; the record of the login that succeeded comes off',
+    async ({ fault, result, said, changed }) => {
+      const w = world()
+      w.thingspace.script('reset', fault)
+      const { outcome } = await run(w, { eventName: 'schedule' })
+      expect(outcome).toMatchObject({ result, ok: false })
+      expect(outcome.message).toContain(said)
+      expect(outcome.message).toContain(result === 'failed-unknown' ? 'Do not re-run this workflow' : 'The password was not changed')
+      expect(counts(w)).toEqual({ ...PROVED_AND_LOGGED_IN, resets: 1 })
+      expect(w.thingspace.password !== PASSWORD).toBe(changed)
+      expect(passwordSecrets(w)).toEqual(UNTOUCHED)
+      expect(w.secrets.get(REPO, STATE)).toBeUndefined()
+    }
+  )
+
+  test.each([
+    {
+      name: 'scripted refusal (an undocumented code)',
+      arrange: (w: World) => void w.thingspace.script('reset', { kind: 'refused' }),
+      code: 'REQUEST_FAILED.UnexpectedError'
+    },
+    // Another rotation reset the password between this run's login and its reset: ThingSpace checks oldPassword.
+    {
+      name: 'another rotation reset it first',
+      arrange: (w: World) => void otherRotationAt(w, { call: 'reset' }),
+      code: 'REQUEST_FAILED.PasswordMismatch'
+    }
+  ])('a reset refused right after a login that succeeded ($name): failed-unknown, nothing written, no record left', async ({ arrange, code }) => {
     const w = world()
-    w.thingspace.script('reset', fault)
-    const { outcome } = await run(w)
-    expect(outcome).toMatchObject({ result, ok: false })
-    expect(outcome.message).toContain(said)
-    expect(outcome.message).toContain(result === 'failed-unknown' ? 'Do not re-run this workflow' : 'The password was not changed')
-    expect(counts(w)).toEqual({ ...NOTHING, logins: 1, resets: 1, logouts: 1, proofWrites: 3 })
-    expect(w.thingspace.password !== PASSWORD).toBe(changed)
-    expect(holds(w)).toEqual(ALL_OLD)
+    arrange(w)
+    const { outcome } = await run(w, { eventName: 'schedule' })
+    expect(outcome).toEqual({
+      result: 'failed-unknown',
+      ok: false,
+      message:
+        `This run did not change the password: ThingSpace refused its reset (ThingSpace password reset: answered 400, ${code}: refused) right after a login as fleet-api with the same password succeeded, ` +
+        `which most likely means another rotation changed the password meanwhile. This run wrote nothing to ${SECRET} and recorded no failed login. ` +
+        "The other run's result says whether the new password is stored in every target; if no run rotated it, log in to the ThingSpace portal before running again.",
+      targets: expect.any(Array)
+    })
+    expect(counts(w)).toEqual({ ...PROVED_AND_LOGGED_IN, resets: 1 })
+    expect(w.secrets.writes.filter((x) => x.name === SECRET)).toEqual([])
+    expect(recordInForce(w)).toBe(false)
+  })
+
+  // Issue 16: after a reset that took effect with its answer lost, the next run must not be green.
+  test('after a lost reset answer, the next scheduled run is due, logs in once, is refused, records it; the one after stops', async () => {
+    const w = world()
+    w.thingspace.script('reset', { kind: 'lost', acted: true })
+    const first = await run(w, { eventName: 'schedule', minAgeDays: 30 })
+    expect(first.outcome.result).toBe('failed-unknown')
+    const results: string[] = []
+    for (let i = 0; i < 3; i++) {
+      await w.clock.advance(DAY)
+      w.secrets.runStart = new Date(w.clock.now())
+      results.push((await run(w, { eventName: 'schedule', minAgeDays: 30 })).outcome.result)
+    }
+    expect(results).toEqual(['failed-unchanged', 'failed-unchanged', 'failed-unchanged'])
+    expect(w.thingspace.logins).toBe(2)
+    expect(w.thingspace.countedFailures).toBe(1)
+    expect(recordInForce(w)).toBe(true)
+    expect(passwordSecrets(w)).toEqual(UNTOUCHED)
   })
 })
 
@@ -814,7 +1205,8 @@ describe('storing the new password', () => {
     expect(outcome.message).toContain('No recovery-public-key was given, so there is no recovery-ciphertext.')
     expect(outcome.targets.map((t) => t.holdsNewPassword)).toEqual([true, false, true])
     expect(outcome.targets[1].outcome).toBe(`NOT stored, still holds the old password: Failed to write ${SECRET} to ${ENV}: 403 Forbidden`)
-    expect(counts(w)).toEqual({ ...ROTATED, newWrites: 3 })
+    // Only the stores that landed are read back and read again.
+    expect(counts(w)).toEqual({ ...ROTATED, rereads: 4 })
     expect(holds(w)).toEqual({ ...ALL_NEW, [ENV]: 'old' })
   })
 
@@ -880,17 +1272,105 @@ describe('storing the new password', () => {
   })
 })
 
-describe('verify and logout', () => {
-  test('the verify login is refused: rotated but failing, and the refusal recorded', async () => {
-    const w = world()
-    w.thingspace.script('login', undefined, { kind: 'refused', code: 'REQUEST_FAILED.InvalidCredentials' })
+describe('verify, and the re-read for writes by another rotation', () => {
+  test('the verify login starts only after every store settled, the slowest included', async () => {
+    const w = world(THREE, { secrets: { latency: (call, label, n) => (call === 'write' && label === ENV && n === 1 ? 5000 : 50) } })
     const { outcome } = await run(w)
-    expect(outcome).toMatchObject({ result: 'rotated', ok: false })
-    expect(outcome.message).toContain('the verify login with the new password failed (ThingSpace login: answered 400')
-    expect(outcome.message).toContain(`Unattended runs will not log in until the password secret is updated (recorded in ${MARKER}).`)
-    expect(counts(w)).toEqual({ ...ROTATED, logouts: 1, markerWrites: 1 })
-    expect(markerInForce(w)).toBe(true)
-    expect(holds(w)).toEqual(ALL_NEW)
+    expect(outcome.result).toBe('rotated')
+    expect(pos(w, { call: 'login', n: 1, phase: 'start' })).toBeGreaterThan(pos(w, { call: 'write', name: SECRET, label: ENV, phase: 'end' }))
+    // ...and every target is read again after the verify login answered.
+    const rereadsAfterVerify = w.events.filter(
+      (e, i) => e.call === 'reread' && e.phase === 'start' && i > pos(w, { call: 'login', n: 1, phase: 'end' })
+    )
+    expect(rereadsAfterVerify.map((e) => e.label)).toEqual(labels(THREE))
+  })
+
+  // Superseded: another rotation reset the password again after this run's store (ThingSpace may not check oldPassword).
+  test('the verify login refused: failed-unknown (superseded), and a fresh record written after the removal, since the home target holds the refused password', async () => {
+    const w = otherRotationAt(world(), { call: 'login', n: 1 })
+    const { outcome } = await run(w, { eventName: 'schedule' })
+    expect(outcome).toEqual({
+      result: 'failed-unknown',
+      ok: false,
+      message:
+        'The password was changed by this run and stored in every target, but the verify login with it was then refused (ThingSpace login: answered 400, REQUEST_FAILED.InvalidCredentials: refused; not retried): ' +
+        "most likely another rotation reset the password again after this one, and targets that hold this run's password hold one that no longer works. " +
+        `Runs nobody started by hand will not log in until the password secret is updated (recorded in ${STATE} of ${REPO}). ` +
+        "Check the other run's result; if no run rotated it, log in to the ThingSpace portal as the user, set a known password and store it in every target.",
+      targets: expect.any(Array)
+    })
+    expect(counts(w)).toEqual({ ...ROTATED, logouts: 1, stateWrites: 4 })
+    expect(pos(w, { call: 'remove', phase: 'end' })).toBeLessThan(lastPos(w, { call: 'write', name: STATE, label: REPO, phase: 'start' }))
+    expect(recordInForce(w)).toBe(true)
+    expect(w.secrets.get(REPO, STATE)?.value).toMatch(new RegExp(`^${RUN_LABEL}: the verify login may count toward the lockout from `))
+  })
+
+  test.each([
+    { name: 'refused', fault: { kind: 'refused' } },
+    { name: 'in an unknown shape', fault: { kind: 'unrecognised' } }
+  ] as { name: string; fault: TsFault }[])(
+    'the verify login $name while the home store failed: superseded, holders named, no record',
+    async ({ fault }) => {
+      const w = world()
+      w.thingspace.script('login', undefined, fault)
+      w.secrets.failWrites(REPO, undefined, { status: 403 })
+      const { outcome } = await run(w)
+      expect(outcome.result).toBe('failed-unknown')
+      expect(outcome.message).toContain(
+        `The password was changed by this run and stored only in ${ENV}, ${ORG}, but the verify login with it was then refused`
+      )
+      expect(outcome.message).not.toContain(STATE)
+      expect(counts(w)).toEqual({ ...ROTATED, logouts: 1, rereads: 4 })
+    }
+  )
+
+  test('the verify login refused, the home target written again by the other rotation: superseded, and no record of a password the home target no longer holds', async () => {
+    const w = otherRotationAt(world(), { call: 'login', n: 1 }, [REPO], 60)
+    const { outcome } = await run(w)
+    expect(outcome.result).toBe('failed-unknown')
+    expect(outcome.message).toContain(`stored only in ${ENV}, ${ORG}, but the verify login with it was then refused`)
+    expect(outcome.message).toContain(`${REPO} was written again after this run's store.`)
+    expect(counts(w)).toEqual({ ...ROTATED, logouts: 1 })
+    expect(w.secrets.get(REPO, STATE)).toBeUndefined()
+    expect(outcome.targets.map((t) => t.holdsNewPassword)).toEqual([false, true, true])
+  })
+
+  test('a target written again after this run\u2019s store (the verify login still succeeds): failed-changed with the escrow, naming it', async () => {
+    const w = world()
+    // 60 ms into the verify login: after this run read its store back (50 ms), before the second read.
+    w.on({ call: 'login', n: 1, phase: 'start' }, () => void w.clock.schedule(60, () => void w.secrets.put(ENV, OTHER, new Date(w.clock.now()))))
+    const { outcome } = await run(w, { recoveryPublicKey: RECOVERY_KEY })
+    expect(outcome).toMatchObject({ result: 'failed-changed', ok: false })
+    expect(outcome.message).toContain(`The new password is stored only in ${REPO}, ${ORG}.`)
+    expect(outcome.message).toContain(
+      `Written again after this run stored it (by another rotation or by hand; the value there may not log in): ${ENV}.`
+    )
+    expect(openSealed(outcome.recoveryCiphertext!, RECOVERY_KEY)).toBe(w.thingspace.password)
+    expect(outcome.targets[1]).toMatchObject({ holdsNewPassword: false, outcome: "written again after this run's store (new password stored)" })
+    expect(counts(w)).toEqual(ROTATED)
+  })
+
+  // BUG: the time a store is compared with is read back after the store answered; a write by another
+  // rotation that lands in between (GitHub answering 300 ms per request leaves a wide window) is read back
+  // as this run's own, so the second read sees nothing later and the run says "rotated" while the target
+  // holds another password. Expected: failed-changed naming the target (e.g. by comparing the read-back
+  // time with when the store was answered, to GitHub's precision).
+  test.failing('a write by another rotation between this run\u2019s store and its read-back is seen as a later write', async () => {
+    const w = world()
+    w.on(
+      { call: 'write', name: SECRET, label: ENV, phase: 'end' },
+      () => void w.clock.schedule(10, () => void w.secrets.put(ENV, OTHER, new Date(w.clock.now())))
+    )
+    const { outcome } = await run(w)
+    expect(w.secrets.value(ENV)).toBe(OTHER)
+    expect(outcome.result).toBe('failed-changed')
+  })
+
+  test('a target whose re-read fails is taken as it is (no evidence of a later write)', async () => {
+    const w = world()
+    w.secrets.rereadFaults[4] = { status: 500 } // ENV's second read
+    const { outcome } = await run(w)
+    expect(outcome.result).toBe('rotated')
   })
 
   test('the verify login gets no answer: rotated but failing, and recorded since it may have counted', async () => {
@@ -898,11 +1378,35 @@ describe('verify and logout', () => {
     w.thingspace.script('login', undefined, { kind: 'lost' })
     const { outcome } = await run(w)
     expect(outcome).toMatchObject({ result: 'rotated', ok: false })
-    expect(outcome.message).toContain('it was not retried.')
-    expect(outcome.message).toContain(`Unattended runs will not log in until the password secret is updated (recorded in ${MARKER}).`)
-    expect(counts(w)).toEqual({ ...ROTATED, logouts: 1, markerWrites: 1 })
-    expect(markerInForce(w)).toBe(true)
+    expect(outcome.message).toBe(
+      'The password was changed and stored in every target, but the verify login with the new password failed (ThingSpace login: the connection failed before an answer came (ECONNRESET)); it was not retried. ' +
+        `Runs nobody started by hand will not log in until the password secret is updated (recorded in ${STATE}).`
+    )
+    expect(counts(w)).toEqual({ ...ROTATED, logouts: 1, stateWrites: 4 })
+    expect(recordInForce(w)).toBe(true)
     expect(holds(w)).toEqual(ALL_NEW)
+  })
+
+  test('the verify login gets no answer and the record cannot be written: the message says so', async () => {
+    const w = world()
+    w.thingspace.script('login', undefined, { kind: 'timeout' })
+    w.secrets.failWrites(REPO, undefined, undefined, { status: 403 }) // the proof, the store, the fresh record
+    const { outcome } = await run(w)
+    expect(outcome).toMatchObject({ result: 'rotated', ok: false })
+    expect(outcome.message).toContain(`Recording it in ${STATE} failed (Failed to write ${STATE} to ${REPO}: 403 Forbidden).`)
+  })
+
+  // BUG: with a store failed, a verify login that may have counted is recorded (a fresh record in the
+  // home target, which stops the next unattended run), but failed-changed's message says nothing of the
+  // verify nor of the record. Expected: the message says the verify login failed and where it is recorded.
+  test.failing('a verify login that gets no answer while a store failed: failed-changed says it was recorded', async () => {
+    const w = world()
+    w.thingspace.script('login', undefined, { kind: 'lost' })
+    w.secrets.failWrites(ENV, undefined, { status: 403 })
+    const { outcome } = await run(w)
+    expect(outcome.result).toBe('failed-changed')
+    expect(recordInForce(w)).toBe(true)
+    expect(outcome.message).toContain(`recorded in ${STATE}`)
   })
 
   test('the verify login stopped at the gateway: rotated but failing, and nothing recorded', async () => {
@@ -910,7 +1414,7 @@ describe('verify and logout', () => {
     w.thingspace.script('login', undefined, { kind: 'gateway', status: 403, code: 'gateway fault 900908' })
     const { outcome } = await run(w)
     expect(outcome).toMatchObject({ result: 'rotated', ok: false })
-    expect(outcome.message).not.toContain(MARKER)
+    expect(outcome.message).not.toContain(STATE)
     expect(counts(w)).toEqual({ ...ROTATED, logouts: 1 })
   })
 
@@ -925,162 +1429,188 @@ describe('verify and logout', () => {
     ])
     expect(counts(w)).toEqual(ROTATED)
   })
+})
 
-  test('a verify failure while a store failed still reports failed-changed', async () => {
-    const w = world()
-    w.thingspace.script('login', undefined, { kind: 'refused' })
-    w.secrets.failWrites(ORG, undefined, { status: 403 })
-    const { outcome } = await run(w)
-    expect(outcome.result).toBe('failed-changed')
-    expect(counts(w).markerWrites).toBe(1)
-  })
+describe('every run that stops before its reset leaves the password secret as it was', () => {
+  test.each([
+    { name: 'not due', arrange: () => {}, options: { minAgeDays: 30 }, updatedAt: new Date(START - DAY) },
+    { name: 'a stale input', arrange: (w: World) => void (w.secrets.jobStart = new Date(OLD.getTime() - 1)), options: {} },
+    {
+      name: 'a record in force, unattended',
+      arrange: (w: World) => void w.secrets.put(REPO, 'x', new Date(START - DAY), STATE),
+      options: { eventName: 'schedule' }
+    },
+    { name: 'a dry run', arrange: () => {}, options: { dryRun: true } },
+    { name: 'a proof refused', arrange: (w: World) => void w.secrets.failWrites(ORG, { status: 403 }), options: {} },
+    { name: 'a token that cannot write', arrange: (w: World) => void (w.secrets.readOnly = true), options: {} },
+    { name: 'a refused login', arrange: (w: World) => void (w.thingspace.password = 'Changed-Elsewhere'), options: {} },
+    { name: 'two lost logins', arrange: (w: World) => void w.thingspace.script('login', { kind: 'lost' }, { kind: 'lost' }), options: {} },
+    { name: 'a login at the gateway', arrange: (w: World) => void w.thingspace.script('login', { kind: 'gateway' }), options: {} },
+    { name: 'a refused reset', arrange: (w: World) => void w.thingspace.script('reset', { kind: 'refused' }), options: {} },
+    { name: 'a reset never sent', arrange: (w: World) => void w.thingspace.script('reset', { kind: 'not-sent' }), options: {} },
+    {
+      name: 'a signal during the proof',
+      arrange: (w: World) => void w.signalOn({ call: 'write', name: STATE, phase: 'start' }, 'SIGINT', 10),
+      options: {}
+    },
+    { name: 'a signal during the login', arrange: (w: World) => void w.signalOn({ call: 'login', phase: 'start' }, 'SIGINT', 10), options: {} },
+    { name: 'a signal after the login', arrange: (w: World) => void w.signalOn({ call: 'token', n: 1, phase: 'start' }, 'SIGINT', 10), options: {} }
+  ] as { name: string; arrange: (w: World) => void; options: SettingsOptions; updatedAt?: Date }[])(
+    '$name',
+    async ({ arrange, options, updatedAt }) => {
+      const w = world(THREE, {}, updatedAt)
+      arrange(w)
+      const before = passwordSecrets(w)
+      const { outcome } = await run(w, options)
+      expect(outcome.result).not.toBe('rotated')
+      expect(w.secrets.writes.filter((x) => x.name === SECRET)).toEqual([])
+      expect(passwordSecrets(w)).toEqual(before)
+    }
+  )
 })
 
 describe('cancellation in every phase', () => {
   const sigint = KILL_AFTER_MS.SIGINT - REPORT_MARGIN_MS
 
-  const LOGGED_IN = { ...NOTHING, logins: 1, logouts: 1 }
-  // Each phase twice: the signal as the call starts (before the guard is attached), and 10 ms into it; in
-  // a run started by hand and in an unattended one, which records its login (50 ms) before sending it
-  // and removes the record (50 ms) once the login succeeded.
-  test.each<[string, string, number, Partial<CallEvent>, ReturnType<typeof counts>, number, string]>([
-    ['the reads', 'workflow_dispatch', 0, { call: 'inspect' }, NOTHING, 0, 'no login was attempted (only the OAuth token was requested)'],
-    ['the reads', 'schedule', 10, { call: 'inspect' }, NOTHING, 0, 'no login was attempted (only the OAuth token was requested)'],
-    // An abandoned login may have been counted: started by hand, the marker is written (50 ms) before the report;
-    // unattended, it was written before the login, and is kept (not removed after a cancellation).
-    ['the login', 'workflow_dispatch', 0, { call: 'login' }, { ...NOTHING, logins: 1, markerWrites: 1 }, 50, 'a login was attempted'],
-    ['the login', 'workflow_dispatch', 10, { call: 'login' }, { ...NOTHING, logins: 1, markerWrites: 1 }, 50, 'a login was attempted'],
-    ['the login', 'schedule', 0, { call: 'login' }, { ...NOTHING, logins: 1, markerWrites: 1 }, 0, 'a login was attempted'],
-    ['the login', 'repository_dispatch', 10, { call: 'login' }, { ...NOTHING, logins: 1, markerWrites: 1 }, 0, 'a login was attempted'],
-    // Proof writes still queued when the signal comes are not sent; the session is logged out (100 ms).
-    ['the write proof', 'workflow_dispatch', 0, { call: 'write', name: SECRET }, { ...LOGGED_IN, proofWrites: 1 }, 100, 'a login was attempted'],
-    ['the write proof', 'workflow_dispatch', 10, { call: 'write', name: SECRET }, { ...LOGGED_IN, proofWrites: 3 }, 100, 'a login was attempted'],
-    ['the write proof', 'schedule', 0, { call: 'write', name: SECRET }, { ...LOGGED_IN, proofWrites: 1, ...AHEAD }, 100, 'a login was attempted'],
-    ['the write proof', 'schedule', 10, { call: 'write', name: SECRET }, { ...LOGGED_IN, proofWrites: 3, ...AHEAD }, 100, 'a login was attempted'],
-    ['the wait for the reset token', 'workflow_dispatch', 0, { call: 'token', n: 1 }, { ...LOGGED_IN, proofWrites: 3 }, 100, 'a login was attempted'],
-    [
-      'the wait for the reset token',
-      'workflow_dispatch',
-      10,
-      { call: 'token', n: 1 },
-      { ...LOGGED_IN, proofWrites: 3 },
-      100,
-      'a login was attempted'
-    ],
-    [
-      'the wait for the reset token',
-      'schedule',
-      0,
-      { call: 'token', n: 1 },
-      { ...LOGGED_IN, proofWrites: 3, ...AHEAD },
-      100,
-      'a login was attempted'
-    ],
-    [
-      'the wait for the reset token',
-      'schedule',
-      10,
-      { call: 'token', n: 1 },
-      { ...LOGGED_IN, proofWrites: 3, ...AHEAD },
-      100,
-      'a login was attempted'
-    ]
-  ])('during %s (%s run, signal %i ms in): failed-unchanged at once, no reset', async (_phase, eventName, delay, match, sent, afterMs, said) => {
-    const w = world().signalOn({ ...match, phase: 'start' }, 'SIGINT', delay)
-    const { outcome, at } = await run(w, { eventName })
-    expect(outcome).toMatchObject({ result: 'failed-unchanged', ok: false })
-    expect(outcome.message).toContain(`the runner cancelled the step (SIGINT) before the reset was sent, and ${said}`)
-    const started = w.events.find(
-      (e) => e.phase === 'start' && e.call === match.call && e.name === match.name && (match.n === undefined || e.n === match.n)
-    )!
-    expect(w.signals[0].at).toBe(started.at + delay)
-    expect(at - w.signals[0].at).toBe(afterMs)
-    expect(counts(w)).toEqual(sent)
-    expect(w.thingspace.password).toBe(PASSWORD)
-  })
+  // Each phase twice: the signal as the call starts (before the guard is attached), and 10 ms into it.
+  test.each([
+    {
+      phase: 'the reads',
+      match: { call: 'inspect' },
+      delay: 0,
+      sent: NOTHING,
+      afterMs: 0,
+      said: 'no login was attempted (only the OAuth token was requested)'
+    },
+    {
+      phase: 'the reads',
+      match: { call: 'inspect' },
+      delay: 10,
+      sent: NOTHING,
+      afterMs: 0,
+      said: 'no login was attempted (only the OAuth token was requested)'
+    },
+    // The proof writes still queued when the signal comes are not sent; every copy the proof may have left comes off (50 ms).
+    {
+      phase: 'the write proof',
+      match: { call: 'write', name: STATE },
+      delay: 0,
+      sent: { ...NOTHING, stateWrites: 1, removes: 3 },
+      afterMs: 50,
+      said: 'no login was attempted (only the OAuth token was requested)'
+    },
+    {
+      phase: 'the write proof',
+      match: { call: 'write', name: STATE },
+      delay: 10,
+      sent: { ...NOTHING, stateWrites: 3, removes: 3 },
+      afterMs: 50,
+      said: 'no login was attempted (only the OAuth token was requested)'
+    },
+    // An abandoned login may have been counted: the record written ahead stays; the other copies come off (50 ms).
+    {
+      phase: 'the login',
+      match: { call: 'login' },
+      delay: 0,
+      sent: { ...NOTHING, stateWrites: 3, logins: 1, removes: 2 },
+      afterMs: 50,
+      said: 'a login was attempted'
+    },
+    {
+      phase: 'the login',
+      match: { call: 'login' },
+      delay: 10,
+      sent: { ...NOTHING, stateWrites: 3, logins: 1, removes: 2 },
+      afterMs: 50,
+      said: 'a login was attempted'
+    },
+    // After a login that succeeded: the session is logged out (100 ms) while the record comes off (50 ms).
+    {
+      phase: 'the wait for the reset token',
+      match: { call: 'token', n: 1 },
+      delay: 0,
+      sent: PROVED_AND_LOGGED_IN,
+      afterMs: 100,
+      said: 'a login was attempted'
+    },
+    {
+      phase: 'the wait for the reset token',
+      match: { call: 'token', n: 1 },
+      delay: 10,
+      sent: PROVED_AND_LOGGED_IN,
+      afterMs: 100,
+      said: 'a login was attempted'
+    }
+  ] as { phase: string; match: Partial<CallEvent>; delay: number; sent: ReturnType<typeof counts>; afterMs: number; said: string }[])(
+    'during $phase (signal $delay ms in): failed-unchanged at once, no reset',
+    async ({ match, delay, sent, afterMs, said }) => {
+      for (const { eventName, triggeringActor } of [ATTENDED[0], UNATTENDED[0]]) {
+        const w = world().signalOn({ ...match, phase: 'start' }, 'SIGINT', delay)
+        const { outcome, at } = await run(w, { eventName, triggeringActor })
+        expect({ eventName, message: outcome.message }).toEqual({
+          eventName,
+          message: `The password was not changed: the runner cancelled the step (SIGINT) before the reset was sent, and ${said}.`
+        })
+        const started = w.events.find((e) => e.phase === 'start' && Object.entries(match).every(([k, v]) => e[k as keyof CallEvent] === v))!
+        expect(w.signals[0].at).toBe(started.at + delay)
+        expect({ eventName, after: at - w.signals[0].at }).toEqual({ eventName, after: afterMs })
+        expect({ eventName, ...counts(w) }).toEqual({ eventName, ...sent })
+        expect(w.thingspace.password).toBe(PASSWORD)
+        expect(passwordSecrets(w)).toEqual(UNTOUCHED)
+      }
+    }
+  )
 
-  test.each(MODES)('during the wait for the login token (%s run): no login was attempted, and nothing is recorded', async (eventName) => {
-    const w = world().signalOn({ call: 'token', n: 0, phase: 'start' }, 'SIGINT', 10)
-    const { outcome, at } = await run(w, { eventName, minAgeDays: 30 })
-    expect(outcome).toMatchObject({
-      result: 'failed-unchanged',
-      ok: false,
-      message:
-        'The password was not changed: the runner cancelled the step (SIGINT) before the reset was sent, and no login was attempted (only the OAuth token was requested).'
-    })
-    expect(at).toBe(w.signals[0].at)
-    expect(counts(w)).toEqual(NOTHING)
-    expect(w.secrets.get(REPO, MARKER)).toBeUndefined()
-  })
-
-  test('during the marker write ahead of the login: the login is not sent', async () => {
-    const w = world().signalOn({ call: 'write', name: MARKER, phase: 'start' }, 'SIGINT', 10)
-    const { outcome, at } = await run(w, { eventName: 'schedule' })
-    expect(outcome).toMatchObject({
-      result: 'failed-unchanged',
-      ok: false,
-      message:
-        'The password was not changed: the runner cancelled the step (SIGINT) before the reset was sent, and no login was attempted (only the OAuth token was requested).'
-    })
-    // The write in flight is waited for (40 ms more) and removed (50 ms), then the run ends without a login.
-    expect(at - w.signals[0].at).toBe(90)
-    expect(counts(w)).toEqual({ ...NOTHING, markerWrites: 1, removes: 1 })
-  })
-
-  // A record ahead of a login that was never sent (the run was cancelled during the write, or the write
-  // landed but its answer was lost) is removed, so the next unattended run is not stopped for nothing.
-  test.each<[string, (w: World) => void]>([
-    ['the run is cancelled during the marker write', (w) => void w.signalOn({ call: 'write', name: MARKER, phase: 'start' }, 'SIGINT', 10)],
-    ["the marker write's answer is lost after it landed", (w) => void w.secrets.failWrites(REPO, { acted: true })]
-  ])('no login sent because %s: the record of it is not left in force', async (_name, arrange) => {
-    const w = world()
+  test.each([
+    {
+      name: 'during the proof',
+      arrange: (w: World) => void w.signalOn({ call: 'write', name: STATE, phase: 'start' }, 'SIGINT', 10),
+      inForce: false
+    },
+    {
+      name: 'while the login token is awaited',
+      arrange: (w: World) => void w.signalOn({ call: 'token', n: 0, phase: 'start' }, 'SIGINT', 4000),
+      inForce: false
+    },
+    { name: 'during the login', arrange: (w: World) => void w.signalOn({ call: 'login', phase: 'start' }, 'SIGINT', 10), inForce: true },
+    { name: 'after the login succeeded', arrange: (w: World) => void w.signalOn({ call: 'token', n: 1, phase: 'start' }), inForce: false }
+  ])('a signal $name: the next scheduled run stops only if a login may have counted', async ({ arrange, inForce }) => {
+    const w = world(THREE, { thingspace: { latency: (call, n) => (call === 'token' && n === 0 ? 5000 : 100) } })
     arrange(w)
-    await run(w, { eventName: 'schedule' })
-    expect(counts(w).logins).toBe(0)
-    expect(markerInForce(w)).toBe(false)
+    await run(w, { eventName: 'schedule', minAgeDays: 30 })
+    expect(recordInForce(w)).toBe(inForce)
+    // Later than a run can last: a record then says a login may have counted, not that a run is at work.
+    await w.clock.advance(RUN_IN_PROGRESS_MS)
+    w.secrets.runStart = new Date(w.clock.now())
+    const logins = w.thingspace.logins
+    const next = await run(w, { eventName: 'schedule', minAgeDays: 30 })
+    expect(next.outcome.result).toBe(inForce ? 'failed-unchanged' : 'rotated')
+    expect(w.thingspace.logins - logins).toBe(inForce ? 0 : 2)
   })
 
-  // Lockout budget: a login abandoned by the cancellation guard may have reached the user service and
-  // been counted, like a lost answer, so the marker records it for the next unattended run.
-  test.each(MODES)('a login abandoned by a cancellation is recorded like any login that may have counted (%s)', async (eventName, ahead) => {
-    const w = world(THREE, { thingspace: { password: 'Changed-Elsewhere' } }).signalOn({ call: 'login', phase: 'start' }, 'SIGINT', 10)
-    const { outcome } = await run(w, { eventName })
-    expect(outcome.message).toBe(
-      'The password was not changed: the runner cancelled the step (SIGINT) before the reset was sent, and a login was attempted.'
-    )
-    expect(counts(w)).toEqual({ ...NOTHING, logins: 1, markerWrites: 1 })
-    const written = pos(w, MARKER_WRITTEN)
-    expect(ahead ? written < pos(w, { call: 'login', phase: 'start' }) : written > pos(w, { call: 'login', phase: 'start' })).toBe(true)
-    expect(markerInForce(w)).toBe(true)
-  })
-
-  test('during a lost login before the marker is written: no second login', async () => {
-    const w = world()
-    w.thingspace.script('login', { kind: 'lost', acted: true })
-    w.signalOn({ call: 'write', name: MARKER, phase: 'start' })
-    const { outcome } = await run(w)
-    expect(outcome.result).toBe('failed-unchanged')
-    expect(counts(w)).toEqual({ ...NOTHING, logins: 1, markerWrites: 1 })
-    expect(markerInForce(w)).toBe(true)
-  })
-
-  test('during a lost login of an unattended run: no second login, and the record ahead is kept', async () => {
-    const w = world()
-    w.thingspace.script('login', { kind: 'lost', acted: true })
-    w.signalOn({ call: 'login', phase: 'end' })
+  // BUG: a signal during the proof abandons the writes in flight, and settle() removes the home record
+  // at once, alongside the home write still in flight: when that write lands after the removal, the run
+  // leaves a record in force although it never sent a login, and every unattended run after it stops
+  // with a lockout message until someone updates the password secret. Expected: the removal waits for
+  // the home write in flight (up to the deadline), so no record of a login never sent is left in force.
+  test.failing('a signal while the home proof write is slower than the removal: no record of a login never sent is left in force', async () => {
+    const w = world(THREE, { secrets: { latency: (call, label) => (call === 'write' && label === REPO ? 2000 : 50) } })
+    w.signalOn({ call: 'write', name: STATE, label: REPO, phase: 'start' }, 'SIGINT', 10)
     const { outcome } = await run(w, { eventName: 'schedule' })
-    expect(outcome.result).toBe('failed-unchanged')
-    expect(counts(w)).toEqual({ ...NOTHING, logins: 1, markerWrites: 1 })
-    expect(markerInForce(w)).toBe(true)
+    expect(outcome.message).toContain('no login was attempted')
+    await w.clock.advance(MINUTE)
+    expect(w.thingspace.logins).toBe(0)
+    expect(recordInForce(w)).toBe(false)
   })
 
-  test('during the reset, answered before the deadline: stored everywhere, rotated, no verify login', async () => {
+  test('during the reset, answered before the deadline: stored everywhere, rotated, no verify login nor re-read', async () => {
     const w = world(THREE, { thingspace: { latency: (call) => (call === 'reset' ? 3000 : 100) } }).signalOn({ call: 'reset', phase: 'start' })
     const { outcome, at } = await run(w)
     expect(outcome).toMatchObject({ result: 'rotated', ok: true })
     expect(at).toBeLessThan(w.deadline()!)
-    expect(counts(w)).toEqual({ ...ROTATED, logins: 1, logouts: 1 })
+    expect(counts(w)).toEqual({ ...ROTATED, logins: 1, logouts: 1, rereads: 3 })
     expect(holds(w)).toEqual(ALL_NEW)
+    expect(w.secrets.get(REPO, STATE)).toBeUndefined()
   })
 
   test('during the reset, answered before the deadline, one store failing: failed-changed with the escrow', async () => {
@@ -1099,13 +1629,14 @@ describe('cancellation in every phase', () => {
     expect(outcome.message).toContain('(the runner cancelled the step before the answer came)')
     expect(at).toBe(w.deadline())
     expect(at - w.signals[0].at).toBe(sigint)
-    expect(counts(w)).toEqual({ ...NOTHING, logins: 1, resets: 1, logouts: 1, proofWrites: 3 })
+    expect(counts(w)).toEqual({ ...PROVED_AND_LOGGED_IN, resets: 1 })
+    expect(passwordSecrets(w)).toEqual(UNTOUCHED)
   })
 
   test('during the stores: the write still in flight at the deadline is reported unknown', async () => {
     const w = world(THREE, {
       secrets: { latency: (call, label, n) => (call === 'write' && label === ENV && n === 1 ? 60_000 : 50) }
-    }).signalOn({ call: 'write', label: ENV, n: 1, phase: 'start' })
+    }).signalOn({ call: 'write', name: SECRET, label: ENV, phase: 'start' })
     const { outcome, at } = await run(w, { recoveryPublicKey: RECOVERY_KEY })
     expect(outcome).toMatchObject({ result: 'failed-changed', ok: false })
     expect(at).toBe(w.deadline())
@@ -1115,14 +1646,15 @@ describe('cancellation in every phase', () => {
     )
     expect(outcome.message).toContain(`The new password is confirmed stored only in ${REPO}, ${ORG}.`)
     expect(openSealed(outcome.recoveryCiphertext!, RECOVERY_KEY)).toBe(w.thingspace.password)
-    expect(counts(w)).toEqual({ ...ROTATED, logins: 1, logouts: 1 })
+    // The record of the login that succeeded still comes off; no verify, no second read once cancelled.
+    expect(counts(w)).toEqual({ ...ROTATED, logins: 1, logouts: 1, rereads: 2 })
   })
 
   test('during the stores, every write unfinished at the deadline and no recovery key: the password is said lost only if none landed', async () => {
     const w = world(THREE, { secrets: { latency: (call, _label, n) => (call === 'write' && n === 1 ? 60_000 : 50) } }).signalOn({
       call: 'write',
+      name: SECRET,
       label: ENV,
-      n: 1,
       phase: 'start'
     })
     const { outcome, at } = await run(w)
@@ -1135,7 +1667,6 @@ describe('cancellation in every phase', () => {
         'If none of those writes landed, the new password is lost: reset the password in the ThingSpace portal (or ask Verizon M2M support) and store it by hand.'
     )
     expect(outcome.targets.map((t) => t.outcome)).toEqual(Array(3).fill('unknown: the write had not finished when the runner cancelled the step'))
-    expect(counts(w)).toEqual({ ...ROTATED, logins: 1, logouts: 1 })
   })
 
   test('during the verify login with a store failed: failed-changed at the deadline, with the escrow', async () => {
@@ -1156,7 +1687,7 @@ describe('cancellation in every phase', () => {
     const w = world(THREE, {
       sealMs: 60_000,
       secrets: { latency: (call, label, n) => (call === 'write' && label === ENV && n === 1 ? 60_000 : 50) }
-    }).signalOn({ call: 'write', label: ENV, n: 1, phase: 'start' }, 'SIGTERM')
+    }).signalOn({ call: 'write', name: SECRET, label: ENV, phase: 'start' }, 'SIGTERM')
     const { outcome, at } = await run(w, { recoveryPublicKey: RECOVERY_KEY })
     expect(outcome.result).toBe('failed-changed')
     expect(outcome.recoveryCiphertext).toBeUndefined()
@@ -1184,65 +1715,71 @@ describe('cancellation in every phase', () => {
     const { outcome, at } = await run(w, { verify: false })
     expect(outcome).toMatchObject({ result: 'rotated', ok: true })
     expect(at - w.signals[0].at).toBe(KILL_AFTER_MS.SIGTERM - REPORT_MARGIN_MS)
-    expect(counts(w)).toEqual({ ...ROTATED, logins: 1, logouts: 1 })
+    expect(counts(w)).toEqual({ ...ROTATED, logins: 1, logouts: 1, rereads: 3 })
   })
 
-  test.each<[string, [number, string][], number]>([
-    ['SIGTERM alone', [[0, 'SIGTERM']], 1500],
-    ['SIGINT alone', [[0, 'SIGINT']], 9000],
-    [
-      'SIGINT, then SIGTERM 7.5 s later',
-      [
+  test.each([
+    { name: 'SIGTERM alone', signals: [[0, 'SIGTERM']], after: 1500 },
+    { name: 'SIGINT alone', signals: [[0, 'SIGINT']], after: 9000 },
+    {
+      name: 'SIGINT, then SIGTERM 7.5 s later',
+      signals: [
         [0, 'SIGINT'],
         [7500, 'SIGTERM']
       ],
-      9000
-    ],
-    [
-      'SIGINT, then SIGTERM 1 s later',
-      [
+      after: 9000
+    },
+    {
+      name: 'SIGINT, then SIGTERM 1 s later',
+      signals: [
         [0, 'SIGINT'],
         [1000, 'SIGTERM']
       ],
-      2500
-    ],
-    [
-      'SIGTERM, then SIGINT',
-      [
+      after: 2500
+    },
+    {
+      name: 'SIGTERM, then SIGINT',
+      signals: [
         [0, 'SIGTERM'],
         [500, 'SIGINT']
       ],
-      1500
-    ],
-    ['an unknown signal', [[0, 'SIGHUP']], 1500]
-  ])('%s during a hung reset: failed-unknown at kill time minus the report margin', async (_name, signals, after) => {
-    const w = world(THREE, { thingspace: { latency: (call) => (call === 'reset' ? 60_000 : 100) } })
-    w.on({ call: 'reset', phase: 'start' }, () => {
-      for (const [delay, signal] of signals) w.clock.schedule(delay, () => w.signal(signal))
-    })
-    const { outcome, at } = await run(w)
-    expect(outcome.result).toBe('failed-unknown')
-    expect(at - w.ts('reset')[0].at).toBe(after)
-  })
+      after: 1500
+    },
+    { name: 'an unknown signal', signals: [[0, 'SIGHUP']], after: 1500 }
+  ] as { name: string; signals: [number, string][]; after: number }[])(
+    '$name during a hung reset: failed-unknown at kill time minus the report margin',
+    async ({ signals, after }) => {
+      const w = world(THREE, { thingspace: { latency: (call) => (call === 'reset' ? 60_000 : 100) } })
+      w.on({ call: 'reset', phase: 'start' }, () => {
+        for (const [delay, signal] of signals) w.clock.schedule(delay, () => w.signal(signal))
+      })
+      const { outcome, at } = await run(w)
+      expect(outcome.result).toBe('failed-unknown')
+      expect(at - w.ts('reset')[0].at).toBe(after)
+    }
+  )
 })
 
 describe('every session that was opened is logged out', () => {
-  test.each<[string, (w: World) => void, SettingsOptions]>([
-    ['a rotation', () => {}, {}],
-    ['a dry run', () => {}, { dryRun: true }],
-    ['a proof failure', (w) => void w.secrets.failWrites(ORG, { status: 403 }), {}],
-    ['a refused reset', (w) => void w.thingspace.script('reset', { kind: 'refused' }), {}],
-    ['a lost reset', (w) => void w.thingspace.script('reset', { kind: 'lost', acted: true }), {}],
-    ['a partial store', (w) => void w.secrets.failWrites(ORG, undefined, { status: 403 }), {}],
-    ['a refused verify', (w) => void w.thingspace.script('login', undefined, { kind: 'refused' }), {}],
-    ['a token failure before the reset', (w) => void w.thingspace.script('token', undefined, { kind: 'oauth' }), {}],
-    ['a login retried after a lost answer', (w) => void w.thingspace.script('login', { kind: 'lost', acted: true }), {}],
-    ['a cancellation during the proof', (w) => void w.signalOn({ call: 'write', name: SECRET, phase: 'start' }), {}]
-  ])('after %s', async (_name, arrange, options) => {
-    for (const eventName of ['workflow_dispatch', 'schedule']) {
+  test.each([
+    { name: 'a rotation', arrange: () => {}, options: {} },
+    { name: 'a dry run', arrange: () => {}, options: { dryRun: true } },
+    { name: 'a refused reset', arrange: (w: World) => void w.thingspace.script('reset', { kind: 'refused' }), options: {} },
+    { name: 'a lost reset', arrange: (w: World) => void w.thingspace.script('reset', { kind: 'lost', acted: true }), options: {} },
+    { name: 'a partial store', arrange: (w: World) => void w.secrets.failWrites(ORG, undefined, { status: 403 }), options: {} },
+    { name: 'a refused verify', arrange: (w: World) => void w.thingspace.script('login', undefined, { kind: 'refused' }), options: {} },
+    { name: 'a token failure before the reset', arrange: (w: World) => void w.thingspace.script('token', undefined, { kind: 'oauth' }), options: {} },
+    {
+      name: 'a login retried after a lost answer',
+      arrange: (w: World) => void w.thingspace.script('login', { kind: 'lost', acted: true }),
+      options: {}
+    },
+    { name: 'a cancellation after the login', arrange: (w: World) => void w.signalOn({ call: 'token', n: 1, phase: 'start' }), options: {} }
+  ] as { name: string; arrange: (w: World) => void; options: SettingsOptions }[])('after $name', async ({ arrange, options }) => {
+    for (const { eventName, triggeringActor } of [ATTENDED[0], UNATTENDED[0]]) {
       const w = world()
       arrange(w)
-      await run(w, { eventName, ...options })
+      await run(w, { eventName, triggeringActor, ...options })
       const received = w.events.filter((e) => e.call === 'login' && e.phase === 'end' && e.outcome === 'ok').map((e) => e.value)
       const loggedOut = w.ts('logout').map((e) => e.value)
       expect(received.length).toBeGreaterThan(0)

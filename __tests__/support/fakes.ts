@@ -5,19 +5,25 @@
  *   every fake call takes its time; `drive` runs a promise to completion, moving the clock to the next
  *   timer whenever nothing else can happen (and failing loudly if the flow waits on nothing).
  * - `FakeThingSpace`: one live password, the 5-failure lockout counter, sessions that expire after 20
- *   idle minutes on the fake clock, a reset that issues a new password effective at once, and per-call
- *   scripted faults that throw real `ThingSpaceError`s, including "lost after the server acted".
+ *   idle minutes on the fake clock, a reset that issues a new password effective at once (checking
+ *   `oldPassword`, or not with `checksOldPassword: false`), and per-call scripted faults that throw real
+ *   `ThingSpaceError`s, including "lost after the server acted"; a refusal's code is its end event's value.
  * - `FakeSecrets`: plaintext per target label and secret name (the port seals inside `write`, so
- *   nothing to open), with updatedAt; the rotation-state secret and an earlier version's marker read
- *   from the home target; removals; when the job (or the run) started; per-target faults
- *   (`GitHubError`), removal faults, and a read-only token.
+ *   nothing to open), with updatedAt (to the millisecond, or to the second like GitHub with
+ *   `timePrecisionMs: 1000`); the rotation-state secret and an earlier version's marker read from the
+ *   home target; removals; re-reads; when the job (or the run) started; per-target faults
+ *   (`GitHubError`), removal and re-read faults, and a read-only token. Like the real port it sends at
+ *   most WRITE_CONCURRENCY writes and removals at once (`maxInFlight` says how many it ever had), and a
+ *   write still queued when its signal aborts is not sent.
  * - `World`: the three wired into `RotationDeps` with a `Cancellation` on the fake clock, hooks that
- *   run at the start of any call (to deliver a signal at the worst moment), and a record of events
- *   (each signal keeps its place in it).
+ *   run at the start (or end) of any call (to deliver a signal at the worst moment), and a record of
+ *   events (each signal keeps its place in it). `overlap` runs several rotations at once against the
+ *   same fakes, each call attributed to its run.
  * `makeSettings` describes a run started by hand (workflow_dispatch); a test of an unattended run says so.
  */
+import { AsyncLocalStorage } from 'node:async_hooks'
 import { Cancellation, KILL_AFTER_MS, REPORT_MARGIN_MS } from '../../src/cancellation.ts'
-import { GitHubError, type JobRef, type ReadTime, type TargetState, type WriteResult } from '../../src/github-secrets.ts'
+import { GitHubError, WRITE_CONCURRENCY, type JobRef, type ReadTime, type TargetState, type WriteResult } from '../../src/github-secrets.ts'
 import type { Settings } from '../../src/inputs.ts'
 import type { Outcome } from '../../src/outcomes.ts'
 import { rotate, type FlowLog, type RotationDeps, type SecretsPort, type ThingSpacePort } from '../../src/rotation.ts'
@@ -150,9 +156,14 @@ export interface CallEvent {
   outcome?: string
   /** Whether the server did the work (counted a login, changed the password, stored a value). */
   acted?: boolean
+  /** Which of several overlapping runs made the call (`World.overlap`); undefined for a run alone. */
+  run?: number
 }
 
 export type Hook = (event: CallEvent) => void
+
+/** The run a call belongs to, carried through every await of that run's rotate(). */
+const currentRun = new AsyncLocalStorage<number>()
 
 class Recorder {
   readonly events: CallEvent[] = []
@@ -169,8 +180,12 @@ class Recorder {
     this.hooks.push({ match: test, fn, once, done: false })
   }
 
+  clearHooks(): void {
+    this.hooks = []
+  }
+
   record(event: Omit<CallEvent, 'at'>): CallEvent {
-    const e: CallEvent = { ...event, at: this.clock.now() }
+    const e: CallEvent = { ...event, at: this.clock.now(), run: currentRun.getStore() }
     this.events.push(e)
     for (const h of this.hooks) {
       if (h.done || !h.match(e)) continue
@@ -188,7 +203,10 @@ export interface TsFault {
   kind: FailureKind
   /** The server did its work (counted the login, opened the session, changed the password) before the client failed. */
   acted?: boolean
-  /** The OAuth token request made inside the call failed instead (the call itself was never sent). */
+  /**
+   * The OAuth token request made inside the call failed instead (the call itself was never sent). The
+   * reset makes none: it is then not sent because the token it holds would lapse first.
+   */
   inToken?: boolean
   status?: number
   code?: string
@@ -281,6 +299,8 @@ export interface ThingSpaceOptions {
   latency?: Partial<Record<ThingSpaceCall, number>> | ((call: ThingSpaceCall, n: number) => number)
   /** The idle lifetime a login answer states (expiresIn), if shorter than 20 minutes. */
   sessionLifetimeMs?: number
+  /** Whether the reset refuses an oldPassword that is not the current one (default); no public source says ThingSpace checks it. */
+  checksOldPassword?: boolean
 }
 
 export class FakeThingSpace implements ThingSpacePort {
@@ -303,6 +323,7 @@ export class FakeThingSpace implements ThingSpacePort {
   readonly always: Partial<Record<ThingSpaceCall, TsFault>> = {}
   private readonly latency: (call: ThingSpaceCall, n: number) => number
   private readonly sessionLifetimeMs: number | undefined
+  private readonly checksOldPassword: boolean
   private readonly clock: FakeClock
   private readonly rec: Recorder
 
@@ -316,6 +337,7 @@ export class FakeThingSpace implements ThingSpacePort {
     const latency = options.latency ?? {}
     this.latency = typeof latency === 'function' ? latency : (call) => latency[call] ?? 100
     this.sessionLifetimeMs = options.sessionLifetimeMs
+    this.checksOldPassword = options.checksOldPassword ?? true
   }
 
   /** Scripts the faults of one call: entry i applies to the call's (i+1)-th invocation. */
@@ -363,9 +385,11 @@ export class FakeThingSpace implements ThingSpacePort {
   }
 
   private fail(call: ThingSpaceCall, n: number, fault: TsFault, acted: boolean): never {
-    const error = fault.inToken ? tsError('token', fault) : tsError(call, fault)
-    this.end(call, n, fault.inToken ? `token ${fault.kind}` : fault.kind, acted)
-    throw error
+    this.end(call, n, fault.inToken ? (call === 'reset' ? 'not-sent' : `token ${fault.kind}`) : fault.kind, acted)
+    if (!fault.inToken) throw tsError(call, fault)
+    // The reset asks for no token of its own: it is sent only with the one held, and not at all when that one would lapse first.
+    if (call === 'reset') throw new ThingSpaceError('reset', 'not-sent', 'not sent: the OAuth token would lapse before the answer came')
+    throw tsError('token', fault)
   }
 
   /** The event's value is what the token is for ('login', 'reset', ...). */
@@ -401,7 +425,7 @@ export class FakeThingSpace implements ThingSpacePort {
     }
     if (fault) this.fail('login', n, fault, true)
     if (refusal) {
-      this.end('login', n, 'refused', true)
+      this.end('login', n, 'refused', true, refusal.code)
       throw refusal
     }
     session!.delivered = true
@@ -417,7 +441,7 @@ export class FakeThingSpace implements ThingSpacePort {
     let newPassword: string | undefined
     if (!s || !this.valid(s)) {
       refusal = tsError('reset', { kind: 'refused', code: 'REQUEST_FAILED.SessionToken.Expired' })
-    } else if (oldPassword !== this.password || fault?.kind === 'refused') {
+    } else if ((this.checksOldPassword && oldPassword !== this.password) || fault?.kind === 'refused') {
       refusal = fault ? tsError('reset', fault) : tsError('reset', { kind: 'refused', code: 'REQUEST_FAILED.PasswordMismatch' })
     } else {
       s.lastActivity = this.clock.now()
@@ -428,7 +452,7 @@ export class FakeThingSpace implements ThingSpacePort {
     }
     if (fault && fault.kind !== 'refused') this.fail('reset', n, fault, newPassword !== undefined)
     if (refusal) {
-      this.end('reset', n, 'refused', false)
+      this.end('reset', n, 'refused', false, refusal.code)
       throw refusal
     }
     this.end('reset', n, 'ok', true, newPassword)
@@ -452,6 +476,8 @@ export class FakeThingSpace implements ThingSpacePort {
 // ---------------------------------------------------------------------------------------------------
 // GitHub secrets
 
+type GhCall = 'inspect' | 'write' | 'remove' | 'runStart'
+
 export interface GhFault {
   status?: number
   /** GitHub stored the value, but the answer was lost (a network error after sending). */
@@ -466,14 +492,16 @@ interface StoredSecret {
 
 export interface SecretsOptions {
   secretName?: string
-  /** Virtual time each call takes. */
-  latency?: Partial<Record<'inspect' | 'write' | 'runStart', number>> | ((call: 'inspect' | 'write' | 'runStart', label: string, n: number) => number)
+  /** Virtual time each call takes (a removal takes what the target's first write takes, unless `remove` is given). */
+  latency?: Partial<Record<GhCall, number>> | ((call: GhCall, label: string, n: number) => number)
   /** When this workflow run started (undefined: the call fails like a missing permission). */
   runStart?: Date
   /** When this job started, if the run's jobs list it (undefined: the run's start is used). */
   jobStart?: Date
   /** Repositories selected for an org secret whose visibility is `selected`, per label. */
   selected?: Record<string, number[]>
+  /** GitHub gives a secret's updated_at to the second: 1000 stores times that way; default 1 (to the millisecond). */
+  timePrecisionMs?: number
 }
 
 export class FakeSecrets implements SecretsPort {
@@ -497,8 +525,15 @@ export class FakeSecrets implements SecretsPort {
   /** Scripted faults per label: entry i applies to that label's (i+1)-th call of the kind. */
   readonly faults = { inspect: new Map<string, (GhFault | undefined)[]>(), write: new Map<string, (GhFault | undefined)[]>() }
   runStartFault: GhFault | undefined
+  /** When each run's job read its secrets, by run id (overlapping runs); otherwise `jobStart` / `runStart`. */
+  readonly readTimes = new Map<number, ReadTime>()
+  /** Writes and removals in flight now, and the most there ever were (the port sends at most WRITE_CONCURRENCY at once). */
+  inFlight = 0
+  maxInFlight = 0
+  private readonly queue: (() => void)[] = []
+  private readonly timePrecisionMs: number
   private readonly perLabel = { inspect: new Map<string, number>(), write: new Map<string, number>() }
-  private readonly latency: (call: 'inspect' | 'write' | 'runStart', label: string, n: number) => number
+  private readonly latency: (call: GhCall, label: string, n: number) => number
   private readonly clock: FakeClock
   private readonly rec: Recorder
 
@@ -507,10 +542,29 @@ export class FakeSecrets implements SecretsPort {
     this.rec = rec
     this.secretName = options.secretName ?? SECRET
     const latency = options.latency ?? {}
-    this.latency = typeof latency === 'function' ? latency : (call) => latency[call] ?? 50
+    this.latency = typeof latency === 'function' ? latency : (call) => latency[call] ?? (call === 'remove' ? (latency.write ?? 50) : 50)
     this.runStart = 'runStart' in options ? options.runStart : new Date(START - MINUTE)
     this.jobStart = options.jobStart
     this.selected = options.selected ?? {}
+    this.timePrecisionMs = options.timePrecisionMs ?? 1
+  }
+
+  /** A time as GitHub would give it back (to the second with `timePrecisionMs: 1000`). */
+  stamp(ms: number): Date {
+    return new Date(ms - (ms % this.timePrecisionMs))
+  }
+
+  /** Waits for a place among the writes in flight, as the real port's queue does (first come, first sent). */
+  private async sendSlot(): Promise<void> {
+    if (this.inFlight >= WRITE_CONCURRENCY) await new Promise<void>((resolve) => this.queue.push(resolve))
+    else this.inFlight++
+    this.maxInFlight = Math.max(this.maxInFlight, this.inFlight)
+  }
+
+  private freeSlot(): void {
+    const next = this.queue.shift()
+    if (next) next()
+    else this.inFlight--
   }
 
   get stateName(): string {
@@ -584,7 +638,10 @@ export class FakeSecrets implements SecretsPort {
     }
     if (target.kind === 'org') {
       state.visibility = target.visibility ?? state.existing?.visibility ?? 'private'
-      if (state.visibility === 'selected') state.selectedRepositoryIds = this.selected[target.label] ?? []
+      if (state.visibility === 'selected') {
+        state.selectedRepositoryIds = this.selected[target.label] ?? []
+        state.selectedRepositoryNames = state.selectedRepositoryIds.map((id) => `repo-${id}`)
+      }
     }
     this.rec.record({ service: 'github', call: 'inspect', n, phase: 'end', label: target.label, outcome: 'ok' })
     return state
@@ -592,11 +649,20 @@ export class FakeSecrets implements SecretsPort {
 
   /** Deletes a secret (the lockout record, once a login succeeded or never reached the user service). */
   async remove(state: TargetState, name: string): Promise<void> {
+    await this.sendSlot()
+    try {
+      await this.removeNow(state, name)
+    } finally {
+      this.freeSlot()
+    }
+  }
+
+  private async removeNow(state: TargetState, name: string): Promise<void> {
     const n = this.calls.remove++
     const { label } = state.target
     const fault = this.removeFaults[n] ?? (this.removeFails || this.readOnly ? { status: 403 } : undefined)
     this.rec.record({ service: 'github', call: 'remove', n, phase: 'start', label, name })
-    await this.clock.sleep(fault?.afterMs ?? this.latency('write', label, 0))
+    await this.clock.sleep(fault?.afterMs ?? this.latency('remove', label, n))
     const deleted = !fault || fault.acted === true
     if (deleted) this.data.get(label)?.delete(name)
     this.rec.record({ service: 'github', call: 'remove', n, phase: 'end', label, name, outcome: fault ? 'error' : 'ok', acted: deleted })
@@ -609,8 +675,18 @@ export class FakeSecrets implements SecretsPort {
     }
   }
 
+  /** Stores a value, at most WRITE_CONCURRENCY at a time; a write still queued when `signal` aborts is not sent (the port's contract). */
   async write(state: TargetState, plaintext: string, name = this.secretName, signal?: AbortSignal): Promise<WriteResult> {
-    signal?.throwIfAborted()
+    await this.sendSlot()
+    try {
+      signal?.throwIfAborted()
+      return await this.writeNow(state, plaintext, name)
+    } finally {
+      this.freeSlot()
+    }
+  }
+
+  private async writeNow(state: TargetState, plaintext: string, name: string): Promise<WriteResult> {
     this.calls.write++
     const { label } = state.target
     const { n, fault } = this.next('write', label)
@@ -619,7 +695,7 @@ export class FakeSecrets implements SecretsPort {
     const stored = !fault || fault.acted === true
     const existed = this.get(label, name) !== undefined
     this.writes.push({ at: this.clock.now(), label, name, value: plaintext, ok: !fault })
-    if (stored) this.put(label, plaintext, new Date(this.clock.now()), name)
+    if (stored) this.put(label, plaintext, this.stamp(this.clock.now()), name)
     this.rec.record({
       service: 'github',
       call: 'write',
@@ -658,8 +734,10 @@ export class FakeSecrets implements SecretsPort {
     const n = this.calls.runStart++
     this.rec.record({ service: 'github', call: 'runStart', n, phase: 'start' })
     await this.clock.sleep(this.runStartFault?.afterMs ?? this.latency('runStart', '', n))
-    const failed = this.runStartFault !== undefined || (!this.jobStart && !this.runStart)
+    const failed = this.runStartFault !== undefined || (!this.jobStart && !this.runStart && !this.readTimes.has(job.runId))
     this.rec.record({ service: 'github', call: 'runStart', n, phase: 'end', outcome: failed ? 'error' : 'ok' })
+    const own = this.readTimes.get(job.runId)
+    if (own) return own
     if (failed) throw new GitHubError(`Could not read workflow run ${job.runId}: 403 Resource not accessible by integration`, 403)
     return this.jobStart ? { at: this.jobStart, of: 'job' } : { at: this.runStart!, of: 'run' }
   }
@@ -735,6 +813,21 @@ export interface RunResult {
   deadline: number | undefined
 }
 
+/** One of several runs that overlap (`World.overlap`). */
+export interface OverlapRun {
+  /** Virtual time after the start at which its job starts and reads its secrets. */
+  at: number
+  /** Its settings, given what the secrets held when its job started (`read(label, name?)`: the value there, if any). */
+  settings: (read: (label: string, name?: string) => string | undefined) => Settings
+}
+
+export interface OverlapResult extends RunResult {
+  /** Its index among the runs: the `run` of its call events. */
+  run: number
+  /** What was true when it returned: the live password, and what each of its targets held. */
+  end: { live: string; values: Record<string, string | undefined> }
+}
+
 export class World {
   readonly clock: FakeClock
   readonly rec: Recorder
@@ -771,6 +864,11 @@ export class World {
     return this
   }
 
+  /** Forgets every hook (one a run never reached must not fire in the next). */
+  clearHooks(): void {
+    this.rec.clearHooks()
+  }
+
   /** Delivers a signal to the run's Cancellation now, as main.ts does. */
   signal(signal: string): void {
     this.signals.push({ at: this.clock.now(), signal, index: this.rec.events.length })
@@ -794,7 +892,7 @@ export class World {
     return Math.min(...this.signals.map((s) => s.at + (KILL_AFTER_MS[s.signal] ?? KILL_AFTER_MS.SIGTERM))) - REPORT_MARGIN_MS
   }
 
-  deps(): RotationDeps {
+  deps(cancel: Cancellation = this.cancel): RotationDeps {
     const log: FlowLog = {
       info: (m) => void this.infos.push(m),
       warning: (m) => void this.warnings.push(m),
@@ -813,7 +911,7 @@ export class World {
         return fakeSeal(plaintext, key)
       },
       prepareSeal: () => void this.prepareSealCalls++,
-      cancel: this.cancel,
+      cancel,
       now: this.clock.now,
       sleep: this.clock.sleep,
       log
@@ -828,6 +926,36 @@ export class World {
     this.cancel.dispose()
     if (settled.status === 'rejected') throw settled.reason
     return { outcome: settled.value, at: settled.at, deadline: this.deadline() }
+  }
+
+  /**
+   * Runs several rotations against the same fakes, each starting at its own virtual time with its own
+   * Cancellation, its job's read time (to GitHub's precision) and the password its job read then; every
+   * call is attributed to its run (`CallEvent.run`). Resolves when all have returned, with what was
+   * true as each returned.
+   */
+  async overlap(runs: OverlapRun[]): Promise<OverlapResult[]> {
+    const done = runs.map(
+      (spec, i) =>
+        new Promise<OverlapResult>((resolve, reject) => {
+          this.clock.schedule(spec.at, () => {
+            const settings = spec.settings((label, name) => this.secrets.value(label, name))
+            if (settings.runId !== undefined && !this.secrets.readTimes.has(settings.runId))
+              this.secrets.readTimes.set(settings.runId, { at: this.secrets.stamp(this.clock.now()), of: 'job' })
+            const cancel = new Cancellation(this.clock.now, this.clock.schedule)
+            currentRun
+              .run(i, () => rotate(settings, this.deps(cancel)))
+              .then((outcome) => {
+                cancel.dispose()
+                const values = Object.fromEntries(settings.targets.map((t) => [t.label, this.secrets.value(t.label)]))
+                resolve({ run: i, outcome, at: this.clock.now(), deadline: undefined, end: { live: this.thingspace.password, values } })
+              }, reject)
+          })
+        })
+    )
+    const settled = await this.clock.drive(Promise.all(done))
+    if (settled.status === 'rejected') throw settled.reason
+    return settled.value
   }
 
   /** ThingSpace events of one call and phase, in order. */

@@ -1,0 +1,631 @@
+/**
+ * The rotation state on its own (src/rotation-state.ts), against a minimal fake of its port on the
+ * fake clock: which record is in force (`lockoutDecision`: ties, the legacy marker, the home target's
+ * record, and a record young enough to be another run at work), the proof (one write of the
+ * rotation-state secret per target, the home one being the record ahead; "updated" where this run
+ * found none means another run wrote it meanwhile), the per-run login budget (`loginFailed`), which
+ * copies `settle()` removes in every combination of record, logins, a moved secret and a contended
+ * proof, and `verifyFailed()`, which writes a fresh record only after the removal that settling started.
+ */
+import { describe, expect, test } from '@jest/globals'
+import { Cancellation, CancelledError } from '../src/cancellation.ts'
+import type { TargetState, WriteResult } from '../src/github-secrets.ts'
+import { lastStore, lockoutDecision, RotationState, RUN_IN_PROGRESS_MS, type StatePort } from '../src/rotation-state.ts'
+import { parseTargets, type Target } from '../src/targets.ts'
+import type { ThingSpaceError } from '../src/thingspace.ts'
+import { type FailureKind } from '../src/thingspace.ts'
+import { DAY, FakeClock, REPOSITORY, START, tsError } from './support/fakes.ts'
+
+const [repo, env, org] = parseTargets(['repo', 'env:prod', 'org:acme'], REPOSITORY)
+const STATE = 'P_ROTATION'
+const LEGACY = 'P_REJECTED'
+const LABEL = 'thingspace-password-rotation acme/fleet run 7'
+
+function state(target: Target, s: { stored?: number; record?: number; legacy?: number } = {}): TargetState {
+  return {
+    target,
+    publicKey: { keyId: 'k', key: 'pk' },
+    existing: s.stored === undefined ? undefined : { updatedAt: new Date(s.stored) },
+    recordAt: s.record === undefined ? undefined : new Date(s.record),
+    legacyMarkedAt: s.legacy === undefined ? undefined : new Date(s.legacy)
+  }
+}
+
+/**
+ * The port: every call recorded with its start and end on the fake clock; per-label write faults,
+ * removal faults. A write answers "created" unless the secret exists (or `overwritten` says another run
+ * wrote it meanwhile).
+ */
+class Port implements StatePort {
+  readonly stateName = STATE
+  readonly legacyMarkerName = LEGACY
+  readonly log: string[] = []
+  readonly writes: { label: string; name: string; text: string; signal?: AbortSignal }[] = []
+  readonly writeFails = new Map<string, Error>()
+  /** `label name` of every secret that exists. */
+  readonly exists = new Set<string>()
+  /** Labels whose rotation state another run wrote between this run's read and its proof. */
+  readonly overwritten = new Set<string>()
+  removeFails: Error | undefined
+  /** A removal that never answers (to meet the deadline). */
+  removeHangs = false
+  private readonly clock: FakeClock
+  private readonly latency = { write: 50, remove: 70 }
+  constructor(clock: FakeClock) {
+    this.clock = clock
+  }
+
+  write = async (st: TargetState, text: string, name = 'P', signal?: AbortSignal): Promise<WriteResult> => {
+    this.writes.push({ label: st.target.label, name, text, signal })
+    this.log.push(`write ${name} ${st.target.label} start`)
+    await this.clock.sleep(this.latency.write)
+    this.log.push(`write ${name} ${st.target.label} end`)
+    const fault = this.writeFails.get(st.target.label)
+    if (fault) throw fault
+    const key = `${st.target.label} ${name}`
+    const existed = this.exists.has(key) || this.overwritten.has(st.target.label)
+    this.exists.add(key)
+    return existed ? 'updated' : 'created'
+  }
+
+  remove = async (st: TargetState, name: string): Promise<void> => {
+    this.log.push(`remove ${name} ${st.target.label} start`)
+    await (this.removeHangs ? new Promise<void>(() => {}) : this.clock.sleep(this.latency.remove))
+    this.log.push(`remove ${name} ${st.target.label} end`)
+    if (this.removeFails) throw this.removeFails
+  }
+
+  /** Removals sent, as `label name`. */
+  removed(): string[] {
+    return this.log.filter((l) => l.startsWith('remove') && l.endsWith('start')).map((l) => `${l.split(' ')[2]} ${l.split(' ')[1]}`)
+  }
+}
+
+interface Harness {
+  clock: FakeClock
+  port: Port
+  cancel: Cancellation
+  warnings: string[]
+  rs: RotationState
+  /** Runs a promise to its end on the fake clock. */
+  drive: <T>(p: Promise<T>) => Promise<T>
+}
+
+function harness(states: TargetState[], attended = false): Harness {
+  const clock = new FakeClock()
+  const port = new Port(clock)
+  for (const st of states) if (st.recordAt) port.exists.add(`${st.target.label} ${STATE}`)
+  const cancel = new Cancellation(clock.now, clock.schedule)
+  const warnings: string[] = []
+  const rs = new RotationState(states, attended, { github: port, cancel, now: clock.now, log: { warning: (m) => void warnings.push(m) } }, LABEL)
+  const drive = async <T>(p: Promise<T>): Promise<T> => {
+    const settled = await clock.drive(p)
+    if (settled.status === 'rejected') throw settled.reason
+    return settled.value
+  }
+  return { clock, port, cancel, warnings, rs, drive }
+}
+
+const refused = (): ThingSpaceError => tsError('login', { kind: 'refused' })
+const failure = (kind: FailureKind): ThingSpaceError => tsError('login', { kind })
+
+describe('lastStore', () => {
+  test.each([
+    { name: 'no targets', states: [], at: 0 },
+    { name: 'no target holds the secret', states: [state(repo), state(env)], at: 0 },
+    {
+      name: 'the latest of the targets that hold it',
+      states: [state(repo, { stored: START - DAY }), state(env), state(org, { stored: START - 2 * DAY })],
+      at: START - DAY
+    }
+  ])('$name', ({ states, at }) => {
+    expect(lastStore(states)).toBe(at)
+  })
+})
+
+describe('lockoutDecision', () => {
+  const stored = START - 2 * DAY
+  test.each([
+    { name: 'no record, no legacy marker', home: {}, others: [], attended: false, kind: 'clear' },
+    {
+      name: 'a record newer than every store, unattended',
+      home: { stored, record: stored + 1 },
+      others: [],
+      attended: false,
+      kind: 'stop',
+      at: stored + 1,
+      legacy: false
+    },
+    {
+      name: 'a record newer than every store, attended',
+      home: { stored, record: stored + 1 },
+      others: [],
+      attended: true,
+      kind: 'try-once',
+      at: stored + 1,
+      legacy: false
+    },
+    // GitHub's times are to the second: a record of the same second as the store is taken as later (the strict side).
+    {
+      name: 'a record at the same instant as the last store (a tie)',
+      home: { stored, record: stored },
+      others: [],
+      attended: false,
+      kind: 'stop',
+      at: stored,
+      legacy: false
+    },
+    { name: 'a record 1 ms older than the last store', home: { stored, record: stored - 1 }, others: [], attended: false, kind: 'clear' },
+    {
+      name: 'a record older than a store in another target',
+      home: { stored, record: stored + 10 },
+      others: [{ stored: stored + 11 }],
+      attended: false,
+      kind: 'clear'
+    },
+    {
+      name: 'a record, and no target holds the secret',
+      home: { record: stored },
+      others: [{}],
+      attended: false,
+      kind: 'stop',
+      at: stored,
+      legacy: false
+    },
+    {
+      name: 'a legacy marker in force',
+      home: { stored, legacy: stored + 5 },
+      others: [],
+      attended: false,
+      kind: 'stop',
+      at: stored + 5,
+      legacy: true
+    },
+    {
+      name: 'a legacy marker in force, attended',
+      home: { stored, legacy: stored + 5 },
+      others: [],
+      attended: true,
+      kind: 'try-once',
+      at: stored + 5,
+      legacy: true
+    },
+    {
+      name: 'a legacy marker tied with the last store',
+      home: { stored, legacy: stored },
+      others: [],
+      attended: false,
+      kind: 'stop',
+      at: stored,
+      legacy: true
+    },
+    { name: 'a legacy marker older than the last store', home: { stored, legacy: stored - 1 }, others: [], attended: false, kind: 'clear' },
+    {
+      name: 'both in force, the record later',
+      home: { stored, record: stored + 9, legacy: stored + 3 },
+      others: [],
+      attended: false,
+      kind: 'stop',
+      at: stored + 9,
+      legacy: false
+    },
+    {
+      name: 'both in force, the legacy marker later',
+      home: { stored, record: stored + 3, legacy: stored + 9 },
+      others: [],
+      attended: false,
+      kind: 'stop',
+      at: stored + 9,
+      legacy: true
+    },
+    {
+      name: 'a stale record and a legacy marker in force',
+      home: { stored, record: stored - 9, legacy: stored + 3 },
+      others: [],
+      attended: false,
+      kind: 'stop',
+      at: stored + 3,
+      legacy: true
+    },
+    {
+      name: 'a record in force and a stale legacy marker',
+      home: { stored, record: stored + 3, legacy: stored - 9 },
+      others: [],
+      attended: true,
+      kind: 'try-once',
+      at: stored + 3,
+      legacy: false
+    }
+  ])('$name: $kind', ({ home, others, attended, kind, at, legacy }) => {
+    const states = [state(repo, home), ...others.map((o, i) => state([env, org][i], o))]
+    expect(lockoutDecision(states, attended, START)).toEqual(kind === 'clear' ? { kind } : { kind, recordedAt: new Date(at!), legacy })
+  })
+
+  // A record younger than a run can last may be another run at work right now: every run stops.
+  const RECENT = START - RUN_IN_PROGRESS_MS + 1
+  test.each([
+    {
+      name: 'a home record in force, younger than a run lasts, unattended',
+      home: { stored, record: RECENT },
+      env: {},
+      attended: false,
+      busy: RECENT
+    },
+    { name: 'a home record in force, younger than a run lasts, attended', home: { stored, record: RECENT }, env: {}, attended: true, busy: RECENT },
+    { name: 'a record in another target, younger than a run lasts', home: { stored }, env: { record: RECENT }, attended: true, busy: RECENT },
+    {
+      name: 'a home record exactly as old as a run may last',
+      home: { stored, record: START - RUN_IN_PROGRESS_MS },
+      env: {},
+      attended: false,
+      stop: START - RUN_IN_PROGRESS_MS
+    },
+    { name: 'a record in another target as old as a run may last', home: { stored }, env: { record: START - RUN_IN_PROGRESS_MS }, attended: false },
+    // An earlier version's marker is never another run of this version at work.
+    { name: 'a young legacy marker', home: { stored, legacy: RECENT }, env: {}, attended: false, stop: RECENT, legacy: true },
+    // A young home record older than a store is out of force; only another target's young record says busy.
+    { name: 'a young home record older than a younger store', home: { stored: RECENT + 1, record: RECENT }, env: {}, attended: false },
+    // Only the home target's record is a lockout record: an old one elsewhere says nothing.
+    { name: 'an old record and marker in another target', home: { stored }, env: { record: stored + 1, legacy: stored + 1 }, attended: false }
+  ])('$name', ({ home, env: other, attended, busy, stop, legacy }) => {
+    const decision = lockoutDecision([state(repo, home), state(env, other)], attended, START)
+    const expected =
+      busy !== undefined
+        ? { kind: 'busy', recordedAt: new Date(busy) }
+        : stop !== undefined
+          ? { kind: 'stop', recordedAt: new Date(stop), legacy: legacy ?? false }
+          : { kind: 'clear' }
+    expect(decision).toEqual(expected)
+  })
+
+  // BUG: a young copy of the rotation state in another target is "another run at work" (the module's own
+  // rule: "in any target ... every run stops"), but lockoutDecision looks at other targets only when the
+  // home target has no record in force: with an older record in force there, a run started by hand tries
+  // once alongside the other run. (Two repositories sharing a target: the other run's home is elsewhere.)
+  // Expected: busy. Found by campaign.test.ts (seed 20251554 before the exclusion).
+  test.failing('a young copy in another target says busy even when an older home record is in force', () => {
+    const young = START - RUN_IN_PROGRESS_MS + 1
+    expect(lockoutDecision([state(repo, { stored, record: stored + 1 }), state(env, { record: young })], true, START)).toEqual({
+      kind: 'busy',
+      recordedAt: new Date(young)
+    })
+  })
+
+  test('no targets: clear', () => {
+    expect(lockoutDecision([], false, START)).toEqual({ kind: 'clear' })
+  })
+})
+
+describe('prove', () => {
+  test('writes the rotation-state secret into every target at once, never the password secret, and resolves with each write', async () => {
+    const h = harness([state(repo, { stored: START - DAY }), state(env), state(org)])
+    h.port.writeFails.set(env.label, Object.assign(new Error('403 Forbidden'), { status: 403 }))
+    const signal = new AbortController().signal
+    const { written, contended } = await h.drive(h.rs.prove(signal))
+    expect(written).toEqual([
+      { status: 'fulfilled', value: 'created' },
+      { status: 'rejected', reason: new Error('403 Forbidden') },
+      { status: 'fulfilled', value: 'created' }
+    ])
+    expect(contended).toBe(false)
+    expect(h.port.writes.map((w) => [w.label, w.name, w.signal === signal])).toEqual([
+      [repo.label, STATE, true],
+      [env.label, STATE, true],
+      [org.label, STATE, true]
+    ])
+    // All three were sent before the first answered.
+    expect(h.port.log.slice(0, 3)).toEqual([
+      `write ${STATE} ${repo.label} start`,
+      `write ${STATE} ${env.label} start`,
+      `write ${STATE} ${org.label} start`
+    ])
+    expect(new Set(h.port.writes.map((w) => w.text))).toEqual(
+      new Set([`${LABEL}: write proof; a login may count toward the lockout from ${new Date(START).toISOString()}`])
+    )
+  })
+
+  test.each([
+    { name: 'every write created its copy', found: [] as string[], overwritten: [] as string[], contended: false },
+    { name: 'a copy this run found, written over', found: [env.label], overwritten: [], contended: false },
+    // GitHub answered "updated" where this run read nothing: another run wrote it in between.
+    { name: 'a copy another run wrote after this run read the targets', found: [], overwritten: [env.label], contended: true },
+    { name: 'the home record another run wrote meanwhile', found: [], overwritten: [repo.label], contended: true }
+  ])('contended: $name -> $contended', async ({ found, overwritten, contended }) => {
+    const old = START - DAY
+    const h = harness([repo, env, org].map((t) => state(t, { stored: START - 2 * DAY, record: found.includes(t.label) ? old : undefined })))
+    for (const label of overwritten) h.port.overwritten.add(label)
+    expect((await h.drive(h.rs.prove(new AbortController().signal))).contended).toBe(contended)
+  })
+})
+
+describe('loginFailed: what counts, and what is sent again', () => {
+  test.each([
+    { name: 'a refusal', kind: 'refused', next: 'stop', counted: 1 },
+    { name: 'an answer in an unknown shape', kind: 'unrecognised', next: 'stop', counted: 1 },
+    { name: 'a lost answer', kind: 'lost', next: 'retry', counted: 1 },
+    { name: 'a timeout', kind: 'timeout', next: 'retry', counted: 1 },
+    { name: 'a 5xx', kind: 'server', next: 'retry', counted: 1 },
+    { name: 'a redirect (may have counted, not sent again)', kind: 'redirect', next: 'stop', counted: 1 },
+    { name: 'a 200 without a session token', kind: 'bad-response', next: 'stop', counted: 1 },
+    { name: 'a gateway fault', kind: 'gateway', next: 'stop', counted: 0 },
+    { name: "the gateway's own 429", kind: 'throttled', next: 'stop', counted: 0 },
+    { name: 'an OAuth error', kind: 'oauth', next: 'stop', counted: 0 },
+    { name: 'a connection never made', kind: 'not-sent', next: 'stop', counted: 0 }
+  ] as const)('$name: $next, $counted counted', ({ kind, next, counted }) => {
+    const { rs } = harness([state(repo)])
+    expect(rs.loginFailed(failure(kind))).toBe(next)
+    expect(rs.countedAttempts).toBe(counted)
+  })
+
+  test.each([
+    { name: 'an error of the token call inside the login', error: tsError('token', { kind: 'lost' }), counted: 0 },
+    { name: 'an error that is not ThingSpace\u2019s', error: new Error('boom'), counted: 0 },
+    // A login abandoned in flight may have reached the user service like one whose answer was lost.
+    { name: 'a cancellation while the login was in flight', error: new CancelledError('SIGINT'), counted: 1 }
+  ])('$name: stop, $counted counted', ({ error, counted }) => {
+    const { rs } = harness([state(repo)])
+    expect(rs.loginFailed(error)).toBe('stop')
+    expect(rs.countedAttempts).toBe(counted)
+  })
+
+  test('one retry per run: a second lost answer stops, and both count', () => {
+    const { rs } = harness([state(repo)])
+    expect([rs.loginFailed(failure('lost')), rs.loginFailed(failure('timeout')), rs.countedAttempts]).toEqual(['retry', 'stop', 2])
+  })
+
+  test('the retry is spent for the run: a success in between does not give it back, but does reset the count', () => {
+    const { rs } = harness([state(repo)])
+    rs.loginFailed(failure('lost'))
+    rs.loginSucceeded()
+    expect(rs.countedAttempts).toBe(0)
+    expect([rs.loginFailed(failure('lost')), rs.countedAttempts]).toEqual(['stop', 1])
+  })
+
+  test('after a try-once decision a lost answer is not sent again', () => {
+    const { rs } = harness([state(repo, { stored: START - 2 * DAY, record: START - DAY })], true)
+    expect(rs.decision.kind).toBe('try-once')
+    expect([rs.loginFailed(failure('lost')), rs.countedAttempts]).toEqual(['stop', 1])
+  })
+
+  test('after a signal a lost answer is not sent again', () => {
+    const { rs, cancel } = harness([state(repo)])
+    cancel.receive('SIGINT')
+    expect([rs.loginFailed(failure('lost')), rs.countedAttempts]).toEqual(['stop', 1])
+    cancel.dispose()
+  })
+})
+
+describe('settle: which copies come off', () => {
+  const LOST = (): ThingSpaceError => failure('lost')
+  const GATEWAY = (): ThingSpaceError => failure('gateway')
+  type Step = 'ok' | 'refused' | 'lost' | 'gateway' | 'cancelled'
+  const apply = (rs: RotationState, steps: Step[]): void => {
+    for (const s of steps) {
+      if (s === 'ok') rs.loginSucceeded()
+      else rs.loginFailed(s === 'refused' ? refused() : s === 'lost' ? LOST() : s === 'gateway' ? GATEWAY() : new CancelledError('SIGINT'))
+    }
+  }
+  const STORED = START - 2 * DAY
+  const FRESH = { stored: STORED }
+  const EARLIER = { stored: STORED, record: START - DAY }
+  const HOME = `${repo.label} ${STATE}`
+  const OTHER = `${env.label} ${STATE}`
+  const MARKER = `${repo.label} ${LEGACY}`
+  test.each([
+    // Only this run's record (written ahead by the proof); the copy in the other target is only a proof, and always goes.
+    { name: 'own record, the login succeeded', home: FRESH, proved: true, logins: ['ok'], moved: false, removed: [HOME, OTHER] },
+    { name: 'own record, no login sent', home: FRESH, proved: true, logins: [], moved: false, removed: [HOME, OTHER] },
+    { name: 'own record, the login stopped at the gateway', home: FRESH, proved: true, logins: ['gateway'], moved: false, removed: [HOME, OTHER] },
+    { name: 'own record, the login refused', home: FRESH, proved: true, logins: ['refused'], moved: false, removed: [OTHER] },
+    { name: 'own record, the login lost', home: FRESH, proved: true, logins: ['lost'], moved: false, removed: [OTHER] },
+    { name: 'own record, the login abandoned on a signal', home: FRESH, proved: true, logins: ['cancelled'], moved: false, removed: [OTHER] },
+    { name: 'own record, lost then the gateway', home: FRESH, proved: true, logins: ['lost', 'gateway'], moved: false, removed: [OTHER] },
+    { name: 'own record, lost then succeeded', home: FRESH, proved: true, logins: ['lost', 'ok'], moved: false, removed: [HOME, OTHER] },
+    { name: 'own record, succeeded then a fresh login lost', home: FRESH, proved: true, logins: ['ok', 'lost'], moved: false, removed: [OTHER] },
+    {
+      name: 'own record, succeeded then a fresh login at the gateway',
+      home: FRESH,
+      proved: true,
+      logins: ['ok', 'gateway'],
+      moved: false,
+      removed: [HOME, OTHER]
+    },
+    // The password secret changed since this run read it: its refusal says nothing about the value there now.
+    { name: 'own record, refused while the secret moved', home: FRESH, proved: true, logins: ['refused'], moved: true, removed: [HOME, OTHER] },
+    // An earlier run's record in force: it still stands unless a login succeeded.
+    { name: 'earlier record, the login succeeded', home: EARLIER, proved: true, logins: ['ok'], moved: false, removed: [HOME, OTHER] },
+    { name: 'earlier record, no login sent', home: EARLIER, proved: true, logins: [], moved: false, removed: [OTHER] },
+    { name: 'earlier record, the login at the gateway', home: EARLIER, proved: true, logins: ['gateway'], moved: false, removed: [OTHER] },
+    { name: 'earlier record, the login refused', home: EARLIER, proved: true, logins: ['refused'], moved: false, removed: [OTHER] },
+    { name: 'earlier record, refused while the secret moved', home: EARLIER, proved: true, logins: ['refused'], moved: true, removed: [OTHER] },
+    // No proof written (the run stopped before it): this run left nothing to remove.
+    { name: 'no record, not proved', home: FRESH, proved: false, logins: [], moved: false, removed: [] },
+    // The marker of an earlier version: removed only once a login succeeded.
+    {
+      name: 'legacy marker in force, the login succeeded',
+      home: { stored: STORED, legacy: START - DAY },
+      proved: true,
+      logins: ['ok'],
+      moved: false,
+      removed: [HOME, OTHER, MARKER]
+    },
+    {
+      name: 'stale legacy marker, the login succeeded',
+      home: { stored: STORED, legacy: STORED - DAY },
+      proved: true,
+      logins: ['ok'],
+      moved: false,
+      removed: [HOME, OTHER, MARKER]
+    },
+    { name: 'legacy marker, no login sent', home: { stored: STORED, legacy: START - DAY }, proved: true, logins: [], moved: false, removed: [OTHER] },
+    {
+      name: 'stale legacy marker, no login sent',
+      home: { stored: STORED, legacy: STORED - DAY },
+      proved: true,
+      logins: [],
+      moved: false,
+      removed: [HOME, OTHER]
+    },
+    {
+      name: 'legacy marker, the login lost',
+      home: { stored: STORED, legacy: START - DAY },
+      proved: true,
+      logins: ['lost'],
+      moved: false,
+      removed: [OTHER]
+    },
+    {
+      name: 'legacy marker, refused while the secret moved',
+      home: { stored: STORED, legacy: START - DAY },
+      proved: true,
+      logins: ['refused'],
+      moved: true,
+      removed: [OTHER]
+    },
+    {
+      name: 'stale legacy marker, not proved, the login succeeded',
+      home: { stored: STORED, legacy: STORED - DAY },
+      proved: false,
+      logins: ['ok'],
+      moved: false,
+      removed: [MARKER]
+    }
+  ] as { name: string; home: object; proved: boolean; logins: Step[]; moved: boolean; removed: string[] }[])(
+    '$name: removes $removed',
+    async ({ home, proved, logins, moved, removed }) => {
+      const h = harness([state(repo, home), state(env, { stored: STORED })], true)
+      if (proved) await h.drive(h.rs.prove(new AbortController().signal))
+      apply(h.rs, logins)
+      await h.drive(h.rs.settle({ secretMoved: moved }))
+      expect(h.port.removed()).toEqual(removed)
+      expect(h.warnings).toEqual([])
+    }
+  )
+
+  test.each([
+    // A 4xx stored nothing: there is nothing of this run's there to remove.
+    { name: 'the home write refused (4xx)', fault: { label: repo.label, status: 403 }, removed: [OTHER] },
+    { name: 'the other write refused (4xx)', fault: { label: env.label, status: 404 }, removed: [HOME] },
+    // No answer, or a 5xx: the write may have landed, so its copy is removed too.
+    { name: 'the home write unanswered', fault: { label: repo.label, status: undefined }, removed: [HOME, OTHER] },
+    { name: 'the other write answered 500', fault: { label: env.label, status: 500 }, removed: [HOME, OTHER] }
+  ])('a proof write that failed, no login: $name -> removes $removed', async ({ fault, removed }) => {
+    const h = harness([state(repo, { stored: STORED }), state(env, { stored: STORED })])
+    h.port.writeFails.set(fault.label, Object.assign(new Error('failed'), { status: fault.status }))
+    await h.drive(h.rs.prove(new AbortController().signal))
+    await h.drive(h.rs.settle())
+    expect(h.port.removed()).toEqual(removed)
+  })
+
+  // Another run wrote the rotation state meanwhile: only the copies this run created are its own.
+  test.each([
+    { name: 'the other copy written over', overwritten: [env.label], logins: ['ok'], removed: [HOME] },
+    { name: 'the home record written over', overwritten: [repo.label], logins: [], removed: [OTHER] },
+    { name: 'both written over', overwritten: [repo.label, env.label], logins: ['ok'], removed: [] }
+  ] as { name: string; overwritten: string[]; logins: Step[]; removed: string[] }[])(
+    'contended ($name): removes $removed',
+    async ({ overwritten, logins, removed }) => {
+      const h = harness([state(repo, { stored: STORED }), state(env, { stored: STORED })])
+      for (const label of overwritten) h.port.overwritten.add(label)
+      await h.drive(h.rs.prove(new AbortController().signal))
+      apply(h.rs, logins)
+      await h.drive(h.rs.settle())
+      expect(h.port.removed()).toEqual(removed)
+    }
+  )
+
+  test('runs once: a second settle (even with secretMoved) removes nothing more', async () => {
+    const h = harness([state(repo, { stored: STORED })])
+    await h.drive(h.rs.prove(new AbortController().signal))
+    h.rs.loginFailed(refused())
+    await h.drive(h.rs.settle())
+    await h.drive(h.rs.settle({ secretMoved: true }))
+    expect(h.port.removed()).toEqual([])
+  })
+
+  test('a removal that fails is a warning naming the secret and the target, and every other removal is still tried', async () => {
+    const h = harness([state(repo, { stored: STORED, legacy: START - DAY }), state(env, { stored: STORED })], true)
+    h.port.removeFails = new Error('Failed to delete: 403 Forbidden')
+    await h.drive(h.rs.prove(new AbortController().signal))
+    h.rs.loginSucceeded()
+    await h.drive(h.rs.settle())
+    expect(h.port.removed()).toEqual([HOME, OTHER, MARKER])
+    expect(h.warnings).toEqual(
+      [
+        [STATE, repo.label],
+        [STATE, env.label],
+        [LEGACY, repo.label]
+      ].map(
+        ([name, label]) =>
+          `Could not remove ${name} from ${label} (runs nobody started by hand may stop until the password secret is updated): Failed to delete: 403 Forbidden`
+      )
+    )
+  })
+
+  test('a removal that hangs after a signal is given up at the deadline, with a warning', async () => {
+    const h = harness([state(repo, { stored: STORED })])
+    await h.drive(h.rs.prove(new AbortController().signal))
+    h.rs.loginSucceeded()
+    h.port.removeHangs = true
+    h.cancel.receive('SIGTERM')
+    const settled = await h.clock.drive(h.rs.settle())
+    expect(settled).toMatchObject({ status: 'fulfilled', at: START + 50 + 1500 })
+    expect(h.warnings).toEqual([expect.stringContaining(`Could not remove ${STATE} from ${repo.label}`)])
+    h.cancel.dispose()
+  })
+})
+
+describe('verifyFailed: a fresh record after the stores', () => {
+  test('waits for the removal that settling started, then writes the record: the record is never removed after it lands', async () => {
+    const h = harness([state(repo, { stored: START - DAY })])
+    await h.drive(h.rs.prove(new AbortController().signal))
+    h.rs.loginSucceeded()
+    h.port.log.length = 0
+    const settling = h.rs.settle()
+    const recorded = await h.drive(h.rs.verifyFailed(failure('lost'), true))
+    await h.drive(settling)
+    expect(recorded).toEqual({ recorded: true })
+    expect(h.port.log).toEqual([
+      `remove ${STATE} ${repo.label} start`,
+      `remove ${STATE} ${repo.label} end`,
+      `write ${STATE} ${repo.label} start`,
+      `write ${STATE} ${repo.label} end`
+    ])
+    expect(h.port.writes.at(-1)?.text).toBe(`${LABEL}: the verify login may count toward the lockout from ${new Date(START + 50 + 70).toISOString()}`)
+  })
+
+  test('starts the removal itself when nothing settled yet, and still writes after it', async () => {
+    const h = harness([state(repo, { stored: START - DAY })])
+    await h.drive(h.rs.prove(new AbortController().signal))
+    h.rs.loginSucceeded()
+    h.port.log.length = 0
+    expect(await h.drive(h.rs.verifyFailed(refused(), true))).toEqual({ recorded: true })
+    expect(h.port.log.map((l) => l.split(' ').slice(0, 2).join(' '))).toEqual([
+      `remove ${STATE}`,
+      `remove ${STATE}`,
+      `write ${STATE}`,
+      `write ${STATE}`
+    ])
+  })
+
+  test.each([
+    { name: 'a failure that never reached the user service', error: failure('gateway'), homeHolds: true },
+    { name: 'the home target no longer holds this run\u2019s password', error: refused(), homeHolds: false },
+    { name: 'a lost answer, the home target written again', error: failure('lost'), homeHolds: false }
+  ])('nothing is written after $name', async ({ error, homeHolds }) => {
+    const h = harness([state(repo, { stored: START - DAY })])
+    await h.drive(h.rs.prove(new AbortController().signal))
+    h.rs.loginSucceeded()
+    const before = h.port.writes.length
+    expect(await h.drive(h.rs.verifyFailed(error, homeHolds))).toEqual({ recorded: false })
+    expect(h.port.writes.length).toBe(before)
+  })
+
+  test('a fresh record that cannot be written says why', async () => {
+    const h = harness([state(repo, { stored: START - DAY })])
+    await h.drive(h.rs.prove(new AbortController().signal))
+    h.rs.loginSucceeded()
+    h.port.writeFails.set(repo.label, new Error('Failed to write P_ROTATION to repo: 403 Forbidden'))
+    expect(await h.drive(h.rs.verifyFailed(refused(), true))).toEqual({ recorded: false, why: 'Failed to write P_ROTATION to repo: 403 Forbidden' })
+  })
+})
