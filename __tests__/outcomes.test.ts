@@ -230,11 +230,11 @@ describe('verdicts that say what was and was not written', () => {
     {
       name: 'a young record in the home target',
       recordedAt: new Date('2025-06-01T00:00:00.000Z'),
-      said: 'another run recorded a login in P_ROTATION of repo:o/r at 2025-06-01T00:00:00.000Z, and no new password has been stored since'
+      said: 'another run wrote P_ROTATION to repo:o/r at 2025-06-01T00:00:00.000Z (a run records its login there before sending it), and no new password has been stored since'
     },
     { name: 'a proof written over', recordedAt: undefined, said: 'another run wrote P_ROTATION to repo:o/r after this run read it' }
   ])('another run at work ($name): failed-unknown, no login sent', ({ recordedAt, said }) => {
-    expect(verdicts.anotherRunAtWork({ recordedAt, recordName: 'P_ROTATION', home: 'repo:o/r' })).toEqual({
+    expect(verdicts.anotherRunAtWork({ recordedAt, recordName: 'P_ROTATION', where: 'repo:o/r' })).toEqual({
       result: 'failed-unknown',
       ok: false,
       message:

@@ -461,7 +461,7 @@ describe('the lockout record in the home target', () => {
     const w = world()
     recorded(w, START - DAY, record)
     const { outcome } = await run(w, { eventName, triggeringActor })
-    expect(outcome).toEqual({ result: 'failed-unchanged', ok: false, message: STOP(new Date(START - DAY), record), targets: expect.any(Array) })
+    expect(outcome).toEqual({ result: 'failed-unchanged', ok: false, message: STOP(new Date(START - DAY), record), targets: expect.any(Array), activeUsername: USERNAME })
     expect(counts(w)).toEqual(NOTHING)
     expect(w.secrets.writes).toEqual([])
     expect(w.secrets.get(REPO, record)?.updatedAt).toEqual(new Date(START - DAY))
@@ -541,7 +541,7 @@ describe('the lockout record in the home target', () => {
       const at = new Date(START - RUN_IN_PROGRESS_MS + MINUTE)
       recorded(w, at.getTime())
       const { outcome } = await run(w, { eventName, triggeringActor })
-      expect(outcome).toEqual({ result: 'failed-unknown', ok: false, message: BUSY(at), targets: expect.any(Array) })
+      expect(outcome).toEqual({ result: 'failed-unknown', ok: false, message: BUSY(at), targets: expect.any(Array), activeUsername: USERNAME })
       expect(counts(w)).toEqual(NOTHING)
       expect(w.secrets.writes).toEqual([])
     }

@@ -17,11 +17,14 @@ export function dueTargets(states: TargetState[], minAgeDays: number, now: numbe
 /**
  * Targets whose password secret changed after this job read its secrets (when it started). The
  * password input is then probably stale (another rotation already replaced it), and logging in with
- * it could count toward the lockout.
+ * it could count toward the lockout. GitHub's times are to the second, so a store in the very second
+ * the job started may have come after it: that counts as stale too (the strict side: a rerun costs
+ * nothing, a login with a replaced password costs an attempt).
  */
 export function staleTargets(states: TargetState[], secretsReadAt: Date | undefined): TargetState[] {
   if (!secretsReadAt) return []
-  return states.filter((st) => st.existing && st.existing.updatedAt.getTime() > secretsReadAt.getTime())
+  const second = Math.floor(secretsReadAt.getTime() / 1000)
+  return states.filter((st) => st.existing && Math.floor(st.existing.updatedAt.getTime() / 1000) >= second)
 }
 
 /**

@@ -74,10 +74,11 @@ export function lockoutDecision(states: TargetState[], attended: boolean, now: n
   ].filter((r): r is { at: Date; legacy: boolean } => r.at !== undefined && r.at.getTime() >= stored)
   const recent = (at: Date | undefined): at is Date => at !== undefined && now - at.getTime() < RUN_IN_PROGRESS_MS
   const latest = inForce.length > 0 ? inForce.reduce((a, b) => (b.at.getTime() > a.at.getTime() ? b : a)) : undefined
-  if (latest && !latest.legacy && recent(latest.at)) return { kind: 'busy', recordedAt: latest.at, where: home.target.label }
+  // Another run at work comes first: even a person's try-once would log in alongside it.
+  const atWork = states.find((st, i) => recent(st.recordAt) && (i > 0 || (latest !== undefined && !latest.legacy)))
+  if (atWork) return { kind: 'busy', recordedAt: atWork.recordAt!, where: atWork.target.label }
   if (latest) return { kind: attended ? 'try-once' : 'stop', recordedAt: latest.at, legacy: latest.legacy }
-  const elsewhere = states.slice(1).find((st) => recent(st.recordAt))
-  return elsewhere ? { kind: 'busy', recordedAt: elsewhere.recordAt!, where: elsewhere.target.label } : { kind: 'clear' }
+  return { kind: 'clear' }
 }
 
 /** How a failed login ends for the flow: sent again, or reported. */
@@ -102,6 +103,8 @@ export class RotationState {
   private counted = 0
   private retriesLeft: number
   private settling: Promise<void> | undefined
+  /** The proof's writes, which settling waits for (up to the deadline): a removal must not overtake a write still on its way. */
+  private proving: Promise<unknown> | undefined
 
   constructor(states: TargetState[], attended: boolean, deps: StateDeps, runLabel: string) {
     this.states = states
@@ -136,7 +139,9 @@ export class RotationState {
     const note = `${this.runLabel}: write proof; a login may count toward the lockout from ${new Date(this.d.now()).toISOString()}`
     if (this.record === 'none') this.record = 'ahead'
     this.proof = this.states.map(() => 'maybe') // a signal may cut the writes short: they may land
-    const written = await Promise.allSettled(this.states.map((st) => github.write(st, note, github.stateName, signal)))
+    const proving = Promise.allSettled(this.states.map((st) => github.write(st, note, github.stateName, signal)))
+    this.proving = proving
+    const written = await proving
     this.proof = written.map((w) => (w.status === 'fulfilled' ? w.value : writeMayHaveLanded(w.reason) ? 'maybe' : 'none'))
     // A home write GitHub refused (a 4xx) stored nothing: no record of this run's stands there.
     if (this.proof[0] === 'none' && this.record === 'ahead') this.record = 'none'
@@ -185,7 +190,8 @@ export class RotationState {
   }
 
   private async removeStale(secretMoved: boolean): Promise<void> {
-    const { github } = this.d
+    const { github, cancel } = this.d
+    if (this.proving) await cancel.untilDeadline(this.proving).catch(() => {})
     const ownRecordOnly = this.record === 'ahead' && (!this.reachedService || secretMoved)
     const homeGoes = this.clean || ownRecordOnly
     const removals: Promise<void>[] = this.states.flatMap((st, i) => {

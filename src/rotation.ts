@@ -264,9 +264,10 @@ class Rotation {
   private stalePairs(readAt: Date | undefined): string[] {
     const alt = this.s.alternation
     if (!alt || !readAt) return []
+    // As for the password secret (staleTargets): a write in the very second the job started counts.
     const after = (v: NamedValue | Date | undefined): boolean => {
       const at = v instanceof Date ? v : v?.updatedAt
-      return at !== undefined && at.getTime() > readAt.getTime()
+      return at !== undefined && Math.floor(at.getTime() / 1000) >= Math.floor(readAt.getTime() / 1000)
     }
     const labels = this.records.filter((r) => after(r.pair?.username)).map((r) => `${r.report.label} (${alt.usernameName})`)
     if (after(this.standby?.passwordAt) || after(this.standby?.username)) labels.push(`${this.home.label} (the standby pair)`)
@@ -695,7 +696,7 @@ class Rotation {
     // With alternating usernames, the new pair is the active one wherever it was stored.
     const swapped = alt !== undefined && targets.some((t) => t.holdsNewPassword)
     const activeUsername = swapped ? alt.standbyUsername : s.username
-    return { ...verdict, targets, activeUsername, usernames: alt ? this.usernames(swapped) : undefined }
+    return { ...verdict, targets, activeUsername, ...(alt ? { usernames: this.usernames(swapped) } : {}) }
   }
 
   /** Both usernames, which one is active now, and when each password was last reset (as far as the targets tell). */

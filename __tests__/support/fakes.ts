@@ -718,7 +718,7 @@ export class FakeSecrets implements SecretsPort {
   }
 
   /** Reads a secret's updatedAt again (the flow's checks for a write by another run). */
-  async updatedAt(state: TargetState, name = this.secretName): Promise<Date | undefined> {
+  async updatedAt(state: Pick<TargetState, 'target'>, name = this.secretName): Promise<Date | undefined> {
     const n = this.calls.reread++
     const { label } = state.target
     const fault = this.rereadFaults[n]
@@ -756,6 +756,7 @@ export function makeSettings(options: SettingsOptions = {}): Settings {
   return {
     username: USERNAME,
     password: PASSWORD,
+    alternation: undefined,
     basicCredential: Buffer.from('app-key:app-secret').toString('base64'),
     githubToken: 'ghs_fake-token',
     secretName: SECRET,
