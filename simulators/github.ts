@@ -4,7 +4,8 @@
  * secret metadata, PUT (201 created, 204 updated), an organization secret's selected repositories
  * (paginated with Link headers), and a workflow run with its jobs. Each scope holds its own real
  * Curve25519 keypair and decrypts what is stored, so a test can ask what a target really holds. Times
- * are given to the second, as GitHub gives them.
+ * are given to the second, as GitHub gives them. Actions scopes also hold variables: GET, POST (201;
+ * 409 when it exists), PATCH (204; 404 when it does not) and DELETE, with an organization's visibility.
  */
 import sodium from 'libsodium-wrappers'
 import { randomInt } from 'node:crypto'
@@ -33,9 +34,14 @@ export interface StoredSecret {
   selected?: number[]
 }
 
+/** A variable is held as GitHub holds it: plain text, with the same times and an organization's visibility. */
+export type StoredVariable = StoredSecret
+
 interface Scope {
   keys: Keypair
   secrets: Map<string, StoredSecret>
+  /** Actions variables (the Dependabot and Codespaces scopes have none). */
+  variables: Map<string, StoredVariable>
 }
 
 /** A repository or organization: its own scope holds the Actions secrets. */
@@ -77,6 +83,8 @@ export interface TokenGrant {
   scopes?: string[]
   /** Scope keys it lacks the permission for: their secrets answer 403 on read and write. */
   deny?: string[]
+  /** Scope keys whose variables it lacks the permission for (a permission of its own): 403 on read and write. */
+  denyVariables?: string[]
 }
 
 /** The scope key a token grant must name: a repository's for its environments. */
@@ -121,7 +129,7 @@ export class GitHubSimulator extends Simulator {
   }
 
   private emptyScope(): Scope {
-    return { keys: this.keypair(), secrets: new Map() }
+    return { keys: this.keypair(), secrets: new Map(), variables: new Map() }
   }
 
   private appScopes(): Record<App, Scope> {
@@ -130,11 +138,11 @@ export class GitHubSimulator extends Simulator {
 
   /**
    * GitHub's secondary rate limits turn away bursts of content-creating requests; the simulator does
-   * the same above `max` concurrent secret writes (403, retry-after).
+   * the same above `max` concurrent secret writes, and as many variable writes of each call (403, retry-after).
    */
   limitConcurrentWrites(max: number): void {
     this.concurrencyLimit = {
-      calls: ['put-secret'],
+      calls: ['put-secret', 'create-variable', 'update-variable'],
       max,
       answer: {
         status: 403,
@@ -184,21 +192,37 @@ export class GitHubSimulator extends Simulator {
     this.scope(scope).secrets.set(name.toUpperCase(), { value, createdAt: at, updatedAt: at, ...extra })
   }
 
+  /** Seeds a variable as if written earlier (an organization's is private unless `extra` says otherwise). */
+  seedVariable(scope: string, name: string, value: string, updatedAt: Date, extra: { visibility?: Visibility; selected?: number[] } = {}): void {
+    const at = githubTime(updatedAt)
+    const visibility = isOrgScope(scope) ? (extra.visibility ?? 'private') : undefined
+    this.scope(scope).variables.set(name.toUpperCase(), { value, createdAt: at, updatedAt: at, visibility, selected: extra.selected })
+  }
+
   /**
-   * Moves every stored secret's times `ms` into the past, as if everything so far had happened that
-   * long ago: consecutive runs of a test stand for scheduled runs days apart.
+   * Moves every stored secret's and variable's times `ms` into the past, as if everything so far had
+   * happened that long ago: consecutive runs of a test stand for scheduled runs days apart.
    */
   age(ms: number): void {
     const scopes: Scope[] = []
     for (const holder of [...this.repos.values(), ...this.orgs.values()]) scopes.push(holder, ...Object.values(holder.apps))
     for (const repo of this.repos.values()) scopes.push(...repo.environments.values())
     const back = (at: string): string => githubTime(Date.parse(at) - ms)
-    for (const scope of scopes) for (const secret of scope.secrets.values()) Object.assign(secret, { createdAt: back(secret.createdAt), updatedAt: back(secret.updatedAt) })
+    for (const scope of scopes) {
+      for (const held of [...scope.secrets.values(), ...scope.variables.values()]) {
+        Object.assign(held, { createdAt: back(held.createdAt), updatedAt: back(held.updatedAt) })
+      }
+    }
   }
 
   /** What a target holds, decrypted, or undefined. */
   secret(scope: string, name: string): StoredSecret | undefined {
     return this.scope(scope).secrets.get(name.toUpperCase())
+  }
+
+  /** A variable a target holds, or undefined. */
+  variable(scope: string, name: string): StoredVariable | undefined {
+    return this.scope(scope).variables.get(name.toUpperCase())
   }
 
   /** `repo:o/r`, `env:o/r/e` or `org:o`, or `dependabot:` / `codespaces:` before a `repo:` or `org:` key. */
@@ -254,6 +278,18 @@ export class GitHubSimulator extends Simulator {
       const app = p[3] as SecretsApp
       const scope = withApp(app, `repo:${p[1]}/${p[2]}`)
       return this.secretRoute(req, scope, () => this.inApp(this.repo(p[1], p[2]), app), p[5])
+    }
+    // /repos/{o}/{r}/actions/variables[/{name}]
+    if (p[0] === 'repos' && p[3] === 'actions' && p[4] === 'variables' && (p.length === 5 || p.length === 6)) {
+      return this.variableRoute(req, `repo:${p[1]}/${p[2]}`, () => this.repo(p[1], p[2]), p[5])
+    }
+    // /repos/{o}/{r}/environments/{e}/variables[/{name}]
+    if (p[0] === 'repos' && p[3] === 'environments' && p[5] === 'variables' && (p.length === 6 || p.length === 7)) {
+      return this.variableRoute(req, `env:${p[1]}/${p[2]}/${p[4]}`, () => this.env(p[1], p[2], p[4]), p[6])
+    }
+    // /orgs/{org}/actions/variables[/{name}]
+    if (p[0] === 'orgs' && p[2] === 'actions' && p[3] === 'variables' && (p.length === 4 || p.length === 5)) {
+      return this.variableRoute(req, `org:${p[1]}`, () => this.org(p[1]), p[4])
     }
     // /repos/{o}/{r}/environments/{e}/secrets/...
     if (p[0] === 'repos' && p[3] === 'environments' && p[5] === 'secrets' && p.length === 7) {
@@ -323,8 +359,120 @@ export class GitHubSimulator extends Simulator {
     throw new JsonError(404, { message: 'Not Found' })
   }
 
-  /** `run` is a read that no secrets permission denies. */
-  private withAuth(req: IncomingJson, scope: string, access: 'run' | 'read' | 'write', handle: () => Answer): Answer {
+  /** A scope's variables: POST to the collection, GET, PATCH and DELETE one by name. */
+  private variableRoute(req: IncomingJson, scope: string, find: () => Scope, name: string | undefined): Routed {
+    const auth = (access: 'read' | 'write', handle: (variables: Map<string, StoredVariable>) => Answer) => (): Answer =>
+      this.withAuth(req, scope, access, () => handle(find().variables), 'variables')
+    if (name === undefined) {
+      if (req.method !== 'POST') throw new JsonError(404, { message: 'Not Found' })
+      return { call: 'create-variable', scope, handle: auth('write', (variables) => this.createVariable(variables, req.text, scope)) }
+    }
+    const key = name.toUpperCase()
+    const mustHave = (variables: Map<string, StoredVariable>): StoredVariable => {
+      const variable = variables.get(key)
+      if (!variable) throw new JsonError(404, { message: 'Not Found' })
+      return variable
+    }
+    if (req.method === 'GET') {
+      return {
+        call: 'get-variable',
+        scope,
+        handle: auth('read', (variables) => {
+          const v = mustHave(variables)
+          const body: Record<string, unknown> = { name: key, value: v.value, created_at: v.createdAt, updated_at: v.updatedAt }
+          if (isOrgScope(scope)) {
+            body.visibility = v.visibility
+            if (v.visibility === 'selected') body.selected_repositories_url = `${this.url}${req.path}/repositories`
+          }
+          return { status: 200, body }
+        })
+      }
+    }
+    if (req.method === 'PATCH') {
+      return { call: 'update-variable', scope, handle: auth('write', (variables) => this.updateVariable(mustHave(variables), key, req.text, scope)) }
+    }
+    if (req.method === 'DELETE') {
+      return {
+        call: 'delete-variable',
+        scope,
+        handle: auth('write', (variables) => {
+          mustHave(variables)
+          variables.delete(key)
+          return { status: 204 }
+        })
+      }
+    }
+    throw new JsonError(404, { message: 'Not Found' })
+  }
+
+  private createVariable(variables: Map<string, StoredVariable>, text: string, scope: string): Answer {
+    const body = parseJson(text) as { name?: unknown; value?: unknown; visibility?: unknown; selected_repository_ids?: unknown } | undefined
+    if (typeof body?.name !== 'string' || typeof body.value !== 'string') {
+      throw new JsonError(422, { message: 'Invalid request.\n\nname and value are required.' })
+    }
+    const name = body.name.toUpperCase()
+    if (!/^[A-Z_][A-Z0-9_]*$/.test(name) || name.startsWith('GITHUB_')) throw new JsonError(422, { message: 'Invalid variable name' })
+    if (variables.has(name)) throw new JsonError(409, { message: 'Already exists - Variable already exists' })
+    if (isOrgScope(scope) && body.visibility === undefined) throw new JsonError(422, { message: 'Invalid request.\n\nvisibility is required.' })
+    const access = this.variableAccess(body, scope, undefined)
+    const now = githubTime(this.now())
+    variables.set(name, { value: body.value, createdAt: now, updatedAt: now, ...access })
+    return { status: 201, body: {} }
+  }
+
+  private updateVariable(variable: StoredVariable, key: string, text: string, scope: string): Answer {
+    const body = parseJson(text) as { name?: unknown; value?: unknown; visibility?: unknown; selected_repository_ids?: unknown } | undefined
+    if (body === undefined || typeof body !== 'object') throw new JsonError(400, { message: 'Problems parsing JSON' })
+    // Renaming is not something the action does; the simulator refuses it rather than pretend.
+    if (body.name !== undefined && (typeof body.name !== 'string' || body.name.toUpperCase() !== key)) {
+      throw new JsonError(422, { message: 'renaming a variable is not simulated' })
+    }
+    if (body.value !== undefined && typeof body.value !== 'string') throw new JsonError(422, { message: 'value must be a string' })
+    const access = this.variableAccess(body, scope, variable)
+    Object.assign(variable, { ...(body.value === undefined ? {} : { value: body.value }), ...access, updatedAt: githubTime(this.now()) })
+    return { status: 204 }
+  }
+
+  /**
+   * An organization variable's visibility and selection after a write: what the body says, else what
+   * it had. Selected without ids keeps the ids it had, if it was selected (GitHub's documentation does
+   * not say; the client never relies on it for an update). Elsewhere a visibility is refused.
+   */
+  private variableAccess(
+    body: { visibility?: unknown; selected_repository_ids?: unknown },
+    scope: string,
+    had: StoredVariable | undefined
+  ): Pick<StoredVariable, 'visibility' | 'selected'> {
+    if (!isOrgScope(scope)) {
+      if (body.visibility !== undefined || body.selected_repository_ids !== undefined) {
+        throw new JsonError(422, { message: 'visibility is only for organization variables' })
+      }
+      return {}
+    }
+    const visibility = body.visibility ?? had?.visibility
+    if (visibility !== 'all' && visibility !== 'private' && visibility !== 'selected') {
+      throw new JsonError(422, { message: 'Invalid request.\n\nvisibility must be one of all, private, selected.' })
+    }
+    const ids: unknown = body.selected_repository_ids
+    if (ids === undefined) {
+      if (visibility !== 'selected') return { visibility, selected: undefined }
+      return { visibility, selected: had?.visibility === 'selected' ? (had.selected ?? []) : [] }
+    }
+    if (visibility !== 'selected') throw new JsonError(422, { message: 'selected_repository_ids can only be given when visibility is selected' })
+    if (!Array.isArray(ids) || !ids.every((id) => Number.isInteger(id))) {
+      throw new JsonError(422, { message: 'selected_repository_ids must be an array of integers' })
+    }
+    return { visibility, selected: ids as number[] }
+  }
+
+  /** `run` is a read that no secrets permission denies; variables have a permission of their own. */
+  private withAuth(
+    req: IncomingJson,
+    scope: string,
+    access: 'run' | 'read' | 'write',
+    handle: () => Answer,
+    of: 'secrets' | 'variables' = 'secrets'
+  ): Answer {
     const auth = req.headers.authorization ?? ''
     const match = /^(?:token|bearer) (.+)$/i.exec(auth)
     if (!match) throw new JsonError(401, { message: 'Requires authentication' })
@@ -332,7 +480,8 @@ export class GitHubSimulator extends Simulator {
     if (!grant) throw new JsonError(401, { message: 'Bad credentials' })
     const named = (keys: string[] | undefined, key: string): boolean => keys?.some((s) => s.toLowerCase() === key.toLowerCase()) ?? false
     if (grant.scopes && !named(grant.scopes, scope) && !named(grant.scopes, grantKey(scope))) throw new JsonError(404, { message: 'Not Found' })
-    const forbidden = (access !== 'run' && named(grant.deny, scope)) || (access === 'write' && !grant.write)
+    const forbidden =
+      (access !== 'run' && named(of === 'variables' ? grant.denyVariables : grant.deny, scope)) || (access === 'write' && !grant.write)
     if (forbidden) throw new JsonError(403, { message: 'Resource not accessible by personal access token' })
     return handle()
   }
