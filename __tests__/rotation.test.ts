@@ -461,7 +461,13 @@ describe('the lockout record in the home target', () => {
     const w = world()
     recorded(w, START - DAY, record)
     const { outcome } = await run(w, { eventName, triggeringActor })
-    expect(outcome).toEqual({ result: 'failed-unchanged', ok: false, message: STOP(new Date(START - DAY), record), targets: expect.any(Array), activeUsername: USERNAME })
+    expect(outcome).toEqual({
+      result: 'failed-unchanged',
+      ok: false,
+      message: STOP(new Date(START - DAY), record),
+      targets: expect.any(Array),
+      activeUsername: USERNAME
+    })
     expect(counts(w)).toEqual(NOTHING)
     expect(w.secrets.writes).toEqual([])
     expect(w.secrets.get(REPO, record)?.updatedAt).toEqual(new Date(START - DAY))

@@ -10,6 +10,7 @@
  */
 import type { Alternation } from './inputs.ts'
 import type { TargetState, WriteResult } from './github-secrets.ts'
+import type { GitHubVariables } from './github-variables.ts'
 import type { Target } from './targets.ts'
 
 /** What a username store holds under a name: the value where it can be read (variables), and when it was written. */
@@ -52,15 +53,19 @@ export function usernamesAsSecrets(secrets: {
   }
 }
 
-/** A store of usernames built on the variables client. */
-export function usernamesAsVariables(variables: {
-  read: (target: Target, name: string) => Promise<{ value: string; updatedAt: Date } | undefined>
-  write: (target: Target, name: string, value: string, existed: boolean, signal?: AbortSignal) => Promise<WriteResult>
-  remove: (target: Target, name: string) => Promise<void>
-}): UsernamePort {
+/**
+ * A store of usernames built on the variables client. The active username is read by the same
+ * consumers as the password secret, so an organization variable gets that secret's visibility and
+ * selected repositories; the action's own variables (the proof, the standby) stay private.
+ */
+export function usernamesAsVariables(variables: GitHubVariables, usernameName: string): UsernamePort {
   return {
     read: (target, name) => variables.read(target, name),
-    write: (state, name, value, existed, signal) => variables.write(state.target, name, value, existed, signal),
+    write: (state, name, value, existed, signal) =>
+      variables.write(state.target, name, value, existed, signal, {
+        visibility: name === usernameName ? (state.visibility ?? 'private') : 'private',
+        selectedRepositoryIds: name === usernameName ? state.selectedRepositoryIds : undefined
+      }),
     remove: (state, name) => variables.remove(state.target, name)
   }
 }

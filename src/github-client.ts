@@ -107,7 +107,8 @@ export function createOctokit(options: GitHubClientOptions): InstanceType<Return
       // The request log above says what each request did (route templates, never values); the secrets
       // client reports failures with context.
       log: { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} },
-      retry: { retryAfterBaseValue: retryAfterBaseMs },
+      // plugin-retry's default leaves 409 out; GitHub answers it to a create of something that exists: no retry mends that.
+      retry: { retryAfterBaseValue: retryAfterBaseMs, doNotRetry: [400, 401, 403, 404, 409, 410, 422, 451] },
       throttle: {
         retryAfterBaseValue: retryAfterBaseMs,
         onRateLimit: onLimit('primary'),

@@ -4,10 +4,11 @@
  */
 import * as core from '@actions/core'
 import { context } from '@actions/github'
-import { usernamesAsSecrets } from './alternation.ts'
+import { usernamesAsSecrets, usernamesAsVariables, type UsernamePort } from './alternation.ts'
 import { Cancellation } from './cancellation.ts'
-import { createOctokit } from './github-client.ts'
+import { createOctokit, type GitHubOctokit } from './github-client.ts'
 import { GitHubSecrets } from './github-secrets.ts'
+import { GitHubVariables } from './github-variables.ts'
 import { InputError, readSettings, type RunContext, type Settings } from './inputs.ts'
 import { verdicts, type Outcome } from './outcomes.ts'
 import { report } from './report.ts'
@@ -37,7 +38,7 @@ function buildDeps(settings: Settings, mask: SecretMask, cancel: Cancellation): 
   return {
     thingspace,
     github,
-    usernames: settings.alternation ? usernamesAsSecrets(github) : undefined,
+    usernames: usernameStore(settings, github, octokit),
     seal,
     // Deferred a turn, so the request just started is written to its socket first.
     prepareSeal: () => setImmediate(() => void loadSodium().catch(() => {})),
@@ -46,6 +47,13 @@ function buildDeps(settings: Settings, mask: SecretMask, cancel: Cancellation): 
     sleep: realSleep,
     log
   }
+}
+
+/** With alternating usernames, where the usernames live: Actions variables, or secrets. */
+function usernameStore(settings: Settings, secrets: GitHubSecrets, octokit: GitHubOctokit): UsernamePort | undefined {
+  const alt = settings.alternation
+  if (!alt) return undefined
+  return alt.usernameKind === 'variable' ? usernamesAsVariables(new GitHubVariables(octokit), alt.usernameName) : usernamesAsSecrets(secrets)
 }
 
 const positive = (n: number): number | undefined => (Number.isSafeInteger(n) && n > 0 ? n : undefined)
