@@ -5,7 +5,7 @@
  */
 import { describe, expect, test } from '@jest/globals'
 import type { Simulators } from '../simulators/harness.ts'
-import { DAY, ENV, REPO, SECRET, run, stored, withSimulators } from './support/scenario.ts'
+import { DAY, ENV, ORG, REPO, SECRET, run, stored, withSimulators } from './support/scenario.ts'
 
 const FIRST = 'm2m-api-user'
 const SECOND = 'm2m-api-user-b'
@@ -137,6 +137,72 @@ describe('alternating usernames, with the usernames kept as secrets', () => {
       expect(stopped.stdout).toContain(`${ENV} did not get the pair the last rotation stored`)
       expect(sims.thingspace.calls('login')).toHaveLength(0)
       expect(sims.thingspace.user(SECOND).password).toBe('Second-Passw0rd')
+    })
+  })
+})
+
+describe('alternating usernames, with the usernames kept as Actions variables', () => {
+  test.concurrent(
+    'a rotation into a repository, an environment and an organization: the pair swaps, the org variable is visible where the secret is',
+    async () => {
+      await withSimulators({ users: { [SECOND]: 'Second-Passw0rd' } }, async (sims) => {
+        const firstPassword = sims.thingspace.user(FIRST).password
+        const longAgo = new Date(Date.now() - 100 * DAY)
+        // The first alternating rotation: no target names a username yet, so the run creates every variable.
+        for (const t of [REPO, ENV]) sims.github.seed(t, SECRET, firstPassword, longAgo)
+        sims.github.seed(ORG, SECRET, firstPassword, longAgo, { visibility: 'all' })
+        sims.github.seed(REPO, `${SECRET}_STANDBY`, 'Second-Passw0rd', longAgo)
+        sims.github.seedVariable(REPO, `${USERNAME}_STANDBY`, SECOND, longAgo)
+
+        const result = await run(sims, {
+          inputs: { ...pairs(sims, FIRST, SECOND, 'variable'), targets: 'repo\nenv:production\norg:acme' },
+          env: { GITHUB_EVENT_NAME: 'schedule' }
+        })
+
+        expect(result.outputs).toMatchObject({ result: 'rotated', 'active-username': SECOND, 'targets-updated': '3' })
+        const live = sims.thingspace.user(SECOND).password
+        for (const t of [REPO, ENV, ORG]) expect([stored(sims, t), sims.github.variable(t, USERNAME)?.value]).toEqual([live, SECOND])
+        // A new org variable is visible to the repositories that read the secret; the action's own are private.
+        expect(sims.github.variable(ORG, USERNAME)).toMatchObject({ visibility: 'all' })
+        expect([stored(sims, REPO, `${SECRET}_STANDBY`), sims.github.variable(REPO, `${USERNAME}_STANDBY`)?.value]).toEqual([firstPassword, FIRST])
+        // The variables this run proved the stores with were removed.
+        for (const t of [REPO, ENV, ORG]) expect(sims.github.variable(t, `${SECRET}_ROTATION`)).toBeUndefined()
+        expect(sims.thingspace.user(FIRST).password).toBe(firstPassword)
+      })
+    }
+  )
+
+  test.concurrent('a target whose variable names the standby username stops the run before any login, naming it', async () => {
+    await withSimulators({ users: { [SECOND]: 'Second-Passw0rd' } }, async (sims) => {
+      const firstPassword = sims.thingspace.user(FIRST).password
+      const longAgo = new Date(Date.now() - 100 * DAY)
+      for (const t of [REPO, ENV]) sims.github.seed(t, SECRET, firstPassword, longAgo)
+      sims.github.seedVariable(REPO, USERNAME, FIRST, longAgo)
+      sims.github.seedVariable(ENV, USERNAME, SECOND, longAgo)
+
+      const stopped = await run(sims, { inputs: pairs(sims, FIRST, SECOND, 'variable'), env: { GITHUB_EVENT_NAME: 'schedule' } })
+
+      expect(stopped.outputs).toMatchObject({ result: 'failed-unchanged', 'active-username': FIRST })
+      expect(stopped.stdout).toContain(`${ENV}: ${USERNAME} names ${SECOND}, the username this run would reset, so its consumers use it`)
+      expect(sims.thingspace.calls('login')).toHaveLength(0)
+    })
+  })
+
+  test.concurrent('a token without the Variables permission: the reads say which permission it lacks, nothing is written or sent', async () => {
+    await withSimulators({ users: { [SECOND]: 'Second-Passw0rd' } }, async (sims) => {
+      const limited = 'ghp_NoVariables0123456789abcdefABCDEFabcd'
+      sims.github.addToken(limited, { write: true, denyVariables: ['repo:acme/fleet'] })
+      const firstPassword = sims.thingspace.user(FIRST).password
+      sims.github.seed(REPO, SECRET, firstPassword, new Date(Date.now() - 100 * DAY))
+
+      const result = await run(sims, { inputs: { ...pairs(sims, FIRST, SECOND, 'variable'), targets: 'repo', 'github-token': limited } })
+
+      expect(result.outputs.result).toBe('failed-unchanged')
+      expect(result.stdout).toContain('not every target can be read, so none was written')
+      expect(result.stdout).toMatch(/it needs the "Variables" repository permission \(read\)/)
+      expect(sims.thingspace.calls('login')).toHaveLength(0)
+      expect(sims.github.calls('put-secret')).toHaveLength(0)
+      expect(stored(sims, REPO)).toBe(firstPassword)
     })
   })
 })
