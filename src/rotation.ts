@@ -15,7 +15,7 @@ import { pairProblems, type NamedValue, type PairState, type StandbyState, type 
 import { CancelledError, DeadlineReached, type Cancellation } from './cancellation.ts'
 import { errorText } from './errors.ts'
 import { writeMayHaveLanded, type JobRef, type ReadTime, type SealFn, type TargetState, type WriteResult } from './github-secrets.ts'
-import type { Settings } from './inputs.ts'
+import type { Alternation, Settings } from './inputs.ts'
 import type { Sleep } from './retry.ts'
 import { verdicts, type Outcome, type TargetReport, type Verdict } from './outcomes.ts'
 import { dueTargets, isAttended, sessionMayHaveExpired, shadowCandidate, staleTargets, tokenOwnerWarning } from './preflight.ts'
@@ -564,55 +564,95 @@ class Rotation {
   }
 
   /**
-   * Stores the new password in one target (with alternating usernames, and the username it belongs
-   * to, in the same wave: a consumer reading between the two writes would get a mismatched pair).
-   * Says whether the target now holds it: yes, no, or maybe (a write failed without a 4xx).
+   * Stores the new password in one target. Says whether the target now holds it: yes, no, or maybe
+   * (a write failed without a 4xx, so it may have landed).
    */
   private async storeIn(r: TargetRecord, newPassword: string): Promise<'yes' | 'no' | 'maybe'> {
     const { s, d } = this
-    const alt = s.alternation
-    const [password, username] = await Promise.allSettled([
-      d.github.write(r.state!, newPassword),
-      alt ? d.usernames!.write(r.state!, alt.usernameName, alt.standbyUsername, r.pair?.username !== undefined) : Promise.resolve('updated')
-    ])
-    if (password.status === 'fulfilled') {
-      // Read back at once, to compare with a second read at the end (both GitHub's own times).
-      r.storedAt = d.github.updatedAt(r.state!).catch(() => undefined)
-    }
-    if (password.status === 'fulfilled' && username.status === 'fulfilled') {
-      r.report.outcome = alt ? `new password stored, with ${alt.usernameName} = ${alt.standbyUsername}` : 'new password stored'
-      r.report.holdsNewPassword = true
-      return 'yes'
-    }
-    const failed = [password, username].filter((w): w is PromiseRejectedResult => w.status === 'rejected')
-    const maybe = failed.some((w) => writeMayHaveLanded(w.reason))
-    const why = failed.map((w) => errorText(w.reason)).join('; ')
-    if (!alt || username.status === 'rejected') {
-      const half = alt && password.status === 'fulfilled' ? `the new password is stored, but ${alt.usernameName} may still name ${s.username}` : ''
+    if (s.alternation) return this.storePairIn(r, newPassword, s.alternation)
+    try {
+      await d.github.write(r.state!, newPassword)
+    } catch (error) {
+      const maybe = writeMayHaveLanded(error)
       r.report.outcome = maybe
-        ? `unknown, the write may have landed: ${why}`
-        : `NOT stored${half ? ` (${half})` : ', still holds the old password'}: ${why}`
-    } else {
-      r.report.outcome = `NOT stored: the password write failed while ${alt.usernameName} now names ${alt.standbyUsername}: ${why}`
+        ? `unknown, the write may have landed: ${errorText(error)}`
+        : `NOT stored, still holds the old password: ${errorText(error)}`
+      return maybe ? 'maybe' : 'no'
     }
-    return maybe ? 'maybe' : 'no'
+    this.stored(r, 'new password stored')
+    return 'yes'
+  }
+
+  /** A stored password is read back at once, to compare with a second read at the end (both GitHub's own times). */
+  private stored(r: TargetRecord, outcome: string): void {
+    r.storedAt = this.d.github.updatedAt(r.state!).catch(() => undefined)
+    r.report.outcome = outcome
+    r.report.holdsNewPassword = true
+  }
+
+  /**
+   * With alternating usernames: the username, then the password, so that a target is never left with
+   * half of the new pair. A username write that failed leaves the previous pair whole (and is written
+   * back, if it may have landed); a password write that failed after the username landed writes the
+   * username back, so the target keeps the previous pair, which still works (it was not reset). Only a
+   * target whose write-back also failed can hold half a pair: it is reported as unknown.
+   */
+  private async storePairIn(r: TargetRecord, newPassword: string, alt: Alternation): Promise<'yes' | 'no' | 'maybe'> {
+    const { s, d } = this
+    const writeName = (value: string): Promise<unknown> => d.usernames!.write(r.state!, alt.usernameName, value, r.pair?.username !== undefined)
+    const writeBack = async (why: string, mayHaveLanded: boolean): Promise<'no' | 'maybe'> => {
+      if (!mayHaveLanded) {
+        r.report.outcome = `NOT stored, still holds the previous pair: ${why}`
+        return 'no'
+      }
+      try {
+        await writeName(s.username)
+        r.report.outcome = `NOT stored (${alt.usernameName} written back to ${s.username}), still holds the previous pair: ${why}`
+        return 'no'
+      } catch (error) {
+        r.report.outcome = `unknown, it may hold half of the new pair (${alt.usernameName} could not be written back: ${errorText(error)}): ${why}`
+        return 'maybe'
+      }
+    }
+    try {
+      await writeName(alt.standbyUsername)
+    } catch (error) {
+      return writeBack(errorText(error), writeMayHaveLanded(error))
+    }
+    try {
+      await d.github.write(r.state!, newPassword)
+    } catch (error) {
+      // A password write that may have landed did, if the secret's time moved since this run read it.
+      const before = r.state!.existing?.updatedAt.getTime()
+      const now = writeMayHaveLanded(error) ? await d.github.updatedAt(r.state!).catch(() => undefined) : undefined
+      if (now !== undefined && now.getTime() !== before) {
+        this.stored(r, `new password stored (its answer was lost), with ${alt.usernameName} = ${alt.standbyUsername}`)
+        return 'yes'
+      }
+      return writeBack(errorText(error), true)
+    }
+    this.stored(r, `new password stored, with ${alt.usernameName} = ${alt.standbyUsername}`)
+    return 'yes'
   }
 
   /**
    * With alternating usernames: the previous active pair, unchanged and still valid, becomes the
-   * standby in the home target. Resolves with why not, if it could not be stored.
+   * standby in the home target: the password, then the username, so that a half-written standby
+   * names the active username and the next run stops at its inputs instead of logging in with a
+   * mismatched pair. Resolves with why not, if it could not be stored.
    */
   private async keepStandby(): Promise<string | undefined> {
     const { s, d } = this
     const alt = s.alternation
     if (!alt) return undefined
     const home = this.records[0].state!
-    const written = await Promise.allSettled([
-      d.github.write(home, s.password, alt.standbyPasswordName),
-      d.usernames!.write(home, alt.standbyUsernameName, s.username, this.standby?.username !== undefined)
-    ])
-    const failed = written.filter((w): w is PromiseRejectedResult => w.status === 'rejected')
-    return failed.length > 0 ? failed.map((w) => errorText(w.reason)).join('; ') : undefined
+    try {
+      await d.github.write(home, s.password, alt.standbyPasswordName)
+      await d.usernames!.write(home, alt.standbyUsernameName, s.username, this.standby?.username !== undefined)
+      return undefined
+    } catch (error) {
+      return errorText(error)
+    }
   }
 
   private resetFailure(error: unknown): Verdict {
