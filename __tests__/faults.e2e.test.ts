@@ -248,6 +248,7 @@ describe('the lockout budget across runs (issue 11)', () => {
       // Each run removes the rotation state from both targets once its login succeeded.
       expect({ puts: before.puts, deletes: before.deletes }).toEqual({ puts: 4, deletes: 2 })
       // A later workflow run (the stale-password guard compares the secrets with the job's or the run's start).
+      sims.github.age(60_000) // the first rotation a minute ago: a run started now read what it stored
       sims.github.addRun(FIXTURE.runId + 1, new Date())
 
       const scheduled = await run(sims, { inputs, env: { GITHUB_EVENT_NAME: 'schedule', GITHUB_RUN_ID: String(FIXTURE.runId + 1) } })
