@@ -110,7 +110,8 @@ try {
   const keys = execFileSync(NODE, [tool, 'keygen', '--key-file', keyFile], { encoding: 'utf8' })
   const publicKey = /recovery-public-key:\s+(\S+)/.exec(keys)![1]
   // The environment's write access is revoked between the proof and the store.
-  sims.github.addRun(4243, new Date()) // a new workflow run, started by hand
+  sims.github.age(60 * 60 * 1000) // an hour later (the simulator's secrets age), a new workflow run started by hand
+  sims.github.addRun(4243, new Date())
   sims.github.inject({
     call: 'put-secret',
     scope: SCOPES[1],
