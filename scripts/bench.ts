@@ -2,13 +2,15 @@
  * `npm run bench`: the action's bundle against the simulators with 0 ms and 100 ms of latency per
  * request: a scheduled run (the common case: `schedule`, min-age-days 80 as in the README, every
  * target holding a password stored 91 days ago) beside a dispatched one (`workflow_dispatch`,
- * min-age-days 0), next to a bare `node -e 0` and two references doing the same safe sequence: a
- * minimal client (scripts/reference-client.mjs) and the same client with the stack loaded first,
- * bundled with `ncc --minify` like the action (scripts/toolkit-reference.mjs: the fastest an action on
- * this stack can be). It prints median wall times with their spread, sequential waves (from the
- * simulators' request logs), where the scheduled run's time goes beyond the toolkit reference's, the
- * window from the reset to the last store of the password secret for 1, 5 and 20 targets, and how
- * loaded the machine was. Configurations take turns, run by run, so a change in load touches all.
+ * min-age-days 0), next to a bare `node -e 0` and the references doing the same safe sequence: a
+ * minimal client (scripts/reference-client.mjs), and the same client with the stack loaded first,
+ * bundled with `ncc --minify` like the action (scripts/toolkit-reference.mjs), its requests sent with
+ * plain fetch (the yardstick of issue 16) and, in a row of its own, through the stack's clients
+ * (Octokit with the retry and throttling plugins, @actions/http-client), as an action on this stack
+ * must send them. It prints median wall times with their spread, sequential waves (from the
+ * simulators' request logs), where the scheduled run's time goes beyond the references', the window
+ * from the reset to the last store of the password secret for 1, 5 and 20 targets, and how loaded the
+ * machine was. Configurations take turns, run by run, so a change in load touches all alike.
  *
  * Which bundle: `--src` bundles the working tree's sources as the tests do (jest's global setup);
  * otherwise ACTION_BUNDLE_DIR when set, else the committed dist/. `--write` records the figures in
@@ -16,7 +18,7 @@
  * nothing and never runs in CI.
  */
 import { execFileSync, spawn } from 'node:child_process'
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import globalSetup from '../__tests__/support/global-setup.ts'
@@ -29,7 +31,7 @@ const SECRET = actionDefaults({})['secret-name']
 const PROBE = `--import=${path.join(ROOT, 'scripts/rss-probe.mjs')}`
 const DAY_MS = 24 * 60 * 60 * 1000
 
-type Client = 'action' | 'reference' | 'toolkit reference'
+type Client = 'action' | 'reference' | 'toolkit reference' | 'toolkit reference, stack clients'
 type Event = 'schedule' | 'workflow_dispatch'
 
 interface Config {
@@ -51,8 +53,9 @@ interface Sample {
   tailMs: number
   cpuMs: number
   rssMiB: number
-  /** From the reset's start to the end of the last successful store of the password secret. */
+  /** From the reset's start to the end of the last successful store of the password secret, and the waves that started in it. */
   windowMs: number
+  windowWaves: number
   limited: number
   result: string
 }
@@ -98,7 +101,7 @@ function idleWithin(log: LogEntry[]): number {
   return idle
 }
 
-async function sample(c: Config, entry: string | undefined): Promise<Sample> {
+async function sample(c: Config, client: { entry?: string; env?: Record<string, string> }): Promise<Sample> {
   const sims = await startSimulators()
   try {
     sims.thingspace.latencyMs = c.latencyMs
@@ -106,7 +109,7 @@ async function sample(c: Config, entry: string | undefined): Promise<Sample> {
     sims.github.limitConcurrentWrites(10)
     const lines = targets(sims, c.targets)
     const inputs = { targets: lines.join('\n'), 'min-age-days': c.event === 'schedule' ? '80' : '0' }
-    const run = await runAction(sims, { inputs, entry, env: { NODE_OPTIONS: PROBE, GITHUB_EVENT_NAME: c.event } })
+    const run = await runAction(sims, { inputs, entry: client.entry, env: { NODE_OPTIONS: PROBE, GITHUB_EVENT_NAME: c.event, ...client.env } })
     const log = [...sims.thingspace.log, ...sims.github.log]
     const first = Math.min(...log.map((e) => e.start))
     const last = Math.max(...log.map((e) => e.end))
@@ -120,6 +123,7 @@ async function sample(c: Config, entry: string | undefined): Promise<Sample> {
     )
     const result = c.client === 'action' ? (run.outputs.result ?? `exit ${run.code}`) : run.code === 0 ? 'rotated' : `failed (exit ${run.code})`
     const idle = idleWithin(log)
+    const windowEnd = Math.max(...stores.map((e) => e.end))
     return {
       wallMs: run.wallMs,
       waves: countWaves(log),
@@ -129,7 +133,8 @@ async function sample(c: Config, entry: string | undefined): Promise<Sample> {
       tailMs: run.spawnedAt + run.wallMs - last,
       cpuMs: probe ? (Number(probe[2]) + Number(probe[3])) / 1000 : NaN,
       rssMiB: probe ? Number(probe[1]) / 1024 : NaN,
-      windowMs: reset && stores.length > 0 ? Math.max(...stores.map((e) => e.end)) - reset.start : NaN,
+      windowMs: reset && stores.length > 0 ? windowEnd - reset.start : NaN,
+      windowWaves: reset && stores.length > 0 ? countWaves(log.filter((e) => e.start >= reset.start && e.start < windowEnd)) : NaN,
       limited: sims.github.limited,
       result: holders.length === lines.length ? result : `${result}, ${holders.length} of ${lines.length} targets hold the live password`
     }
@@ -155,12 +160,11 @@ function duplicatedPackages(statsFile: string): string[] {
     copies.set(match[2], (copies.get(match[2]) ?? new Set()).add(dir))
   }
   const version = (dir: string): string => (JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')) as { version: string }).version
+  // node_modules may be a symlink (a worktree's); the stats name real paths.
+  const project = path.dirname(realpathSync(path.join(ROOT, 'node_modules')))
   return [...copies]
     .filter(([, dirs]) => dirs.size > 1)
-    .map(
-      ([name, dirs]) =>
-        `${name} (${[...dirs].map((d) => `${version(d)} in ${path.relative(path.join(ROOT, 'node_modules'), path.dirname(d)) || '.'}`).join(', ')})`
-    )
+    .map(([name, dirs]) => `${name} (${[...dirs].map((d) => `${version(d)} at ${path.relative(project, d)}`).join(', ')})`)
 }
 
 function chunkSizes(dir: string): string {
@@ -180,10 +184,11 @@ try {
   const stats = path.join(scratch, 'toolkit-stats.json')
   const ncc = path.join(ROOT, 'node_modules/.bin/ncc')
   execFileSync(ncc, ['build', 'scripts/toolkit-reference.mjs', '-o', toolkitDir, '--minify', '--quiet', '--stats-out', stats], { cwd: ROOT })
-  const entries: Record<Client, string | undefined> = {
-    action: undefined,
-    reference: path.join(ROOT, 'scripts/reference-client.mjs'),
-    'toolkit reference': path.join(toolkitDir, 'index.mjs')
+  const clients: Record<Client, { entry?: string; env?: Record<string, string> }> = {
+    action: {},
+    reference: { entry: path.join(ROOT, 'scripts/reference-client.mjs') },
+    'toolkit reference': { entry: path.join(toolkitDir, 'index.mjs') },
+    'toolkit reference, stack clients': { entry: path.join(toolkitDir, 'index.mjs'), env: { REFERENCE_TRANSPORT: 'stack' } }
   }
 
   const configs: Config[] = []
@@ -193,6 +198,7 @@ try {
       { client: 'action', event: 'workflow_dispatch', targets: 1, latencyMs },
       { client: 'reference', event: 'schedule', targets: 1, latencyMs },
       { client: 'toolkit reference', event: 'schedule', targets: 1, latencyMs },
+      { client: 'toolkit reference, stack clients', event: 'schedule', targets: 1, latencyMs },
       ...(latencyMs === 100 ? [{ client: 'action', event: 'schedule', targets: 5, latencyMs } as const] : []),
       { client: 'action', event: 'schedule', targets: 20, latencyMs }
     )
@@ -201,7 +207,7 @@ try {
   const samples = new Map<string, Sample[]>(configs.map((c) => [key(c), []]))
   for (let i = 0; i < RUNS; i++) {
     bare.push(await bareNode())
-    for (const c of configs) samples.get(key(c))!.push(await sample(c, entries[c.client]))
+    for (const c of configs) samples.get(key(c))!.push(await sample(c, clients[c.client]))
     process.stderr.write(`run ${i + 1} of ${RUNS} done (load ${load()})\n`)
   }
   const loadAtEnd = load()
@@ -238,7 +244,7 @@ try {
   const versus = (event: Event, against: Client): string =>
     [100, 0].map((l) => `at ${l} ms ${ratio(find('action', event, 1, l), find(against, 'schedule', 1, l))}`).join(', ')
 
-  // Where the scheduled run's time goes beyond the toolkit reference's: the phases of a run, medians.
+  // Where the scheduled run's time goes beyond the toolkit references': the phases of a run, medians.
   const phases: [string, keyof Omit<Sample, 'result'>][] = [
     ['start-up: spawn to first request', 'firstRequestMs'],
     ['requests in flight (the waves)', 'inFlightMs'],
@@ -247,18 +253,29 @@ try {
     ['wall', 'wallMs'],
     ['CPU (user + system)', 'cpuMs']
   ]
-  const profile = ['| phase (median) | latency | scheduled run | toolkit reference | difference |', '| --- | --- | --- | --- | --- |']
+  const profile = [
+    '| phase (median) | latency | scheduled run | toolkit reference | beyond it | toolkit reference, stack clients | beyond it |',
+    '| --- | --- | --- | --- | --- | --- | --- |'
+  ]
   for (const l of [100, 0]) {
-    const [a, b] = [find('action', 'schedule', 1, l), find('toolkit reference', 'schedule', 1, l)]
-    for (const [name, field] of phases)
-      profile.push(`| ${name} | ${l} ms | ${ms(of(a, field))} | ${ms(of(b, field))} | ${(of(a, field) - of(b, field)).toFixed(0)} ms |`)
-    profile.push(`| waves | ${l} ms | ${of(a, 'waves')} | ${of(b, 'waves')} | ${of(a, 'waves') - of(b, 'waves')} |`)
+    const [a, b, c] = [
+      find('action', 'schedule', 1, l),
+      find('toolkit reference', 'schedule', 1, l),
+      find('toolkit reference, stack clients', 'schedule', 1, l)
+    ]
+    const cells = (field: keyof Omit<Sample, 'result'>, unit: (x: number) => string): string => {
+      const [va, vb, vc] = [a, b, c].map((x) => of(x, field))
+      return [unit(va), unit(vb), unit(va - vb), unit(vc), unit(va - vc)].join(' | ')
+    }
+    for (const [name, field] of phases) profile.push(`| ${name} | ${l} ms | ${cells(field, ms)} |`)
+    profile.push(`| waves | ${l} ms | ${cells('waves', String)} |`)
   }
 
   const window = [1, 5, 20].map((n) => {
-    const list = samples.get(key(find('action', 'schedule', n, 100)))!.map((s) => s.windowMs)
-    const turned = samples.get(key(find('action', 'schedule', n, 100)))!.reduce((t, s) => t + s.limited, 0)
-    return `${n} target${n > 1 ? 's' : ''}: **${ms(median(list))}** (${Math.min(...list).toFixed(0)}–${Math.max(...list).toFixed(0)}), ${(median(list) / 100).toFixed(1)} round trips, ${turned} writes turned away`
+    const list = samples.get(key(find('action', 'schedule', n, 100)))!
+    const times = list.map((s) => s.windowMs)
+    const turned = list.reduce((t, s) => t + s.limited, 0)
+    return `${n} target${n > 1 ? 's' : ''}: **${ms(median(times))}** (${Math.min(...times).toFixed(0)}–${Math.max(...times).toFixed(0)}), ${median(list.map((s) => s.windowWaves))} waves, ${turned} writes turned away`
   })
 
   const cpu = os.cpus()
@@ -270,6 +287,7 @@ try {
     ...rows,
     '',
     `- Scheduled run / toolkit reference, median wall, 1 target: ${versus('schedule', 'toolkit reference')}. The target (issue 16): at most 1.10 at both.`,
+    `- Scheduled run / toolkit reference with the stack's clients: ${versus('schedule', 'toolkit reference, stack clients')}. Toolkit reference with the stack's clients / toolkit reference: ${[100, 0].map((l) => `at ${l} ms ${ratio(find('toolkit reference, stack clients', 'schedule', 1, l), find('toolkit reference', 'schedule', 1, l))}`).join(', ')}.`,
     `- Dispatched run / toolkit reference: ${versus('workflow_dispatch', 'toolkit reference')}. Scheduled run / minimal reference: ${versus('schedule', 'reference')}.`,
     `- From the reset to the last store of the password secret (scheduled, 100 ms per request, GitHub allowing 10 concurrent secret writes): ${window.join('; ')}.`,
     `- Bare \`node -e 0\`: median ${ms(median(bare))}.`,
