@@ -64,7 +64,7 @@ const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b)
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2
 }
-const ms = (x: number): string => `${x.toFixed(0)} ms`
+const ms = (x: number): string => `${Math.round(x) || 0} ms` // never "-0 ms"
 const label = (c: Config): string => (c.client === 'action' ? `action (${c.event === 'schedule' ? 'schedule' : 'dispatch'})` : c.client)
 const key = (c: Config): string => `${label(c)} ${c.targets} ${c.latencyMs}`
 
@@ -294,7 +294,7 @@ try {
     `- Bundles: the action's ${chunkSizes(path.join(bundleDir(), 'dist'))}; the toolkit reference's ${chunkSizes(toolkitDir)} (libsodium is the lazily loaded chunk of about 425 KiB in both).`,
     `- Packages the stack bundles more than once (ncc's stats of the toolkit reference; the action bundles the same stack): ${duplicates.length > 0 ? duplicates.join('; ') : 'none'}.`,
     '',
-    'Where the scheduled run spends its time beyond the toolkit reference (1 target):',
+    'Where the scheduled run spends its time beyond the toolkit references (1 target):',
     '',
     ...profile
   ].join('\n')
