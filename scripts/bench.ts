@@ -167,6 +167,14 @@ function duplicatedPackages(statsFile: string): string[] {
     .map(([name, dirs]) => `${name} (${[...dirs].map((d) => `${version(d)} at ${path.relative(project, d)}`).join(', ')})`)
 }
 
+/** Which bundle ran: the working tree's sources (with the commit that last changed them), another directory, or the committed dist/. */
+function bundleName(): string {
+  if (!process.argv.includes('--src')) return path.relative(ROOT, bundleDir()) ? bundleDir() : 'the committed dist/'
+  const git = (...args: string[]): string => execFileSync('git', args, { cwd: ROOT }).toString().trim()
+  const dirty = git('status', '--porcelain', '--', 'src') ? ', with uncommitted changes' : ''
+  return `src as of ${git('log', '-1', '--format=%h', '--', 'src')}${dirty}, built as the tests build it`
+}
+
 function chunkSizes(dir: string): string {
   return readdirSync(dir)
     .filter((f) => /\.m?js$/.test(f))
@@ -282,7 +290,7 @@ try {
   const machine = `${cpu[0]?.model ?? 'unknown CPU'}, ${cpu.length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${os.platform()} ${os.release()}, Node ${execFileSync(NODE, ['--version']).toString().trim()}`
   const duplicates = duplicatedPackages(stats)
   const report = [
-    `Measured ${new Date().toISOString().slice(0, 10)} on ${machine}, shared with other work: load average (1 min) ${loadAtStart} at the start, ${loadAtEnd} at the end. ${RUNS} runs per row, the rows taking turns; bundle: ${process.argv.includes('--src') ? 'the working tree, built as the tests build it' : path.relative(ROOT, bundleDir()) || 'the committed dist/'}.`,
+    `Measured ${new Date().toISOString().slice(0, 10)} on ${machine}, shared with other work: load average (1 min) ${loadAtStart} at the start, ${loadAtEnd} at the end. ${RUNS} runs per row, the rows taking turns; bundle: ${bundleName()}.`,
     '',
     ...rows,
     '',
