@@ -186,14 +186,17 @@ export const verdicts = {
       `The other run's result says whether the new password is stored in every target; if no run rotated it, log in to the ThingSpace portal before running again.`
   }),
 
-  resetUnknown: (what: string, username: string): Verdict => ({
+  /** `standby`: with alternating usernames, the reset was the standby's, whose password only the home target's standby secret holds. */
+  resetUnknown: (what: string, username: string, standby?: { secretName: string; home: string }): Verdict => ({
     result: 'failed-unknown',
     ok: false,
-    restoreByHand: true,
+    restoreByHand: standby === undefined,
     message:
       `The reset request was sent, but its outcome cannot be known (${what}). The old password may no longer work, and the new one, if any, was never received. ` +
       `Do not re-run this workflow: a login with a replaced password counts toward the 5-failure lockout. ` +
-      `Log in to the ThingSpace portal as ${username} (or ask Verizon M2M support), set a known password, and store it in every target by hand.`
+      (standby
+        ? `Consumers are not affected: they use the other username. Log in to the ThingSpace portal as ${username} (or ask Verizon M2M support), set a known password, and store it in ${standby.secretName} of ${standby.home}.`
+        : `Log in to the ThingSpace portal as ${username} (or ask Verizon M2M support), set a known password, and store it in every target by hand.`)
   }),
 
   rotated: (verified: boolean, swap?: { active: string; standby: string }): Verdict => ({
@@ -303,7 +306,8 @@ export const verdicts = {
       message: `The password WAS changed: the old one no longer works. ${where}${failed}${laterText}${unknown}${escrow}${standby}${s.verifyProblem ? ` Also, ${s.verifyProblem}` : ''}`,
       recoveryCiphertext: s.recoveryCiphertext,
       standbyCiphertext: s.standbyLost?.ciphertext,
-      restoreByHand: s.recoveryCiphertext === undefined
+      // By hand only where some target lacks the new password and nobody can read it (a lost standby alone needs none).
+      restoreByHand: s.recoveryCiphertext === undefined && !everywhere
     }
   },
 

@@ -67,7 +67,9 @@ export function tokenOwnerWarning(targets: Target[], githubToken: string): strin
  * when an Actions organization target exists and this repository is not itself a target.
  */
 export function shadowCandidate(targets: Target[], repository: Repository | undefined): Target | undefined {
-  if (!repository || !targets.some((t) => t.kind === 'org' && t.app === 'actions')) return undefined
+  // Only this repository's own organization's secrets reach its workflows, so only they can be shadowed.
+  const ownOrg = (t: Target): boolean => t.kind === 'org' && t.app === 'actions' && t.org.toLowerCase() === repository?.owner.toLowerCase()
+  if (!repository || !targets.some(ownOrg)) return undefined
   const here = (t: Target): boolean =>
     t.kind === 'repo' &&
     t.app === 'actions' &&

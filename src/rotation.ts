@@ -118,6 +118,11 @@ class Rotation {
     return this.records[0].report
   }
 
+  /** The secret that holds the password this run logs in with: with alternating usernames, the standby's. */
+  private get loginSecretName(): string {
+    return this.s.alternation?.standbyPasswordName ?? this.s.secretName
+  }
+
   private get state(): RotationState {
     return this.rotationState!
   }
@@ -207,13 +212,19 @@ class Rotation {
     }
 
     const attended = isAttended(s.eventName, s.triggeringActor)
-    this.rotationState = new RotationState(this.states, attended, { github: d.github, cancel: d.cancel, now: d.now, log: d.log }, this.runLabel())
+    this.rotationState = new RotationState(
+      this.states,
+      attended,
+      { github: d.github, cancel: d.cancel, now: d.now, log: d.log },
+      this.runLabel(),
+      this.standby?.passwordAt
+    )
     const lockout = this.state.decision
     if (lockout.kind === 'busy') {
       return verdicts.anotherRunAtWork({ recordedAt: lockout.recordedAt, recordName: d.github.stateName, where: lockout.where })
     }
     const recordName = lockout.kind !== 'clear' && lockout.legacy ? d.github.legacyMarkerName : d.github.stateName
-    if (lockout.kind === 'stop') return verdicts.lockoutStop(lockout, recordName, this.home.label, s.secretName, this.tokenRequested)
+    if (lockout.kind === 'stop') return verdicts.lockoutStop(lockout, recordName, this.home.label, this.loginSecretName, this.tokenRequested)
     if (lockout.kind === 'try-once') {
       d.log.warning(
         `A login with this password was refused, or may have been counted, at ${lockout.recordedAt.toISOString()} (recorded in ${recordName}), and ${s.secretName} has not been updated since; ` +
@@ -253,7 +264,9 @@ class Rotation {
     if (!here) return
     const own = await d.github.updatedAt({ target: here }, s.secretName).catch(() => undefined)
     if (own === undefined) return
-    const orgs = s.targets.filter((t) => t.kind === 'org' && t.app === 'actions').map((t) => t.label)
+    const orgs = s.targets
+      .filter((t) => t.kind === 'org' && t.app === 'actions' && t.org.toLowerCase() === s.repository?.owner.toLowerCase())
+      .map((t) => t.label)
     d.log.warning(
       `${here.label} has a ${s.secretName} secret of its own (updated ${own.toISOString()}), which takes precedence over ${orgs.join(', ')} in its workflows: ` +
         `this workflow reads that one, which this run does not write. Delete it, or add "repo" to the targets.`
@@ -407,8 +420,8 @@ class Rotation {
         username: this.loginUsername,
         recordName: d.github.stateName,
         home: this.home.label,
-        secretName: s.secretName,
-        storedAt: lastStore(this.states)
+        secretName: this.loginSecretName,
+        storedAt: s.alternation ? (this.standby?.passwordAt?.getTime() ?? 0) : lastStore(this.states)
       })
     }
   }
@@ -657,7 +670,9 @@ class Rotation {
 
   private resetFailure(error: unknown): Verdict {
     const { s } = this
-    if (error instanceof DeadlineReached) return verdicts.resetUnknown('the runner cancelled the step before the answer came', this.loginUsername)
+    const standby = s.alternation ? { secretName: s.alternation.standbyPasswordName, home: this.home.label } : undefined
+    if (error instanceof DeadlineReached)
+      return verdicts.resetUnknown('the runner cancelled the step before the answer came', this.loginUsername, standby)
     if (error instanceof ThingSpaceError) {
       // Refused by the user service right after a login with the same password: another rotation, most likely.
       if (error.kind === 'refused' && !isSessionError(error)) return verdicts.resetRefusedAfterLogin(error, this.loginUsername, s.secretName)
@@ -665,7 +680,7 @@ class Rotation {
       if (error.call === 'token' || ['refused', 'gateway', 'oauth', 'not-sent'].includes(error.kind))
         return verdicts.resetNotProcessed(error, isSessionError(error))
     }
-    return verdicts.resetUnknown(errorText(error), this.loginUsername)
+    return verdicts.resetUnknown(errorText(error), this.loginUsername, standby)
   }
 
   /** Logs in with the new password once the stores are done (its session is logged out with the others); resolves with the error if it failed. Never retried. */
