@@ -226,6 +226,14 @@ describe('writes', () => {
     expect(gh.peakInFlight('put-secret')).toBe(10)
   })
 
+  test("reads are not held to the plugin's default of 10 at once: 40 go out together", async () => {
+    const { gh, secrets } = await rig()
+    gh.latencyMs = 100
+    const t = target('repo')
+    await Promise.all(Array.from({ length: 40 }, (_, i) => secrets.updatedAt({ target: t }, `S_${i}`)))
+    expect(gh.peakInFlight('get-secret')).toBeGreaterThan(30) // 10 with plugin-throttling's own global group
+  })
+
   test('a write still queued when the signal aborts is not sent', async () => {
     const { gh, secrets } = await rig()
     gh.latencyMs = 100

@@ -21,6 +21,14 @@ export const API_VERSION = '2022-11-28'
  * the reset, when consumers that read a target see a dead password, to two write waves for 20 targets.
  */
 export const WRITE_CONCURRENCY = 10
+/**
+ * Requests of every kind may run 50 at once, where plugin-throttling's own global group allows 10 (GitHub
+ * allows 100): the first wave of reads for 20 targets (some 60 requests) goes out at once instead of in
+ * six rounds, and re-reads never queue behind stores. The plugin reads this group from its options as it
+ * reads `write`, though its types list only the others.
+ */
+const GLOBAL_GROUP = { global: new Bottleneck.Group({ maxConcurrent: 50, minTime: 0 }) }
+
 /** Longest single wait for a rate limit, and how many times one request may wait. */
 const MAX_RATE_LIMIT_WAIT_S = 60
 const MAX_RATE_LIMIT_RETRIES = 2
@@ -113,8 +121,10 @@ export function createOctokit(options: GitHubClientOptions): InstanceType<Return
         retryAfterBaseValue: retryAfterBaseMs,
         onRateLimit: onLimit('primary'),
         onSecondaryRateLimit: onLimit('secondary'),
-        // The plugin spaces writes a second apart, one at a time; the secrets client bounds them itself (WRITE_CONCURRENCY).
-        write: new Bottleneck.Group({ maxConcurrent: WRITE_CONCURRENCY, minTime: 0 })
+        // The plugin spaces writes a second apart; its write group only schedules an empty job, so the secrets
+        // and variables clients bound concurrent writes themselves (WRITE_CONCURRENCY).
+        write: new Bottleneck.Group({ maxConcurrent: WRITE_CONCURRENCY, minTime: 0 }),
+        ...GLOBAL_GROUP
       }
     })
   )

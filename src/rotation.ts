@@ -511,6 +511,7 @@ class Rotation {
     // live one, and a second read whether any target was written again since this run's store
     // (another rotation overlapping this one). The record of this run's login comes off meanwhile:
     // that login succeeded.
+    this.readBack()
     const settled = this.settle()
     let verifyError: unknown
     let verified = false
@@ -596,11 +597,19 @@ class Rotation {
     return 'yes'
   }
 
-  /** A stored password is read back at once, to compare with a second read at the end (both GitHub's own times). */
+  /** A target that holds the new password: its secret's time is read back once every store has settled (`readBack`). */
   private stored(r: TargetRecord, outcome: string): void {
-    r.storedAt = this.d.github.updatedAt(r.state!).catch(() => undefined)
     r.report.outcome = outcome
     r.report.holdsNewPassword = true
+  }
+
+  /**
+   * Reads back the time of every stored password secret, to compare with a second read at the end
+   * (both GitHub's own times). Done once the stores have settled, beside the verify login, so that the
+   * reads never hold up a store: the window after the reset stays the stores' alone.
+   */
+  private readBack(): void {
+    for (const r of this.records) if (r.report.holdsNewPassword) r.storedAt = this.d.github.updatedAt(r.state!).catch(() => undefined)
   }
 
   /**
