@@ -143,6 +143,43 @@ async function sample(c: Config, client: { entry?: string; env?: Record<string, 
   }
 }
 
+/**
+ * Alternating usernames (issue 19), `n` targets at 100 ms a request, usernames in Actions variables: in
+ * each target the username is written first and the password once it landed, so a job that reads
+ * both between the two writes gets a mismatched pair. Returns, per target, how long that lasted (from
+ * the username write's answer to the password write's), and the run's result.
+ */
+async function mismatchWindow(n: number): Promise<{ windowsMs: number[]; result: string }> {
+  const second = 'm2m-api-user-b'
+  const sims = await startSimulators({ users: { [second]: 'Standby-Passw0rd' } })
+  try {
+    sims.thingspace.latencyMs = 100
+    sims.github.latencyMs = 100
+    const lines = targets(sims, n)
+    sims.github.seed(`repo:${FIXTURE.repository}`, `${SECRET}_STANDBY`, 'Standby-Passw0rd', new Date(Date.now() - 91 * DAY_MS))
+    sims.github.seedVariable(`repo:${FIXTURE.repository}`, 'THINGSPACE_USERNAME_STANDBY', second, new Date(Date.now() - 91 * DAY_MS))
+    const inputs = {
+      targets: lines.join('\n'),
+      'min-age-days': '80',
+      'standby-username': second,
+      'standby-password': 'Standby-Passw0rd',
+      'username-kind': 'variable'
+    }
+    const run = await runAction(sims, { inputs, env: { GITHUB_EVENT_NAME: 'schedule' } })
+    const scopes = lines.map((l) => (l === 'repo' ? `repo:${FIXTURE.repository}` : l))
+    const windowsMs = scopes.map((scope) => {
+      const name = sims.github.log.find(
+        (e) => e.scope === scope && /variable$/.test(e.call) && e.path.endsWith('/THINGSPACE_USERNAME') && e.method !== 'GET'
+      )
+      const password = sims.github.calls('put-secret', scope).find((e) => e.path.endsWith(`/secrets/${SECRET}`))
+      return name && password ? password.end - name.end : NaN
+    })
+    return { windowsMs, result: run.outputs.result ?? `exit ${run.code}` }
+  } finally {
+    await sims.stop()
+  }
+}
+
 async function bareNode(): Promise<number> {
   const start = performance.now()
   await new Promise((resolve) => spawn(NODE, ['-e', '0'], { stdio: 'ignore' }).on('close', resolve))
@@ -286,6 +323,19 @@ try {
     return `${n} target${n > 1 ? 's' : ''}: **${ms(median(times))}** (${Math.min(...times).toFixed(0)}–${Math.max(...times).toFixed(0)}), ${median(list.map((s) => s.windowWaves))} waves, ${turned} writes turned away`
   })
 
+  // Alternating usernames: the window in which a target names the new username with the old password.
+  const mismatch: string[] = []
+  for (const n of [1, 5, 20]) {
+    const all: number[] = []
+    const results = new Set<string>()
+    for (let i = 0; i < Math.min(RUNS, 3); i++) {
+      const { windowsMs, result } = await mismatchWindow(n)
+      all.push(...windowsMs)
+      results.add(result)
+    }
+    mismatch.push(`${n} target${n > 1 ? 's' : ''}: median ${ms(median(all))}, longest ${ms(Math.max(...all))} (${[...results].join(', ')})`)
+  }
+
   const cpu = os.cpus()
   const machine = `${cpu[0]?.model ?? 'unknown CPU'}, ${cpu.length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${os.platform()} ${os.release()}, Node ${execFileSync(NODE, ['--version']).toString().trim()}`
   const duplicates = duplicatedPackages(stats)
@@ -298,6 +348,7 @@ try {
     `- Scheduled run / toolkit reference with the stack's clients: ${versus('schedule', 'toolkit reference, stack clients')}. Toolkit reference with the stack's clients / toolkit reference: ${[100, 0].map((l) => `at ${l} ms ${ratio(find('toolkit reference, stack clients', 'schedule', 1, l), find('toolkit reference', 'schedule', 1, l))}`).join(', ')}.`,
     `- Dispatched run / toolkit reference: ${versus('workflow_dispatch', 'toolkit reference')}. Scheduled run / minimal reference: ${versus('schedule', 'reference')}.`,
     `- From the reset to the last store of the password secret (scheduled, 100 ms per request, GitHub allowing 10 concurrent secret writes): ${window.join('; ')}.`,
+    `- Alternating usernames, 100 ms per request: a target names the new username with the old password from the username write's answer to the password write's: ${mismatch.join('; ')}.`,
     `- Bare \`node -e 0\`: median ${ms(median(bare))}.`,
     `- Bundles: the action's ${chunkSizes(path.join(bundleDir(), 'dist'))}; the toolkit reference's ${chunkSizes(toolkitDir)} (libsodium is the lazily loaded chunk of about 425 KiB in both).`,
     `- Packages the stack bundles more than once (ncc's stats of the toolkit reference; the action bundles the same stack): ${duplicates.length > 0 ? duplicates.join('; ') : 'none'}.`,
