@@ -248,8 +248,7 @@ interface Setup {
 const store = (w: World, kind: Kind) => ({
   put: (label: string, name: string, value: string, at: Date) =>
     void (kind === 'variable' ? w.variables.put(label, name, value, at) : w.secrets.put(label, value, at, name)),
-  value: (label: string, name = USERNAME_NAME) => (kind === 'variable' ? w.variables.value(label, name) : w.secrets.value(label, name)),
-  at: (label: string, name = USERNAME_NAME) => (kind === 'variable' ? w.variables.get(label, name) : w.secrets.get(label, name))?.updatedAt.getTime()
+  value: (label: string, name = USERNAME_NAME) => (kind === 'variable' ? w.variables.value(label, name) : w.secrets.value(label, name))
 })
 
 /**
