@@ -39,7 +39,8 @@ describe('verdicts the flow does not build', () => {
 
   test('an unexpected error after the reset was sent: unknown, never unchanged', () => {
     const v = verdicts.unexpected('a string thrown', true)
-    expect(v).toMatchObject({ result: 'failed-unknown', ok: false })
+    // Nobody can read a new password, if there is one: the summary lists the commands that store one set by hand.
+    expect(v).toMatchObject({ result: 'failed-unknown', ok: false, restoreByHand: true })
     expect(v.message).toContain('An unexpected error after the reset request was sent (a string thrown)')
   })
 
@@ -211,6 +212,72 @@ describe('what overlapping rotations leave', () => {
   })
 })
 
+describe('a reset whose outcome is unknown', () => {
+  test('failed-unknown: not to be run again, a password to be set by hand in every target', () => {
+    expect(verdicts.resetUnknown('no answer within 60 s', 'u')).toEqual({
+      result: 'failed-unknown',
+      ok: false,
+      restoreByHand: true,
+      message:
+        'The reset request was sent, but its outcome cannot be known (no answer within 60 s). The old password may no longer work, and the new one, if any, was never received. ' +
+        'Do not re-run this workflow: a login with a replaced password counts toward the 5-failure lockout. ' +
+        'Log in to the ThingSpace portal as u (or ask Verizon M2M support), set a known password, and store it in every target by hand.'
+    })
+  })
+})
+
+describe('alternating usernames', () => {
+  test.each([
+    {
+      name: 'one username, verified',
+      verified: true,
+      swap: undefined,
+      said: 'The password was changed and the new one is stored in every target, and it logs in.'
+    },
+    {
+      name: 'one username, not verified',
+      verified: false,
+      swap: undefined,
+      said: 'The password was changed and the new one is stored in every target.'
+    },
+    {
+      name: 'the pair swapped, verified',
+      verified: true,
+      swap: { active: 'u-b', standby: 'u-a' },
+      said:
+        'The password of u-b was changed, and u-b with its new password is now the active pair in every target (it logs in); ' +
+        'u-a, unchanged and still valid, is the standby, so copies of it keep working until the next rotation.'
+    },
+    {
+      name: 'the pair swapped, not verified',
+      verified: false,
+      swap: { active: 'u-b', standby: 'u-a' },
+      said:
+        'The password of u-b was changed, and u-b with its new password is now the active pair in every target; ' +
+        'u-a, unchanged and still valid, is the standby, so copies of it keep working until the next rotation.'
+    }
+  ])('rotated ($name)', ({ verified, swap, said }) => {
+    expect(verdicts.rotated(verified, swap)).toEqual({ result: 'rotated', ok: true, message: said })
+  })
+
+  test.each([
+    { tokenRequested: true, contact: 'no login was attempted (only the OAuth token was requested)' },
+    { tokenRequested: false, contact: 'ThingSpace was not contacted' }
+  ])(
+    'a reset that could break consumers is refused, each problem on its own line (token requested $tokenRequested)',
+    ({ tokenRequested, contact }) => {
+      expect(verdicts.pairsDisagree(['repo:o/r: U names u-b', 'env:o/r/e did not get the pair'], 'u-b', tokenRequested)).toEqual({
+        result: 'failed-unchanged',
+        ok: false,
+        message:
+          `The password was not changed, and ${contact}: resetting u-b now could break the consumers of some target.\n` +
+          'repo:o/r: U names u-b\nenv:o/r/e did not get the pair\n' +
+          'Store the active pair in those targets (the summary of the rotation that stored it lists the commands), or remove them from the targets, then run again.'
+      })
+    }
+  )
+})
+
 describe('verdicts that say what was and was not written', () => {
   test.each([
     { name: 'the job', of: 'job' as const, said: 'after this job started' },
@@ -276,6 +343,12 @@ describe('a new password not stored everywhere', () => {
     recoveryKeyGiven: false
   }
   const LATER = 'Written again after this run stored it (by another rotation or by hand; the value there may not log in)'
+  const ESCROW =
+    'It is in the recovery-ciphertext output and the job summary, sealed to your recovery key: the summary lists the commands that open it (`node dist/recovery/index.js open --key-file`) and store it in each target that lacks it.'
+  const STANDBY = (why: string) =>
+    `The previous pair (u-a, whose password was not changed and still works) could not be kept as the standby in a (${why}): `
+  const VERIFY =
+    'the verify login with the new password failed (ThingSpace login: the connection failed before an answer came (ECONNRESET)); it was not retried.'
 
   test.each([
     {
@@ -306,28 +379,59 @@ describe('a new password not stored everywhere', () => {
     {
       name: 'stored nowhere confirmed, unknown everywhere, escrowed',
       s: { unknown: ['a'], recoveryCiphertext: 'c2VhbGVk', recoveryKeyGiven: true },
-      said: `The new password is confirmed stored in no target. ${UNKNOWN}: a. It is in the recovery-ciphertext output and the job summary, sealed to your recovery key: open it with \`node dist/recovery/index.js open\` and store it in the targets by hand.`
+      said: `The new password is confirmed stored in no target. ${UNKNOWN}: a. ${ESCROW}`
     },
     {
       name: 'stored in one, another written again after the store, escrowed',
       s: { holders: ['a'], laterWritten: ['b'], recoveryCiphertext: 'c2VhbGVk', recoveryKeyGiven: true },
-      said: `The new password is stored only in a. ${LATER}: b. It is in the recovery-ciphertext output and the job summary, sealed to your recovery key: open it with \`node dist/recovery/index.js open\` and store it in the targets by hand. Workflows can still use the secret in the targets that hold it.`
+      said: `The new password is stored only in a. ${LATER}: b. ${ESCROW} Workflows can still use the secret in the targets that hold it.`
     },
     {
       // Written again everywhere: the new password may be in none, so it is never said to be usable from a target.
       name: 'every target written again, no recovery key',
       s: { laterWritten: ['a', 'b'] },
       said: `The new password is stored in no target. ${LATER}: a, b. No recovery-public-key was given, so there is no recovery-ciphertext. ${LOST}`
+    },
+    // A failed-changed with the new password in every target: the standby pair could not be kept (alternating usernames).
+    {
+      name: 'stored everywhere, the standby pair not kept, both sealed',
+      s: {
+        holders: ['a', 'b'],
+        recoveryCiphertext: 'c2VhbGVk',
+        recoveryKeyGiven: true,
+        standbyLost: { home: 'a', username: 'u-a', why: '403 Forbidden', ciphertext: 'c3RhbmRieQ==' }
+      },
+      said: `The new password is stored in every target. ${ESCROW} Workflows can still use the secret in the targets that hold it. ${STANDBY('403 Forbidden')}its password is in the job summary, sealed to your recovery key; store it and the username in the standby pair by hand.`,
+      standbyCiphertext: 'c3RhbmRieQ=='
+    },
+    {
+      name: 'stored everywhere, the standby pair not kept, no recovery key',
+      s: { holders: ['a', 'b'], standbyLost: { home: 'a', username: 'u-a', why: 'the write had not finished', ciphertext: undefined } },
+      said: `The new password is stored in every target. No recovery-public-key was given, so there is no recovery-ciphertext. Workflows can still use the secret in the targets that hold it. ${STANDBY('the write had not finished')}store it by hand (reset u-a's password in the ThingSpace portal if nobody has it).`
+    },
+    // What went wrong with the verify login comes last, whatever else is said.
+    {
+      name: 'stored in some, and the verify login failed and was recorded',
+      s: {
+        holders: ['a'],
+        failed: ['b'],
+        verifyProblem: `${VERIFY} Runs nobody started by hand will not log in until the password secret is updated (recorded in P_ROTATION).`
+      },
+      said: `The new password is stored only in a. Not stored in: b. No recovery-public-key was given, so there is no recovery-ciphertext. Workflows can still use the secret in the targets that hold it. Also, ${VERIFY} Runs nobody started by hand will not log in until the password secret is updated (recorded in P_ROTATION).`
     }
-  ])('$name', ({ s, said }) => {
-    const v = verdicts.notStoredEverywhere({ ...base, ...s })
-    expect(v).toEqual({
-      result: 'failed-changed',
-      ok: false,
-      message: `The password WAS changed: the old one no longer works. ${said}`,
-      recoveryCiphertext: s.recoveryCiphertext,
-      // Without the escrow nobody can read the new password: the summary lists the commands to store one set by hand.
-      restoreByHand: s.recoveryCiphertext === undefined
-    })
-  })
+  ] as { name: string; s: Partial<Parameters<typeof verdicts.notStoredEverywhere>[0]>; said: string; standbyCiphertext?: string }[])(
+    '$name',
+    ({ s, said, standbyCiphertext }) => {
+      const v = verdicts.notStoredEverywhere({ ...base, ...s })
+      expect(v).toEqual({
+        result: 'failed-changed',
+        ok: false,
+        message: `The password WAS changed: the old one no longer works. ${said}`,
+        recoveryCiphertext: s.recoveryCiphertext,
+        standbyCiphertext,
+        // Without the escrow nobody can read the new password: the summary lists the commands to store one set by hand.
+        restoreByHand: s.recoveryCiphertext === undefined
+      })
+    }
+  )
 })

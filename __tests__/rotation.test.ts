@@ -27,6 +27,7 @@ import {
   SECRET,
   START,
   STATE,
+  USERNAME,
   World,
   type CallEvent,
   type GhFault,
@@ -164,6 +165,10 @@ describe('a rotation with nothing in the way', () => {
         ok: true,
         message: 'The password was changed and the new one is stored in every target, and it logs in.'
       })
+      // One username: it stays the active one, and there is no pair of usernames to report.
+      expect(outcome.activeUsername).toBe(USERNAME)
+      expect(outcome).not.toHaveProperty('usernames')
+      expect(w.ts('login').map((e) => e.username)).toEqual([USERNAME, USERNAME])
       expect(counts(w)).toEqual(ROTATED)
       expect(holds(w)).toEqual(ALL_NEW)
       expect(w.thingspace.history).toHaveLength(2)
@@ -257,6 +262,62 @@ describe('a rotation with nothing in the way', () => {
     const { outcome } = await run(w, { targets: ['repo', 'org:acme:selected'] })
     expect(outcome.result).toBe('rotated')
     expect(w.warnings).toEqual([`org:acme:selected: ${SECRET} will be visible to no repository until you select some in the organization's settings`])
+  })
+})
+
+describe('warnings said before they bite', () => {
+  test.each([
+    {
+      name: 'a fine-grained token for targets of two owners',
+      token: 'github_pat_11ABC',
+      said: 'A fine-grained token covers the repositories of one owner, and the targets span acme, other: use one job per owner (a matrix), each with its own token'
+    },
+    {
+      name: 'an App installation token for targets of two owners',
+      token: 'ghs_xyz',
+      said: 'A GitHub App installation token covers the repositories of one owner, and the targets span acme, other: use one job per owner (a matrix), each with its own token'
+    },
+    { name: 'a classic token for targets of two owners', token: 'ghp_abc', said: undefined }
+  ])('$name: warned before the first GitHub call, and the run goes on', async ({ token, said }) => {
+    const targets = ['repo', 'repo:other/depot']
+    const w = world(targets)
+    let warnedBeforeReads: string[] | undefined
+    w.on({ call: 'inspect', phase: 'start' }, () => void (warnedBeforeReads = [...w.warnings]))
+    const { outcome } = await w.rotate(makeSettings({ targets, githubToken: token }))
+    expect(outcome.result).toBe('rotated')
+    expect(warnedBeforeReads).toEqual(said ? [said] : [])
+    expect(w.warnings).toEqual(said ? [said] : [])
+  })
+
+  const SHADOW = (at: Date) =>
+    `${REPO} has a ${SECRET} secret of its own (updated ${at.toISOString()}), which takes precedence over ${ORG} in its workflows: ` +
+    'this workflow reads that one, which this run does not write. Delete it, or add "repo" to the targets.'
+  test('this repository\u2019s own secret shadows an organization target\u2019s: read in the first wave, and warned', async () => {
+    const w = world(['org:acme'])
+    const own = new Date(START - 3 * DAY)
+    w.secrets.put(REPO, 'a copy of its own', own)
+    const { outcome } = await w.rotate(makeSettings({ targets: ['org:acme'] }))
+    expect(outcome.result).toBe('rotated')
+    expect(w.warnings).toEqual([SHADOW(own)])
+    // Read alongside the targets, before the first of them answered; never written.
+    const look = w.events.find((e) => e.call === 'reread' && e.label === REPO && e.phase === 'start')!
+    expect(w.events.indexOf(look)).toBeLessThan(pos(w, { call: 'inspect', phase: 'end' }))
+    expect(w.secrets.value(REPO)).toBe('a copy of its own')
+    expect(w.secrets.writesTo(REPO)).toBe(0)
+  })
+
+  test.each([
+    { name: 'this repository has no secret of that name', targets: ['org:acme'], arrange: () => {}, looked: true },
+    { name: 'reading it fails', targets: ['org:acme'], arrange: (w: World) => void (w.secrets.rereadFaults[0] = { status: 403 }), looked: true },
+    { name: 'this repository is a target', targets: ['org:acme', 'repo'], arrange: () => {}, looked: false },
+    { name: 'no organization target', targets: ['repo:acme/depot'], arrange: () => {}, looked: false }
+  ])('no warning when $name', async ({ targets, arrange, looked }) => {
+    const w = world(targets)
+    arrange(w)
+    const { outcome } = await w.rotate(makeSettings({ targets }))
+    expect(outcome.result).toBe('rotated')
+    expect(w.warnings).toEqual([])
+    expect(w.events.some((e) => e.call === 'reread' && e.label === REPO && e.n === 0)).toBe(looked)
   })
 })
 
@@ -363,6 +424,21 @@ describe('the stale-password guard: when this job read its secrets', () => {
       jobStart: new Date(START - 5 * MINUTE),
       storedAt: START - 5 * MINUTE - 1000,
       stale: undefined
+    },
+    // GitHub's times are to the second: a store in the second the job started may have come after it.
+    { name: 'a store in the very second the job started', jobStart: new Date(START - 5 * MINUTE), storedAt: START - 5 * MINUTE, stale: 'job' },
+    { name: 'a store late in the second the job started', jobStart: new Date(START - 5 * MINUTE), storedAt: START - 5 * MINUTE + 999, stale: 'job' },
+    {
+      name: 'a store in the last instant of the second before',
+      jobStart: new Date(START - 5 * MINUTE),
+      storedAt: START - 5 * MINUTE - 1,
+      stale: undefined
+    },
+    {
+      name: 'the job is not listed: a store in the second the run started',
+      jobStart: undefined,
+      storedAt: START - 10 * MINUTE,
+      stale: 'workflow run'
     }
   ])('$name', async ({ jobStart, storedAt, stale }) => {
     const w = world(THREE, { secrets: { runStart: RUN_START, jobStart } })
@@ -401,24 +477,22 @@ describe('the stale-password guard: when this job read its secrets', () => {
     expect(holds(w)).toEqual({ ...ALL_OLD, [ENV]: 'Newer-Password' })
   })
 
-  // BUG: GitHub gives a job's start and a secret's update to the second. A job that started in the same
-  // second as another rotation's store may have read either value; staleTargets counts only a store
-  // strictly later, so such a job logs in with the old password, is refused (an attempt spent), and leaves
-  // a record that stops every unattended run although the secret holds the live password. Expected: a
-  // store in the job's own second is taken as possibly stale (no login; a new run reads the secret again).
-  // Found by campaign.test.ts "overlapping runs" (offsets 1050-1300 ms at 1 s precision).
-  test.failing(
-    'a job that started in the same second as another rotation\u2019s store may have read the old password: it stops before any login',
-    async () => {
-      const second = START - 5 * MINUTE
-      const w = world(THREE, { thingspace: { password: OTHER }, secrets: { timePrecisionMs: 1000, jobStart: new Date(second) } })
-      // This job started at .200 and read the old password; the other rotation stored its password at .700 of the same second.
-      for (const label of labels(THREE)) w.secrets.put(label, OTHER, new Date(second))
-      const { outcome } = await run(w, { eventName: 'schedule' })
-      expect(outcome.message).toContain('replaced the password this job read')
-      expect(w.thingspace.logins).toBe(0)
-    }
-  )
+  // GitHub gives a job's start and a secret's update to the second: a job that started in the same second as
+  // another rotation's store may have read either value, so the store counts as after it (the strict side: a
+  // new run costs nothing, a login with a replaced password costs an attempt). Was a BUG at 36c89c3 (found by
+  // campaign.test.ts "overlapping runs", offsets 1050-1300 ms at 1 s precision); fixed on core (b7c0145).
+  test('a job that started in the same second as another rotation\u2019s store may have read the old password: it stops before any login', async () => {
+    const second = START - 5 * MINUTE
+    const w = world(THREE, { thingspace: { password: OTHER }, secrets: { timePrecisionMs: 1000, jobStart: new Date(second) } })
+    // This job started at .200 and read the old password; the other rotation stored its password at .700 of the same second.
+    for (const label of labels(THREE)) w.secrets.put(label, OTHER, new Date(second))
+    const { outcome } = await run(w, { eventName: 'schedule' })
+    expect(outcome).toMatchObject({ result: 'failed-unknown', ok: false })
+    expect(outcome.message).toContain(`: ${REPO}, ${ENV}, ${ORG} had ${SECRET} updated after this job started (${new Date(second).toISOString()}), `)
+    expect(outcome.message).toContain('replaced the password this job read')
+    expect(w.thingspace.calls).toEqual({ token: 1, login: 0, reset: 0, logout: 0 })
+    expect(w.secrets.writes).toEqual([])
+  })
 
   test('when the job read its secrets cannot be found out: a warning, and the rotation goes on', async () => {
     const w = world()
@@ -536,8 +610,8 @@ describe('the lockout record in the home target', () => {
   )
 
   // A record younger than a run can last may be another run rotating this username right now.
-  const BUSY = (at: Date) =>
-    `This run did not change the password and sent no login: another run recorded a login in ${STATE} of ${REPO} at ${at.toISOString()}, and no new password has been stored since, ` +
+  const BUSY = (at: Date, where = REPO) =>
+    `This run did not change the password and sent no login: another run wrote ${STATE} to ${where} at ${at.toISOString()} (a run records its login there before sending it), and no new password has been stored since, ` +
     'so another rotation of this username may be at work right now (or one failed moments ago). ' +
     'Its result says what happened. If no other run is under way, wait 10 minutes and start the workflow again: a run started by hand then logs in once.'
   test.each(EVERY_RUN)(
@@ -553,26 +627,48 @@ describe('the lockout record in the home target', () => {
     }
   )
 
-  test('a young copy of the rotation state in another target (another run\u2019s proof) stops the run too', async () => {
-    const w = world()
-    const at = new Date(START - MINUTE)
-    w.secrets.put(ORG, 'another run: write proof', at, STATE)
-    const { outcome } = await run(w, { eventName: 'workflow_dispatch' })
-    expect(outcome.result).toBe('failed-unknown')
-    expect(outcome.message).toContain(
-      `at ${at.toISOString()}, and no new password has been stored since, so another rotation of this username may be at work right now`
-    )
-    expect(counts(w)).toEqual(NOTHING)
-  })
+  // Was a BUG at 36c89c3 (the message named the home target wherever the other run's copy was); fixed on core (25a644d).
+  test.each(EVERY_RUN)(
+    '$name: a young copy of the rotation state in another target (another run\u2019s proof) stops the run too, and the message names that target',
+    async ({ eventName, triggeringActor }) => {
+      const w = world()
+      const at = new Date(START - MINUTE)
+      w.secrets.put(ORG, 'another run: write proof', at, STATE)
+      const { outcome } = await run(w, { eventName, triggeringActor })
+      expect(outcome).toEqual({ result: 'failed-unknown', ok: false, message: BUSY(at, ORG), targets: expect.any(Array), activeUsername: USERNAME })
+      expect(counts(w)).toEqual(NOTHING)
+      expect(w.secrets.writes).toEqual([])
+    }
+  )
 
-  // BUG: the young copy is in org:acme, but the message says another run "recorded a login in ..._ROTATION of"
-  // the home target; the contended proof's message names the home target too, whichever target's copy was
-  // written over. Expected: the message names the target where the other run's copy is.
-  test.failing('the message names the target where another run\u2019s young copy is', async () => {
+  // Another run at work comes before the lockout rule: a person's try-once would log in alongside it.
+  // Was a BUG at 36c89c3 (rotation-state.test.ts; campaign seed 20251554); fixed on core (b7c0145).
+  test.each([
+    ...EVERY_RUN.map((r) => ({ ...r, record: STATE })),
+    { ...ATTENDED[0], name: `${ATTENDED[0].name}, legacy marker`, record: LEGACY },
+    { ...UNATTENDED[0], name: `${UNATTENDED[0].name}, legacy marker`, record: LEGACY }
+  ])(
+    '$name: a young copy in another target wins over an older record in force at home: no try-once, no login, no write',
+    async ({ eventName, triggeringActor, record }) => {
+      const w = world()
+      recorded(w, START - DAY, record)
+      const at = new Date(START - MINUTE)
+      w.secrets.put(ENV, 'another run: write proof', at, STATE)
+      const { outcome } = await run(w, { eventName, triggeringActor })
+      expect(outcome).toEqual({ result: 'failed-unknown', ok: false, message: BUSY(at, ENV), targets: expect.any(Array), activeUsername: USERNAME })
+      expect(w.warnings).toEqual([])
+      expect(counts(w)).toEqual(NOTHING)
+      expect(w.secrets.get(REPO, record)?.updatedAt).toEqual(new Date(START - DAY))
+    }
+  )
+
+  test('an old copy of the rotation state in another target (an earlier run\u2019s removal failed) says nothing: the run rotates', async () => {
     const w = world()
-    w.secrets.put(ORG, 'another run: write proof', new Date(START - MINUTE), STATE)
-    const { outcome } = await run(w, { eventName: 'workflow_dispatch' })
-    expect(outcome.message).toContain(`${STATE} of ${ORG}`)
+    w.secrets.put(ORG, 'an earlier run: write proof', new Date(START - RUN_IN_PROGRESS_MS), STATE)
+    const { outcome } = await run(w, { eventName: 'schedule' })
+    expect(outcome.result).toBe('rotated')
+    expect(counts(w)).toEqual(ROTATED)
+    expect(w.secrets.get(ORG, STATE)).toBeUndefined()
   })
 
   // GitHub answered "updated" where this run read no rotation state: another run wrote it in between.
@@ -584,7 +680,9 @@ describe('the lockout record in the home target', () => {
     )
     const { outcome } = await run(w, { eventName: 'schedule' })
     expect(outcome.result).toBe('failed-unknown')
-    expect(outcome.message).toContain(`This run did not change the password and sent no login: another run wrote ${STATE} to `)
+    expect(outcome.message).toContain(
+      `This run did not change the password and sent no login: another run wrote ${STATE} to ${ENV} after this run read it, `
+    )
     expect(counts(w)).toEqual({ ...NOTHING, stateWrites: 3, removes: 2 })
     expect(removed(w)).toEqual([
       [REPO, STATE],
@@ -674,7 +772,8 @@ describe('the write proof', () => {
         message:
           `The password was not changed, and no login was attempted (only the OAuth token was requested): not every target accepted a write of ${STATE} (the proof that its secrets can be written), so nothing irreversible was tried.\n` +
           `Failed to write ${STATE} to ${label}: ${why}`,
-        targets: expect.any(Array)
+        targets: expect.any(Array),
+        activeUsername: USERNAME
       })
       expect(outcome.targets.map((t) => t.outcome)).toEqual(labels(THREE).map((l) => (l === label ? 'not writable' : `write proven (${STATE})`)))
       expect(counts(w)).toEqual({ ...NOTHING, stateWrites: 3, removes: removes.length })
@@ -724,7 +823,8 @@ describe('login', () => {
           `Runs nobody started by hand will not log in again until ${SECRET} is updated (recorded in ${STATE} of ${REPO}). ` +
           `${SECRET} was last stored at ${OLD.toISOString()}: most likely the password changed after that and the new one never reached the secret (a run that ended failed-unknown, a reset in the ThingSpace portal), or the secret holds a wrong password. ` +
           `Store the current password in ${SECRET} (a failed login in the ThingSpace portal also counts toward the lockout) before running again.`,
-        targets: expect.any(Array)
+        targets: expect.any(Array),
+        activeUsername: USERNAME
       })
       // Every target read again twice (a second look 2 s later for another rotation's store); the proof's copies go, the record stays.
       expect(counts(w)).toEqual({ ...NOTHING, stateWrites: 3, logins: 1, rereads: 6, removes: 2 })
@@ -763,7 +863,8 @@ describe('login', () => {
           'This run did not change the password, but another rotation did while it ran: ThingSpace refused the login for fleet-api with the password this job read (ThingSpace login: answered 400, REQUEST_FAILED.InvalidCredentials: refused), ' +
           `and meanwhile ${SECRET} was updated in ${moved.join(', ')}. This run wrote nothing to ${SECRET} and recorded no failed login for the password it holds now. ` +
           "The other run's result says whether the new password is stored in every target.",
-        targets: expect.any(Array)
+        targets: expect.any(Array),
+        activeUsername: USERNAME
       })
       expect(counts(w)).toEqual({ ...NOTHING, stateWrites: 3, logins: 1, rereads: 3, removes: 3 })
       expect(removed(w)).toEqual(ALL_REMOVED)
@@ -1139,6 +1240,8 @@ describe('reset outcomes: sent exactly once whatever happens, and never followed
       expect(outcome).toMatchObject({ result, ok: false })
       expect(outcome.message).toContain(said)
       expect(outcome.message).toContain(result === 'failed-unknown' ? 'Do not re-run this workflow' : 'The password was not changed')
+      // An outcome nobody can know: nobody can read the new password, if there is one, so the summary lists the commands that store one set by hand.
+      expect(outcome.restoreByHand ?? false).toBe(result === 'failed-unknown')
       expect(counts(w)).toEqual({ ...PROVED_AND_LOGGED_IN, resets: 1 })
       expect(w.thingspace.password !== PASSWORD).toBe(changed)
       expect(passwordSecrets(w)).toEqual(UNTOUCHED)
@@ -1169,7 +1272,8 @@ describe('reset outcomes: sent exactly once whatever happens, and never followed
         `This run did not change the password: ThingSpace refused its reset (ThingSpace password reset: answered 400, ${code}: refused) right after a login as fleet-api with the same password succeeded, ` +
         `which most likely means another rotation changed the password meanwhile. This run wrote nothing to ${SECRET} and recorded no failed login. ` +
         "The other run's result says whether the new password is stored in every target; if no run rotated it, log in to the ThingSpace portal before running again.",
-      targets: expect.any(Array)
+      targets: expect.any(Array),
+      activeUsername: USERNAME
     })
     expect(counts(w)).toEqual({ ...PROVED_AND_LOGGED_IN, resets: 1 })
     expect(w.secrets.writes.filter((x) => x.name === SECRET)).toEqual([])
@@ -1203,7 +1307,7 @@ describe('storing the new password', () => {
     const w = world()
     failEnvStore(w)
     const { outcome } = await run(w)
-    expect(outcome).toMatchObject({ result: 'failed-changed', ok: false })
+    expect(outcome).toMatchObject({ result: 'failed-changed', ok: false, restoreByHand: true })
     expect(outcome.recoveryCiphertext).toBeUndefined()
     expect(outcome.message).toContain(
       `The password WAS changed: the old one no longer works. The new password is stored only in ${REPO}, ${ORG}. Not stored in: ${ENV}.`
@@ -1222,7 +1326,10 @@ describe('storing the new password', () => {
     const { outcome } = await run(w, { recoveryPublicKey: RECOVERY_KEY })
     expect(outcome).toMatchObject({ result: 'failed-changed', ok: false })
     expect(openSealed(outcome.recoveryCiphertext!, RECOVERY_KEY)).toBe(w.thingspace.password)
-    expect(outcome.message).toContain('It is in the recovery-ciphertext output and the job summary, sealed to your recovery key')
+    expect(outcome.restoreByHand).toBe(false)
+    expect(outcome.message).toContain(
+      'It is in the recovery-ciphertext output and the job summary, sealed to your recovery key: the summary lists the commands that open it (`node dist/recovery/index.js open --key-file`) and store it in each target that lacks it.'
+    )
     expect(w.sealCalls).toBe(1)
     expect(holds(w)).toEqual({ ...ALL_NEW, [ENV]: 'old' })
   })
@@ -1303,7 +1410,8 @@ describe('verify, and the re-read for writes by another rotation', () => {
         "most likely another rotation reset the password again after this one, and targets that hold this run's password hold one that no longer works. " +
         `Runs nobody started by hand will not log in until the password secret is updated (recorded in ${STATE} of ${REPO}). ` +
         "Check the other run's result; if no run rotated it, log in to the ThingSpace portal as the user, set a known password and store it in every target.",
-      targets: expect.any(Array)
+      targets: expect.any(Array),
+      activeUsername: USERNAME
     })
     expect(counts(w)).toEqual({ ...ROTATED, logouts: 1, stateWrites: 4 })
     expect(pos(w, { call: 'remove', phase: 'end' })).toBeLessThan(lastPos(w, { call: 'write', name: STATE, label: REPO, phase: 'start' }))
@@ -1352,15 +1460,23 @@ describe('verify, and the re-read for writes by another rotation', () => {
       `Written again after this run stored it (by another rotation or by hand; the value there may not log in): ${ENV}.`
     )
     expect(openSealed(outcome.recoveryCiphertext!, RECOVERY_KEY)).toBe(w.thingspace.password)
-    expect(outcome.targets[1]).toMatchObject({ holdsNewPassword: false, outcome: "written again after this run's store (new password stored)" })
+    expect(outcome.targets.map((t) => [t.label, t.holdsNewPassword, t.writtenAgain])).toEqual([
+      [REPO, true, undefined],
+      [ENV, false, true],
+      [ORG, true, undefined]
+    ])
+    expect(outcome.targets[1].outcome).toBe("written again after this run's store (new password stored)")
+    // Escrowed: the summary's restore commands open the ciphertext, so nothing is restored by hand.
+    expect(outcome.restoreByHand).toBe(false)
     expect(counts(w)).toEqual(ROTATED)
   })
 
-  // BUG: the time a store is compared with is read back after the store answered; a write by another
-  // rotation that lands in between (GitHub answering 300 ms per request leaves a wide window) is read back
-  // as this run's own, so the second read sees nothing later and the run says "rotated" while the target
-  // holds another password. Expected: failed-changed naming the target (e.g. by comparing the read-back
-  // time with when the store was answered, to GitHub's precision).
+  // A KNOWN LIMITATION, not a fix to come: the time a store is compared with is read back after the store
+  // answered, and GitHub gives a secret's time to the second only, so the read-back cannot tell this run's
+  // write from another rotation's that landed between the store's answer and the read-back (GitHub
+  // answering 300 ms per request leaves a wide window). The run then says "rotated" while the target holds
+  // another password. Whenever the two passwords differ, one of the two runs' verify logins is refused, so
+  // one result admits doubt (campaign.test.ts "overlapping runs" holds that over every start offset).
   test.failing('a write by another rotation between this run\u2019s store and its read-back is seen as a later write', async () => {
     const w = world()
     w.on(
@@ -1402,18 +1518,48 @@ describe('verify, and the re-read for writes by another rotation', () => {
     expect(outcome.message).toContain(`Recording it in ${STATE} failed (Failed to write ${STATE} to ${REPO}: 403 Forbidden).`)
   })
 
-  // BUG: with a store failed, a verify login that may have counted is recorded (a fresh record in the
-  // home target, which stops the next unattended run), but failed-changed's message says nothing of the
-  // verify nor of the record. Expected: the message says the verify login failed and where it is recorded.
-  test.failing('a verify login that gets no answer while a store failed: failed-changed says it was recorded', async () => {
-    const w = world()
-    w.thingspace.script('login', undefined, { kind: 'lost' })
-    w.secrets.failWrites(ENV, undefined, { status: 403 })
-    const { outcome } = await run(w)
-    expect(outcome.result).toBe('failed-changed')
-    expect(recordInForce(w)).toBe(true)
-    expect(outcome.message).toContain(`recorded in ${STATE}`)
-  })
+  // failed-changed also says what went wrong with the verify login, and whether it was recorded. Was a BUG
+  // at 36c89c3 (the record was written, the message said nothing of it); fixed on core (25a644d).
+  const VERIFY_LOST =
+    'the verify login with the new password failed (ThingSpace login: the connection failed before an answer came (ECONNRESET)); it was not retried.'
+  test.each([
+    {
+      name: 'no answer, recorded',
+      verify: { kind: 'lost' },
+      arrange: () => {},
+      also: ` Also, ${VERIFY_LOST} Runs nobody started by hand will not log in until the password secret is updated (recorded in ${STATE}).`,
+      inForce: true
+    },
+    {
+      name: 'no answer, and the record cannot be written',
+      verify: { kind: 'lost' },
+      arrange: (w: World) => void w.secrets.failWrites(REPO, undefined, undefined, { status: 403 }),
+      also: ` Also, ${VERIFY_LOST} Recording it in ${STATE} failed (Failed to write ${STATE} to ${REPO}: 403 Forbidden).`,
+      inForce: false
+    },
+    {
+      name: 'stopped at the gateway: nothing counted, nothing recorded',
+      verify: { kind: 'gateway', status: 403, code: 'gateway fault 900908' },
+      arrange: () => {},
+      also: ' Also, the verify login with the new password failed (ThingSpace login: answered 403, gateway fault 900908: Invalid Credentials); it was not retried.',
+      inForce: false
+    }
+  ] as { name: string; verify: TsFault; arrange: (w: World) => void; also: string; inForce: boolean }[])(
+    'a verify login that fails while a store failed ($name): failed-changed says so, and whether it was recorded',
+    async ({ verify, arrange, also, inForce }) => {
+      const w = world()
+      w.thingspace.script('login', undefined, verify)
+      w.secrets.failWrites(ENV, undefined, { status: 403 })
+      arrange(w)
+      const { outcome } = await run(w)
+      expect(outcome).toMatchObject({ result: 'failed-changed', ok: false, restoreByHand: true })
+      expect(outcome.message).toBe(
+        `The password WAS changed: the old one no longer works. The new password is stored only in ${REPO}, ${ORG}. Not stored in: ${ENV}. ` +
+          `No recovery-public-key was given, so there is no recovery-ciphertext. Workflows can still use the secret in the targets that hold it.${also}`
+      )
+      expect(recordInForce(w)).toBe(inForce)
+    }
+  )
 
   test('the verify login stopped at the gateway: rotated but failing, and nothing recorded', async () => {
     const w = world()
@@ -1496,13 +1642,14 @@ describe('cancellation in every phase', () => {
       afterMs: 0,
       said: 'no login was attempted (only the OAuth token was requested)'
     },
-    // The proof writes still queued when the signal comes are not sent; every copy the proof may have left comes off (50 ms).
+    // The proof writes still queued when the signal comes are not sent; those in flight are waited for (50 ms
+    // from their start), then every copy the proof may have left comes off (50 ms).
     {
       phase: 'the write proof',
       match: { call: 'write', name: STATE },
       delay: 0,
       sent: { ...NOTHING, stateWrites: 1, removes: 3 },
-      afterMs: 50,
+      afterMs: 100,
       said: 'no login was attempted (only the OAuth token was requested)'
     },
     {
@@ -1510,7 +1657,7 @@ describe('cancellation in every phase', () => {
       match: { call: 'write', name: STATE },
       delay: 10,
       sent: { ...NOTHING, stateWrites: 3, removes: 3 },
-      afterMs: 50,
+      afterMs: 90,
       said: 'no login was attempted (only the OAuth token was requested)'
     },
     // An abandoned login may have been counted: the record written ahead stays; the other copies come off (50 ms).
@@ -1594,19 +1741,29 @@ describe('cancellation in every phase', () => {
     expect(w.thingspace.logins - logins).toBe(inForce ? 0 : 2)
   })
 
-  // BUG: a signal during the proof abandons the writes in flight, and settle() removes the home record
-  // at once, alongside the home write still in flight: when that write lands after the removal, the run
-  // leaves a record in force although it never sent a login, and every unattended run after it stops
-  // with a lockout message until someone updates the password secret. Expected: the removal waits for
-  // the home write in flight (up to the deadline), so no record of a login never sent is left in force.
-  test.failing('a signal while the home proof write is slower than the removal: no record of a login never sent is left in force', async () => {
+  // settle() waits (up to the deadline) for the proof's writes before it removes anything. Was a BUG at
+  // 36c89c3 (the removal overtook the home write in flight, which then left a record of a login never
+  // sent in force); fixed on core (b7c0145).
+  test('a signal while the home proof write is slower than the removal: the removal waits for it, and no record of a login never sent is left', async () => {
     const w = world(THREE, { secrets: { latency: (call, label) => (call === 'write' && label === REPO ? 2000 : 50) } })
     w.signalOn({ call: 'write', name: STATE, label: REPO, phase: 'start' }, 'SIGINT', 10)
-    const { outcome } = await run(w, { eventName: 'schedule' })
+    const { outcome, at } = await run(w, { eventName: 'schedule' })
     expect(outcome.message).toContain('no login was attempted')
+    expect(pos(w, { call: 'remove', label: REPO, phase: 'start' })).toBeGreaterThan(pos(w, { call: 'write', name: STATE, label: REPO, phase: 'end' }))
+    expect(at).toBeLessThanOrEqual(w.deadline()!)
     await w.clock.advance(MINUTE)
     expect(w.thingspace.logins).toBe(0)
+    expect(removed(w)).toEqual(ALL_REMOVED)
     expect(recordInForce(w)).toBe(false)
+  })
+
+  test('a signal while the home proof write hangs past the deadline: the run reports at the deadline', async () => {
+    const w = world(THREE, { secrets: { latency: (call, label) => (call === 'write' && label === REPO ? 60_000 : 50) } })
+    w.signalOn({ call: 'write', name: STATE, label: REPO, phase: 'start' }, 'SIGINT', 10)
+    const { outcome, at } = await run(w, { eventName: 'schedule' })
+    expect(outcome.message).toContain('no login was attempted')
+    expect(at).toBe(w.deadline())
+    expect(w.thingspace.logins).toBe(0)
   })
 
   test('during the reset, answered before the deadline: stored everywhere, rotated, no verify login nor re-read', async () => {

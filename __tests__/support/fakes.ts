@@ -15,19 +15,27 @@
  *   (`GitHubError`), removal and re-read faults, and a read-only token. Like the real port it sends at
  *   most WRITE_CONCURRENCY writes and removals at once (`maxInFlight` says how many it ever had), and a
  *   write still queued when its signal aborts is not sent.
- * - `World`: the three wired into `RotationDeps` with a `Cancellation` on the fake clock, hooks that
+ * - `FakeVariables`: Actions variables in memory (readable values, times like GitHub's, a queue of its
+ *   own of WRITE_CONCURRENCY, per `label name` faults), for alternating usernames kept as variables.
+ * - `World`: the fakes wired into `RotationDeps` with a `Cancellation` on the fake clock, hooks that
  *   run at the start (or end) of any call (to deliver a signal at the worst moment), and a record of
- *   events (each signal keeps its place in it). `overlap` runs several rotations at once against the
- *   same fakes, each call attributed to its run.
+ *   events (each signal keeps its place in it). With `alternation` in the settings the usernames go
+ *   through the real adapters (`usernamesAsVariables` over `FakeVariables`, `usernamesAsSecrets` over
+ *   `FakeSecrets`). `overlap` runs several rotations at once against the same fakes, each call
+ *   attributed to its run. A login event names its username.
  * `makeSettings` describes a run started by hand (workflow_dispatch); a test of an unattended run says so.
+ * `alternation(kind)` gives the alternating-usernames settings whose standby pair is STANDBY_USERNAME and
+ * STANDBY_PASSWORD (the fake ThingSpace then needs `username: STANDBY_USERNAME`).
  */
 import { AsyncLocalStorage } from 'node:async_hooks'
+import { usernamesAsSecrets, usernamesAsVariables, type UsernamePort } from '../../src/alternation.ts'
 import { Cancellation, KILL_AFTER_MS, REPORT_MARGIN_MS } from '../../src/cancellation.ts'
 import { GitHubError, WRITE_CONCURRENCY, type JobRef, type ReadTime, type TargetState, type WriteResult } from '../../src/github-secrets.ts'
-import type { Settings } from '../../src/inputs.ts'
+import type { GitHubVariables, StoredVariable, VariableAccess } from '../../src/github-variables.ts'
+import type { Alternation, Settings } from '../../src/inputs.ts'
 import type { Outcome } from '../../src/outcomes.ts'
 import { rotate, type FlowLog, type RotationDeps, type SecretsPort, type ThingSpacePort } from '../../src/rotation.ts'
-import { parseTargets, type Repository, type Target } from '../../src/targets.ts'
+import { parseTargets, type Repository, type Target, type Visibility } from '../../src/targets.ts'
 import { ThingSpaceError, type FailureKind, type Session, type ThingSpaceCall } from '../../src/thingspace.ts'
 
 export const MINUTE = 60_000
@@ -43,6 +51,12 @@ export const STATE = `${SECRET}_ROTATION`
 export const LEGACY = `${SECRET}_REJECTED`
 export const RECOVERY_KEY = `${'R'.repeat(43)}=`
 export const IDLE_LIMIT_MS = 20 * MINUTE
+/** Alternating usernames: the standby pair this run logs in as and resets, and the names of the usernames' stores. */
+export const STANDBY_USERNAME = 'fleet-api-b'
+export const STANDBY_PASSWORD = 'Standby-Pa55!'
+export const USERNAME_NAME = 'THINGSPACE_USERNAME'
+export const STANDBY_SECRET = `${SECRET}_STANDBY`
+export const STANDBY_USERNAME_NAME = `${USERNAME_NAME}_STANDBY`
 
 // ---------------------------------------------------------------------------------------------------
 // Virtual time
@@ -142,7 +156,8 @@ export class FakeClock {
 
 export interface CallEvent {
   service: 'thingspace' | 'github'
-  call: ThingSpaceCall | 'inspect' | 'write' | 'remove' | 'runStart' | 'reread'
+  /** `vread`, `vwrite`, `vremove`: Actions variables (`FakeVariables`). */
+  call: ThingSpaceCall | 'inspect' | 'write' | 'remove' | 'runStart' | 'reread' | 'vread' | 'vwrite' | 'vremove'
   /** 0-based index of this call among calls of its kind (per target label for GitHub calls). */
   n: number
   phase: 'start' | 'end'
@@ -152,6 +167,8 @@ export interface CallEvent {
   name?: string
   /** The value written, the password a login used, or the session a reset/logout used. */
   value?: string
+  /** The username a login used. */
+  username?: string
   /** 'ok', or the failure kind (ThingSpace) / 'error' (GitHub). */
   outcome?: string
   /** Whether the server did the work (counted a login, changed the password, stored a value). */
@@ -371,9 +388,9 @@ export class FakeThingSpace implements ThingSpacePort {
     return this.always[call]
   }
 
-  private async begin(call: ThingSpaceCall, value?: string): Promise<{ n: number; fault: TsFault | undefined }> {
+  private async begin(call: ThingSpaceCall, value?: string, username?: string): Promise<{ n: number; fault: TsFault | undefined }> {
     const n = this.calls[call]++
-    this.rec.record({ service: 'thingspace', call, n, phase: 'start', value })
+    this.rec.record({ service: 'thingspace', call, n, phase: 'start', value, ...(username === undefined ? {} : { username }) })
     const fault = this.faultFor(call, n)
     const wait = fault?.afterMs ?? (fault?.kind === 'timeout' && !fault.inToken ? CLIENT_TIMEOUT_MS[call] : this.latency(call, n))
     await this.clock.sleep(wait)
@@ -407,7 +424,7 @@ export class FakeThingSpace implements ThingSpacePort {
   }
 
   async login(username: string, password: string): Promise<Session> {
-    const { n, fault } = await this.begin('login', password)
+    const { n, fault } = await this.begin('login', password, username)
     if (!serverActs(fault)) this.fail('login', n, fault!, false)
     let session: FakeSession | undefined
     let refusal: ThingSpaceError | undefined
@@ -744,6 +761,140 @@ export class FakeSecrets implements SecretsPort {
 }
 
 // ---------------------------------------------------------------------------------------------------
+// GitHub Actions variables (alternating usernames kept as variables)
+
+/**
+ * The public face of `GitHubVariables` (src/github-variables.ts) in memory: values readable, times like
+ * GitHub's, at most WRITE_CONCURRENCY writes and removals at once in a queue of its own (the real client
+ * has its own), a write still queued when its signal aborts not sent, and per `label name` faults. The flow
+ * reaches it through the real `usernamesAsVariables`, so the access each write asks for is recorded.
+ */
+export class FakeVariables implements Pick<GitHubVariables, 'read' | 'write' | 'remove'> {
+  private readonly data = new Map<string, Map<string, StoredVariable>>()
+  readonly calls = { read: 0, write: 0, remove: 0 }
+  /** Every write that reached the fake (even those scripted to fail), in order, with the access it asked for. */
+  readonly writes: { at: number; label: string; name: string; value: string; existed: boolean; access?: VariableAccess; ok: boolean }[] = []
+  /** Scripted faults per `label name`: entry i applies to the (i+1)-th call of the kind there. */
+  readonly faults = {
+    read: new Map<string, (GhFault | undefined)[]>(),
+    write: new Map<string, (GhFault | undefined)[]>(),
+    remove: new Map<string, (GhFault | undefined)[]>()
+  }
+  inFlight = 0
+  maxInFlight = 0
+  private readonly queue: (() => void)[] = []
+  private readonly perKey = { read: new Map<string, number>(), write: new Map<string, number>(), remove: new Map<string, number>() }
+  private readonly clock: FakeClock
+  private readonly rec: Recorder
+  private readonly stamp: (ms: number) => Date
+  private readonly latency: number
+
+  constructor(clock: FakeClock, rec: Recorder, stamp: (ms: number) => Date, latency = 50) {
+    this.clock = clock
+    this.rec = rec
+    this.stamp = stamp
+    this.latency = latency
+  }
+
+  /** Stores a variable directly (test setup). */
+  put(label: string, name: string, value: string, updatedAt: Date, visibility?: Visibility): this {
+    let store = this.data.get(label)
+    if (!store) this.data.set(label, (store = new Map<string, StoredVariable>()))
+    store.set(name, { value, updatedAt, ...(visibility ? { visibility } : {}) })
+    return this
+  }
+
+  get(label: string, name: string): StoredVariable | undefined {
+    return this.data.get(label)?.get(name)
+  }
+
+  value(label: string, name: string): string | undefined {
+    return this.get(label, name)?.value
+  }
+
+  /** Scripts the faults of one kind of call on one variable of one target. */
+  fail(kind: 'read' | 'write' | 'remove', label: string, name: string, ...faults: (GhFault | undefined)[]): this {
+    this.faults[kind].set(`${label} ${name}`, faults)
+    return this
+  }
+
+  private next(kind: 'read' | 'write' | 'remove', label: string, name: string): { n: number; fault: GhFault | undefined } {
+    const key = `${label} ${name}`
+    const n = this.perKey[kind].get(key) ?? 0
+    this.perKey[kind].set(key, n + 1)
+    return { n, fault: this.faults[kind].get(key)?.[n] }
+  }
+
+  private async sendSlot(): Promise<void> {
+    if (this.inFlight >= WRITE_CONCURRENCY) await new Promise<void>((resolve) => this.queue.push(resolve))
+    else this.inFlight++
+    this.maxInFlight = Math.max(this.maxInFlight, this.inFlight)
+  }
+
+  private freeSlot(): void {
+    const next = this.queue.shift()
+    if (next) next()
+    else this.inFlight--
+  }
+
+  private error(what: string, fault: GhFault): GitHubError {
+    const status = fault.acted ? undefined : fault.status
+    return new GitHubError(`Failed to ${what}: ${status === undefined ? 'network error (ECONNRESET)' : `${status} Forbidden`}`, status)
+  }
+
+  async read(target: Target, name: string): Promise<StoredVariable | undefined> {
+    this.calls.read++
+    const { label } = target
+    const { n, fault } = this.next('read', label, name)
+    this.rec.record({ service: 'github', call: 'vread', n, phase: 'start', label, name })
+    await this.clock.sleep(fault?.afterMs ?? this.latency)
+    this.rec.record({ service: 'github', call: 'vread', n, phase: 'end', label, name, outcome: fault ? 'error' : 'ok' })
+    if (fault) throw this.error(`read the variable ${name} of ${label}`, { ...fault, acted: false })
+    const stored = this.get(label, name)
+    return stored ? { ...stored } : undefined
+  }
+
+  async write(target: Target, name: string, value: string, existed: boolean, signal?: AbortSignal, access?: VariableAccess): Promise<WriteResult> {
+    await this.sendSlot()
+    try {
+      signal?.throwIfAborted()
+      this.calls.write++
+      const { label } = target
+      const { n, fault } = this.next('write', label, name)
+      this.rec.record({ service: 'github', call: 'vwrite', n, phase: 'start', label, name, value })
+      await this.clock.sleep(fault?.afterMs ?? this.latency)
+      const stored = !fault || fault.acted === true
+      const there = this.get(label, name) !== undefined
+      this.writes.push({ at: this.clock.now(), label, name, value, existed, ...(access ? { access } : {}), ok: !fault })
+      if (stored) this.put(label, name, value, this.stamp(this.clock.now()), access?.visibility ?? this.get(label, name)?.visibility)
+      this.rec.record({ service: 'github', call: 'vwrite', n, phase: 'end', label, name, value, outcome: fault ? 'error' : 'ok', acted: stored })
+      if (fault) throw this.error(`write the variable ${name} to ${label}`, fault)
+      // The real client falls back to the other call once (404 to an update, 409 to a creation): what it says is what stored it.
+      return there ? 'updated' : 'created'
+    } finally {
+      this.freeSlot()
+    }
+  }
+
+  async remove(target: Target, name: string): Promise<void> {
+    await this.sendSlot()
+    try {
+      this.calls.remove++
+      const { label } = target
+      const { n, fault } = this.next('remove', label, name)
+      this.rec.record({ service: 'github', call: 'vremove', n, phase: 'start', label, name })
+      await this.clock.sleep(fault?.afterMs ?? this.latency)
+      const deleted = !fault || fault.acted === true
+      if (deleted) this.data.get(label)?.delete(name)
+      this.rec.record({ service: 'github', call: 'vremove', n, phase: 'end', label, name, outcome: fault ? 'error' : 'ok', acted: deleted })
+      if (fault) throw this.error(`delete the variable ${name} from ${label}`, fault)
+    } finally {
+      this.freeSlot()
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
 // Settings and sealing
 
 export interface SettingsOptions extends Partial<Omit<Settings, 'targets'>> {
@@ -775,6 +926,22 @@ export function makeSettings(options: SettingsOptions = {}): Settings {
     // Started by hand: the plain flow. Unattended runs (schedule, repository_dispatch, ...) are set explicitly.
     eventName: 'workflow_dispatch',
     ...rest
+  }
+}
+
+/**
+ * The alternating-usernames settings (issue 19) of a run whose active pair is USERNAME/PASSWORD and whose
+ * standby pair is STANDBY_USERNAME/STANDBY_PASSWORD, with the usernames kept as `kind`.
+ */
+export function alternation(kind: Alternation['usernameKind'] = 'variable', overrides: Partial<Alternation> = {}): Alternation {
+  return {
+    standbyUsername: STANDBY_USERNAME,
+    standbyPassword: STANDBY_PASSWORD,
+    usernameName: USERNAME_NAME,
+    usernameKind: kind,
+    standbyPasswordName: STANDBY_SECRET,
+    standbyUsernameName: STANDBY_USERNAME_NAME,
+    ...overrides
   }
 }
 
@@ -834,6 +1001,8 @@ export class World {
   readonly rec: Recorder
   readonly thingspace: FakeThingSpace
   readonly secrets: FakeSecrets
+  /** Actions variables, where alternating usernames kept as variables live. */
+  readonly variables: FakeVariables
   cancel: Cancellation
   readonly infos: string[] = []
   readonly warnings: string[] = []
@@ -850,6 +1019,7 @@ export class World {
     this.rec = new Recorder(this.clock)
     this.thingspace = new FakeThingSpace(this.clock, this.rec, options.thingspace)
     this.secrets = new FakeSecrets(this.clock, this.rec, options.secrets)
+    this.variables = new FakeVariables(this.clock, this.rec, (ms) => this.secrets.stamp(ms))
     this.cancel = new Cancellation(this.clock.now, this.clock.schedule)
     this.sealFails = options.sealFails ?? false
     this.sealMs = options.sealMs ?? 0
@@ -893,7 +1063,16 @@ export class World {
     return Math.min(...this.signals.map((s) => s.at + (KILL_AFTER_MS[s.signal] ?? KILL_AFTER_MS.SIGTERM))) - REPORT_MARGIN_MS
   }
 
-  deps(cancel: Cancellation = this.cancel): RotationDeps {
+  /** With alternating usernames in `settings`, where they live: the variables (through the real adapter), or the secrets. */
+  usernames(settings: Settings | undefined): UsernamePort | undefined {
+    const alt = settings?.alternation
+    if (!alt) return undefined
+    return alt.usernameKind === 'variable'
+      ? usernamesAsVariables(this.variables as Pick<GitHubVariables, 'read' | 'write' | 'remove'> as GitHubVariables, alt.usernameName)
+      : usernamesAsSecrets(this.secrets)
+  }
+
+  deps(cancel: Cancellation = this.cancel, settings?: Settings): RotationDeps {
     const log: FlowLog = {
       info: (m) => void this.infos.push(m),
       warning: (m) => void this.warnings.push(m),
@@ -905,6 +1084,7 @@ export class World {
     return {
       thingspace: this.thingspace,
       github: this.secrets,
+      usernames: this.usernames(settings),
       seal: async (plaintext, key) => {
         this.sealCalls++
         if (this.sealMs > 0) await this.clock.sleep(this.sealMs)
@@ -923,7 +1103,7 @@ export class World {
   async rotate(settings: Settings): Promise<RunResult> {
     this.cancel = new Cancellation(this.clock.now, this.clock.schedule)
     this.signals.length = 0
-    const settled = await this.clock.drive(rotate(settings, this.deps()))
+    const settled = await this.clock.drive(rotate(settings, this.deps(this.cancel, settings)))
     this.cancel.dispose()
     if (settled.status === 'rejected') throw settled.reason
     return { outcome: settled.value, at: settled.at, deadline: this.deadline() }
@@ -945,7 +1125,7 @@ export class World {
               this.secrets.readTimes.set(settings.runId, { at: this.secrets.stamp(this.clock.now()), of: 'job' })
             const cancel = new Cancellation(this.clock.now, this.clock.schedule)
             currentRun
-              .run(i, () => rotate(settings, this.deps(cancel)))
+              .run(i, () => rotate(settings, this.deps(cancel, settings)))
               .then((outcome) => {
                 cancel.dispose()
                 const values = Object.fromEntries(settings.targets.map((t) => [t.label, this.secrets.value(t.label)]))
