@@ -150,14 +150,18 @@ async function sample(c: Config, client: { entry?: string; env?: Record<string, 
  * the username write's answer to the password write's), and the run's result.
  */
 async function mismatchWindow(n: number): Promise<{ windowsMs: number[]; result: string }> {
-  const second = 'm2m-api-user-b'
+  const [first, second] = ['m2m-api-user', 'm2m-api-user-b']
   const sims = await startSimulators({ users: { [second]: 'Standby-Passw0rd' } })
   try {
     sims.thingspace.latencyMs = 100
     sims.github.latencyMs = 100
     const lines = targets(sims, n)
-    sims.github.seed(`repo:${FIXTURE.repository}`, `${SECRET}_STANDBY`, 'Standby-Passw0rd', new Date(Date.now() - 91 * DAY_MS))
-    sims.github.seedVariable(`repo:${FIXTURE.repository}`, 'THINGSPACE_USERNAME_STANDBY', second, new Date(Date.now() - 91 * DAY_MS))
+    const scopes = lines.map((l) => (l === 'repo' ? `repo:${FIXTURE.repository}` : l))
+    const stored = new Date(Date.now() - 91 * DAY_MS)
+    // The steady state: every target names the active username, written with its password by the last rotation.
+    for (const scope of scopes) sims.github.seedVariable(scope, 'THINGSPACE_USERNAME', first, stored)
+    sims.github.seed(`repo:${FIXTURE.repository}`, `${SECRET}_STANDBY`, 'Standby-Passw0rd', stored)
+    sims.github.seedVariable(`repo:${FIXTURE.repository}`, 'THINGSPACE_USERNAME_STANDBY', second, stored)
     const inputs = {
       targets: lines.join('\n'),
       'min-age-days': '80',
@@ -166,14 +170,13 @@ async function mismatchWindow(n: number): Promise<{ windowsMs: number[]; result:
       'username-kind': 'variable'
     }
     const run = await runAction(sims, { inputs, env: { GITHUB_EVENT_NAME: 'schedule' } })
-    const scopes = lines.map((l) => (l === 'repo' ? `repo:${FIXTURE.repository}` : l))
     const windowsMs = scopes.map((scope) => {
-      const name = sims.github.log.find(
-        (e) => e.scope === scope && /variable$/.test(e.call) && e.path.endsWith('/THINGSPACE_USERNAME') && e.method !== 'GET'
-      )
+      const name = sims.github.log.find((e) => e.scope === scope && e.call === 'update-variable' && e.path.endsWith('/THINGSPACE_USERNAME'))
       const password = sims.github.calls('put-secret', scope).find((e) => e.path.endsWith(`/secrets/${SECRET}`))
       return name && password ? password.end - name.end : NaN
     })
+    if (windowsMs.some((w) => Number.isNaN(w)))
+      throw new Error(`alternating run on ${n} targets: a username or password write is missing (${run.outputs.result})`)
     return { windowsMs, result: run.outputs.result ?? `exit ${run.code}` }
   } finally {
     await sims.stop()
