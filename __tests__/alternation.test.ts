@@ -736,6 +736,37 @@ describe('the previous pair kept as the standby: its password first, then its us
       expect(w.events.indexOf(username)).toBeGreaterThan(w.indexOf({ call: 'write', name: STANDBY_SECRET, phase: 'end', outcome: 'ok' }))
     }
   )
+
+  // BUG: once the deadline has passed (a SIGTERM during the verify login), the escrow is awaited with the standby's
+  // sealing in one race against the deadline, and the deadline wins even though the new password was sealed right
+  // after the reset: the run says "Sealing it to the recovery-public-key did not finish" and gives no
+  // recovery-ciphertext, so a new password stored in no target (or not in every one) is lost although a recovery key
+  // was given. With one username, or with the standby kept, the same race is won by the sealed value
+  // (campaign seed 20261475). Expected: the recovery ciphertext, sealed long before the deadline, is given.
+  test.failing(
+    'the standby not kept and the deadline passed during the verify login: the new password, sealed right after the reset, is still given in the escrow',
+    async () => {
+      const w = altWorld('variable')
+      w.thingspace.script('login', undefined, { kind: 'lost', afterMs: 5000 })
+      w.secrets.failWritesOf(ENV, SECRET, { status: 403 }).failWritesOf(REPO, STANDBY_SECRET, { status: 403 })
+      w.signalOn({ call: 'login', n: 1, phase: 'start' }, 'SIGTERM')
+      const { outcome, at, deadline } = await run(w, 'variable', { recoveryPublicKey: RECOVERY_KEY })
+      expect(at).toBe(deadline)
+      expect(outcome.result).toBe('failed-changed')
+      expect(openSealed(outcome.recoveryCiphertext ?? '', RECOVERY_KEY)).toBe(w.thingspace.password)
+    }
+  )
+
+  test('the standby kept and the deadline passed during the verify login: the escrow is given', async () => {
+    const w = altWorld('variable')
+    w.thingspace.script('login', undefined, { kind: 'lost', afterMs: 5000 })
+    w.secrets.failWritesOf(ENV, SECRET, { status: 403 })
+    w.signalOn({ call: 'login', n: 1, phase: 'start' }, 'SIGTERM')
+    const { outcome, at, deadline } = await run(w, 'variable', { recoveryPublicKey: RECOVERY_KEY })
+    expect(at).toBe(deadline)
+    expect(outcome.result).toBe('failed-changed')
+    expect(openSealed(outcome.recoveryCiphertext ?? '', RECOVERY_KEY)).toBe(w.thingspace.password)
+  })
 })
 
 describe('the variable store is proven with a variable, removed again', () => {
