@@ -1,7 +1,8 @@
 /**
  * The rotation state on its own (src/rotation-state.ts), against a minimal fake of its port on the
  * fake clock: which record is in force (`lockoutDecision`: ties, the legacy marker, the home target's
- * record, and a record young enough to be another run at work), the proof (one write of the
+ * record, a record young enough to be another run at work, and with alternating usernames the date of
+ * the standby's password secret the run logs in with, `loginSecretAt`), the proof (one write of the
  * rotation-state secret per target, the home one being the record ahead; "updated" where this run
  * found none means another run wrote it meanwhile), the per-run login budget (`loginFailed`), which
  * copies `settle()` removes in every combination of record, logins, a moved secret and a contended
