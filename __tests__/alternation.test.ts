@@ -2,10 +2,13 @@
  * Alternating usernames (issue 19, src/alternation.ts) in process: the pure check that a reset of the
  * standby cannot break a consumer (`pairProblems`), the two username stores (`usernamesAsSecrets`,
  * `usernamesAsVariables`), and the flow with the fakes of support/fakes.ts: it logs in as the standby
- * and resets only it, stores the new pair (username and password) in one write wave, keeps the previous
- * pair as the standby in the home target, proves a variable store with a variable it removes again,
- * and stops before any login when a pair or the standby changed after the job started, or when a
- * target names the standby or missed the last rotation's pair.
+ * and resets only it; in every target at once it writes the username, then the password once the
+ * username landed, and writes the username back to the active one when the password cannot be written
+ * (or the username may have landed alone), so no target is left with half a pair unless it says so; it
+ * keeps the previous pair as the standby in the home target (its password, then its username), proves a
+ * variable store with a variable it removes again, names the standby's secret wherever the standby's
+ * password is what failed, and stops before any login when a pair or the standby changed after the job
+ * started, or when a target names the standby or missed the last rotation's pair.
  *
  * The fake ThingSpace holds one user, the standby (STANDBY_USERNAME): every login the flow sends must
  * name it, so a login as the active username (whose pair consumers hold) shows as a refusal here.
@@ -431,144 +434,273 @@ describe('a rotation with alternating usernames', () => {
   })
 })
 
-describe('the new pair goes out in one write wave', () => {
-  /** Per target: when its password write and its username write started, and when the reset answered. */
-  function starts(w: World, targets: string[]): { label: string; password: number; username: number }[] {
+describe('the new pair goes out username first, then password, in every target at once', () => {
+  /** Per target: when its username write and its password write started, and when the username write answered. */
+  function timeline(w: World, targets: string[]): { label: string; username: number; usernameAnswered: number; password: number }[] {
     return labels(targets).map((label) => {
-      const of = (name: string) =>
-        w.events.find((e) => (e.call === 'write' || e.call === 'vwrite') && e.phase === 'start' && e.label === label && e.name === name)!.at
-      return { label, password: of(SECRET), username: of(USERNAME_NAME) }
+      const of = (name: string, phase: 'start' | 'end') =>
+        w.events.find((e) => (e.call === 'write' || e.call === 'vwrite') && e.phase === phase && e.label === label && e.name === name)!.at
+      return { label, username: of(USERNAME_NAME, 'start'), usernameAnswered: of(USERNAME_NAME, 'end'), password: of(SECRET, 'start') }
     })
   }
 
-  test.each(KINDS)(
-    'usernames as $kind: every target\u2019s username and password, and the standby pair, are sent at the instant the reset answered',
-    async ({ kind }) => {
+  test.each([
+    // Variables answer in 50 ms, secrets in 300 ms.
+    { kind: 'variable', usernameMs: 50 },
+    { kind: 'secret', usernameMs: 300 }
+  ] as { kind: Kind; usernameMs: number }[])(
+    'usernames as $kind: every target\u2019s username is sent at the instant the reset answered, and its password the instant the username landed; the standby\u2019s password first, then its username',
+    async ({ kind, usernameMs }) => {
       const w = altWorld(kind, { secrets: { latency: { write: 300, inspect: 50 } } })
       await run(w, kind)
       const resetAt = w.ts('reset', 'end')[0].at
-      expect(starts(w, THREE)).toEqual(labels(THREE).map((label) => ({ label, password: resetAt, username: resetAt })))
-      const standby = [...writesOf(w, STANDBY_SECRET), ...writesOf(w, STANDBY_USERNAME_NAME, kind === 'variable' ? 'vwrite' : 'write')]
-      expect(standby.map((e) => e.at)).toEqual([resetAt, resetAt])
+      expect(timeline(w, THREE)).toEqual(
+        labels(THREE).map((label) => ({ label, username: resetAt, usernameAnswered: resetAt + usernameMs, password: resetAt + usernameMs }))
+      )
+      const standbyPassword = writesOf(w, STANDBY_SECRET)
+      const standbyUsername = writesOf(w, STANDBY_USERNAME_NAME, kind === 'variable' ? 'vwrite' : 'write')
+      expect([...standbyPassword, ...standbyUsername].map((e) => e.at)).toEqual([resetAt, resetAt + 300])
+      expect(pairs(w, kind)).toEqual(swapped(w))
     }
   )
 
-  // Usernames as secrets share the secrets client's queue (10 writes at a time): a target's two writes are queued side by side.
-  test('usernames as secrets with 12 targets: each target\u2019s pair goes out together, never more than 10 writes at once', async () => {
+  // Usernames as secrets share the secrets client's queue (10 writes at a time) with the passwords and the standby.
+  test('usernames as secrets with 12 targets: the usernames first, each password once its username landed, never more than 10 writes at once', async () => {
     const targets = Array.from({ length: 12 }, (_, i) => `repo:acme/r${i + 1}`)
     const w = altWorld('secret', { targets, secrets: { latency: { write: 300, inspect: 50 } } })
     const { outcome } = await run(w, 'secret', { targets })
     expect(outcome.result).toBe('rotated')
     const resetAt = w.ts('reset', 'end')[0].at
-    const pairStarts = starts(w, targets)
-    expect(pairStarts.filter((p) => p.password !== p.username)).toEqual([])
-    // Five pairs a wave: 300 ms per write.
-    expect(pairStarts.map((p) => (p.password - resetAt) / 300)).toEqual([0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 2, 2])
+    const waves = (at: number) => (at - resetAt) / 300
+    const t = timeline(w, targets)
+    // 12 usernames and the standby's password are sent at the reset: 10 go out, 3 wait for the first answers.
+    expect(t.map((x) => waves(x.username))).toEqual([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1])
+    // Each password is queued the instant its username landed, behind what was already waiting.
+    expect(t.map((x) => waves(x.password))).toEqual([1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2])
+    expect(t.filter((x) => x.password < x.usernameAnswered)).toEqual([])
+    expect([...writesOf(w, STANDBY_SECRET), ...writesOf(w, STANDBY_USERNAME_NAME)].map((e) => waves(e.at))).toEqual([1, 2])
+    // The window after the reset: three write latencies, as when both went out together.
+    expect(waves(w.events[w.events.findLastIndex((e) => e.call === 'write' && e.name === SECRET && e.phase === 'end')].at)).toBe(3)
     expect(w.secrets.maxInFlight).toBe(10)
   })
 })
 
-describe('a pair stored in part', () => {
-  const why = (kind: Kind, name: string, fault: GhFault) =>
-    kind === 'variable' && name === USERNAME_NAME
-      ? `Failed to write the variable ${name} to ${ENV}: ${fault.status === undefined || fault.acted ? 'network error (ECONNRESET)' : `${fault.status} Forbidden`}`
-      : `Failed to write ${name} to ${ENV}: ${fault.status === undefined || fault.acted ? 'network error (ECONNRESET)' : `${fault.status} Forbidden`}`
-  /** Makes ENV's write of the password secret, or of the username, fail (the proof is ENV's first secret write). */
-  const failIn = (w: World, kind: Kind, name: string, fault: GhFault) =>
-    kind === 'variable' && name === USERNAME_NAME
-      ? void w.variables.fail('write', ENV, USERNAME_NAME, fault)
-      : void w.secrets.failWrites(ENV, undefined, ...(name === SECRET ? [fault] : [undefined, fault]))
+describe('no target ends with half a pair', () => {
+  /** Targets whose consumers would read half of the new pair: the new password without its username, or the username without it. */
+  const halfPairs = (w: World, kind: Kind): string[] =>
+    labels(THREE).filter((l) => (w.secrets.value(l) === w.thingspace.password) !== (store(w, kind).value(l) === STANDBY_USERNAME))
+  /** What was sent to ENV's username and password, in order. */
+  const sentTo = (w: World, kind: Kind) => ({
+    usernames: writesOf(w, USERNAME_NAME, kind === 'variable' ? 'vwrite' : 'write')
+      .filter((e) => e.label === ENV)
+      .map((e) => e.value),
+    passwords: writesOf(w, SECRET).filter((e) => e.label === ENV).length,
+    rereads: w.events.filter((e) => e.call === 'reread' && e.phase === 'start' && e.label === ENV && e.name === SECRET).length
+  })
+  const text = (f: GhFault) => (f.acted || f.status === undefined ? 'network error (ECONNRESET)' : `${f.status} Forbidden`)
+  const usernameWhy = (kind: Kind, f: GhFault) =>
+    kind === 'variable'
+      ? `Failed to write the variable ${USERNAME_NAME} to ${ENV}: ${text(f)}`
+      : `Failed to write ${USERNAME_NAME} to ${ENV}: ${text(f)}`
+  const passwordWhy = (f: GhFault) => `Failed to write ${SECRET} to ${ENV}: ${text(f)}`
+  /** Makes ENV's writes of its username fail in turn (the first, then the write-back). */
+  const failUsername = (w: World, kind: Kind, ...faults: (GhFault | undefined)[]) =>
+    void (kind === 'variable' ? w.variables.fail('write', ENV, USERNAME_NAME, ...faults) : w.secrets.failWritesOf(ENV, USERNAME_NAME, ...faults))
+  const WRITTEN_BACK = (why: string) => `NOT stored (${USERNAME_NAME} written back to ${USERNAME}), still holds the previous pair: ${why}`
+  const REFUSED = { status: 403 }
+  const LANDED = { acted: true }
+  const UNANSWERED = { status: 500 }
 
   test.each(
     KINDS.flatMap(({ kind }) => [
+      // A 4xx stored nothing: the previous pair is whole, and the password is never sent.
       {
-        name: `the username refused (usernames as ${kind})`,
+        name: `the username refused (usernames as ${kind}): the password never sent, nothing written back`,
         kind,
-        failing: USERNAME_NAME,
-        fault: { status: 403 },
-        // A mismatched pair until someone stores the username: what the target's outcome says.
-        holds: ['new', USERNAME],
-        outcome: (text: string) => `NOT stored (the new password is stored, but ${USERNAME_NAME} may still name ${USERNAME}): ${text}`,
-        listed: `Not stored in: ${ENV}.`
+        arrange: (w: World) => failUsername(w, kind, REFUSED),
+        outcome: `NOT stored, still holds the previous pair: ${usernameWhy(kind, REFUSED)}`,
+        sent: { usernames: [STANDBY_USERNAME], passwords: 0, rereads: 0 }
       },
+      // No answer: the username may have landed, so it is written back.
+      ...[
+        { how: 'unanswered after it landed', fault: LANDED },
+        { how: 'answered 500', fault: UNANSWERED }
+      ].map(({ how, fault }) => ({
+        name: `the username ${how} (usernames as ${kind}): the password never sent, the username written back`,
+        kind,
+        arrange: (w: World) => failUsername(w, kind, fault),
+        outcome: WRITTEN_BACK(usernameWhy(kind, fault)),
+        sent: { usernames: [STANDBY_USERNAME, USERNAME], passwords: 0, rereads: 0 }
+      })),
+      // The username landed and the password did not: the username is written back, so the target keeps the previous pair, which still works.
+      {
+        name: `the password refused (usernames as ${kind}): the username written back`,
+        kind,
+        arrange: (w: World) => void w.secrets.failWritesOf(ENV, SECRET, REFUSED),
+        outcome: WRITTEN_BACK(passwordWhy(REFUSED)),
+        sent: { usernames: [STANDBY_USERNAME, USERNAME], passwords: 1, rereads: 0 }
+      },
+      // No answer: the password secret's time, read again, says it did not land.
+      {
+        name: `the password answered 500 and its time did not move (usernames as ${kind}): the username written back`,
+        kind,
+        arrange: (w: World) => void w.secrets.failWritesOf(ENV, SECRET, UNANSWERED),
+        outcome: WRITTEN_BACK(passwordWhy(UNANSWERED)),
+        sent: { usernames: [STANDBY_USERNAME, USERNAME], passwords: 1, rereads: 1 }
+      }
+    ])
+  )('$name', async ({ kind, arrange, outcome: said, sent }) => {
+    const w = altWorld(kind)
+    arrange(w)
+    const { outcome } = await run(w, kind, { recoveryPublicKey: RECOVERY_KEY })
+    expect(outcome).toMatchObject({ result: 'failed-changed', ok: false, activeUsername: STANDBY_USERNAME })
+    expect(outcome.targets.map((t) => t.holdsNewPassword)).toEqual([true, false, true])
+    expect(outcome.targets[1].outcome).toBe(said)
+    expect(outcome.message).toContain(`The new password is stored only in ${REPO}, ${ORG}. Not stored in: ${ENV}.`)
+    expect(openSealed(outcome.recoveryCiphertext!, RECOVERY_KEY)).toBe(w.thingspace.password)
+    expect(sentTo(w, kind)).toEqual(sent)
+    expect(pairs(w, kind)[ENV]).toEqual([PASSWORD, USERNAME])
+    expect(halfPairs(w, kind)).toEqual([])
+    // The standby pair is kept all the same: the previous pair, which ENV still gives its consumers.
+    expect(pairs(w, kind).standby).toEqual([PASSWORD, USERNAME])
+  })
+
+  test.each(KINDS)(
+    'the password unanswered after it landed (usernames as $kind): its time moved, so it is stored, and nothing is written back',
+    async ({ kind }) => {
+      const w = altWorld(kind)
+      w.secrets.failWritesOf(ENV, SECRET, LANDED)
+      const { outcome } = await run(w, kind)
+      expect(outcome).toMatchObject({ result: 'rotated', ok: true, activeUsername: STANDBY_USERNAME })
+      expect(outcome.targets[1]).toMatchObject({
+        holdsNewPassword: true,
+        outcome: `new password stored (its answer was lost), with ${USERNAME_NAME} = ${STANDBY_USERNAME}`
+      })
+      // Read once to see whether it landed, then read back and read again like every store.
+      expect(sentTo(w, kind)).toEqual({ usernames: [STANDBY_USERNAME], passwords: 1, rereads: 3 })
+      expect(pairs(w, kind)).toEqual(swapped(w))
+    }
+  )
+
+  // Only a target whose write-back also failed can hold half a pair, and it is reported as unknown.
+  test.each(
+    KINDS.flatMap(({ kind }) => [
       {
         name: `the password refused (usernames as ${kind})`,
         kind,
-        failing: SECRET,
-        fault: { status: 403 },
-        holds: [PASSWORD, STANDBY_USERNAME],
-        outcome: (text: string) => `NOT stored: the password write failed while ${USERNAME_NAME} now names ${STANDBY_USERNAME}: ${text}`,
-        listed: `Not stored in: ${ENV}.`
+        arrange: (w: World) => {
+          w.secrets.failWritesOf(ENV, SECRET, REFUSED)
+          failUsername(w, kind, undefined, REFUSED)
+        },
+        why: passwordWhy(REFUSED),
+        sent: { usernames: [STANDBY_USERNAME, USERNAME], passwords: 1, rereads: 0 }
       },
       {
-        name: `the username write answered by no one after it landed (usernames as ${kind})`,
+        name: `the username unanswered after it landed (usernames as ${kind})`,
         kind,
-        failing: USERNAME_NAME,
-        fault: { acted: true },
-        holds: ['new', STANDBY_USERNAME],
-        outcome: (text: string) => `unknown, the write may have landed: ${text}`,
-        listed: `the write may have landed: check the secret's updated time): ${ENV}.`
+        arrange: (w: World) => failUsername(w, kind, LANDED, REFUSED),
+        why: usernameWhy(kind, LANDED),
+        sent: { usernames: [STANDBY_USERNAME, USERNAME], passwords: 0, rereads: 0 }
       }
     ])
-  )(
-    '$name: failed-changed names the target, and the escrow opens to the new password',
-    async ({ kind, failing, fault, holds, outcome: said, listed }) => {
+  )('$name, and the write-back refused: the target may hold half a pair, and says so', async ({ kind, arrange, why, sent }) => {
+    const w = altWorld(kind)
+    arrange(w)
+    const { outcome } = await run(w, kind, { recoveryPublicKey: RECOVERY_KEY })
+    expect(outcome).toMatchObject({ result: 'failed-changed', ok: false, activeUsername: STANDBY_USERNAME })
+    expect(outcome.targets[1]).toMatchObject({
+      holdsNewPassword: false,
+      outcome: `unknown, it may hold half of the new pair (${USERNAME_NAME} could not be written back: ${usernameWhy(kind, REFUSED)}): ${why}`
+    })
+    expect(outcome.message).toContain(`The new password is confirmed stored only in ${REPO}, ${ORG}.`)
+    expect(outcome.message).toContain(`the write may have landed: check the secret's updated time): ${ENV}.`)
+    expect(outcome.message).not.toContain('Not stored in')
+    expect(sentTo(w, kind)).toEqual(sent)
+    expect(halfPairs(w, kind)).toEqual([ENV])
+    expect(pairs(w, kind)[ENV]).toEqual([PASSWORD, STANDBY_USERNAME])
+  })
+
+  // BUG: a password write whose answer was lost is taken as not landed when its time cannot be read again, and
+  // the username is written back: if the write did land, the target now pairs the active username with the
+  // standby's new password (half a pair: consumers' logins count toward the active username's lockout), and the
+  // report says "NOT stored, still holds the previous pair" and lists it among the targets not stored. Either
+  // choice (write back or not) may leave half a pair when the time cannot be read. Expected: the target is
+  // reported as unknown, like one whose write-back failed.
+  test.failing.each(KINDS)(
+    'the password landed with its answer lost and its time cannot be read again (usernames as $kind): the target is reported as unknown',
+    async ({ kind }) => {
       const w = altWorld(kind)
-      failIn(w, kind, failing, fault)
-      const { outcome } = await run(w, kind, { recoveryPublicKey: RECOVERY_KEY })
-      expect(outcome).toMatchObject({ result: 'failed-changed', ok: false, activeUsername: STANDBY_USERNAME })
-      expect(outcome.targets.map((t) => t.holdsNewPassword)).toEqual([true, false, true])
-      expect(outcome.targets[1].outcome).toBe(said(why(kind, failing, fault)))
-      expect(outcome.message).toContain(`stored only in ${REPO}, ${ORG}.`)
-      expect(outcome.message).toContain(listed)
-      expect(openSealed(outcome.recoveryCiphertext!, RECOVERY_KEY)).toBe(w.thingspace.password)
-      expect(pairs(w, kind)[ENV]).toEqual(holds.map((x) => (x === 'new' ? w.thingspace.password : x)))
-      // The standby pair is kept all the same: it is what the consumers of ENV can fall back on.
-      expect(pairs(w, kind).standby).toEqual([PASSWORD, USERNAME])
+      w.secrets.failWritesOf(ENV, SECRET, LANDED).failRereadsOf(ENV, SECRET, UNANSWERED)
+      const { outcome } = await run(w, kind)
+      // The write did land (whatever the fix does about the username).
+      expect(w.secrets.value(ENV)).toBe(w.thingspace.password)
+      expect(outcome.targets[1].outcome).toMatch(/^unknown/)
+      expect(outcome.message).toContain(`the write may have landed: check the secret's updated time): ${ENV}.`)
     }
   )
 
   test.each(KINDS)(
-    'no target takes the pair (usernames as $kind): the active username stays, and the summary says whose password was reset',
+    'no target takes the password (usernames as $kind): every username written back, the active username stays, and the summary says whose password was reset',
     async ({ kind }) => {
       const w = altWorld(kind)
-      for (const label of labels(THREE)) w.secrets.failWrites(label, undefined, { status: 403 })
+      for (const label of labels(THREE)) w.secrets.failWritesOf(label, SECRET, REFUSED)
       const { outcome } = await run(w, kind)
       expect(outcome).toMatchObject({ result: 'failed-changed', activeUsername: USERNAME })
       expect(outcome.usernames).toMatchObject({ active: USERNAME, standby: STANDBY_USERNAME, standbyResetAt: 'unknown' })
+      expect(outcome.targets.map((t) => t.outcome)).toEqual(
+        labels(THREE).map((l) => WRITTEN_BACK(`Failed to write ${SECRET} to ${l}: 403 Forbidden`))
+      )
+      expect(halfPairs(w, kind)).toEqual([])
+      expect(labels(THREE).map((l) => pairs(w, kind)[l])).toEqual(labels(THREE).map(() => [PASSWORD, USERNAME]))
     }
   )
 })
 
-describe('the previous pair kept as the standby', () => {
+describe('the previous pair kept as the standby: its password first, then its username', () => {
   const STANDBY_LOST = (why: string, sealed: boolean) =>
     ` The previous pair (${USERNAME}, whose password was not changed and still works) could not be kept as the standby in ${REPO} (${why}): ` +
     (sealed
       ? 'its password is in the job summary, sealed to your recovery key; store it and the username in the standby pair by hand.'
       : `store it by hand (reset ${USERNAME}'s password in the ThingSpace portal if nobody has it).`)
 
+  // A half-written standby names the active username (the standby that was just reset), so the next run stops at its
+  // inputs (standby and active username alike) instead of logging in with a mismatched pair.
   test.each([
     {
       name: 'the standby password refused, with a recovery key',
-      fail: (w: World) => void w.secrets.failWrites(REPO, undefined, undefined, { status: 403 }),
+      fail: (w: World) => void w.secrets.failWritesOf(REPO, STANDBY_SECRET, { status: 403 }),
       why: `Failed to write ${STANDBY_SECRET} to ${REPO}: 403 Forbidden`,
-      key: true
+      key: true,
+      standby: [STANDBY_PASSWORD, STANDBY_USERNAME],
+      usernameSent: false
+    },
+    {
+      name: 'the standby password unanswered after it landed, no recovery key',
+      fail: (w: World) => void w.secrets.failWritesOf(REPO, STANDBY_SECRET, { acted: true }),
+      why: `Failed to write ${STANDBY_SECRET} to ${REPO}: network error (ECONNRESET)`,
+      key: false,
+      standby: [PASSWORD, STANDBY_USERNAME],
+      usernameSent: false
     },
     {
       name: 'the standby username refused, with a recovery key',
       fail: (w: World) => void w.variables.fail('write', REPO, STANDBY_USERNAME_NAME, { status: 403 }),
       why: `Failed to write the variable ${STANDBY_USERNAME_NAME} to ${REPO}: 403 Forbidden`,
-      key: true
+      key: true,
+      standby: [PASSWORD, STANDBY_USERNAME],
+      usernameSent: true
     },
     {
       name: 'the standby password refused, no recovery key',
-      fail: (w: World) => void w.secrets.failWrites(REPO, undefined, undefined, { status: 403 }),
+      fail: (w: World) => void w.secrets.failWritesOf(REPO, STANDBY_SECRET, { status: 403 }),
       why: `Failed to write ${STANDBY_SECRET} to ${REPO}: 403 Forbidden`,
-      key: false
+      key: false,
+      standby: [STANDBY_PASSWORD, STANDBY_USERNAME],
+      usernameSent: false
     }
   ])(
-    '$name: failed-changed although every target holds the new pair, and the previous password is sealed when it can be',
-    async ({ fail, why, key }) => {
+    '$name: failed-changed although every target holds the new pair, nothing to restore by hand, the previous password sealed when it can be',
+    async ({ fail, why, key, standby, usernameSent }) => {
       const w = altWorld('variable')
       fail(w)
       const { outcome } = await run(w, 'variable', key ? { recoveryPublicKey: RECOVERY_KEY } : {})
@@ -579,35 +711,61 @@ describe('the previous pair kept as the standby', () => {
       expect(outcome.standbyCiphertext === undefined ? undefined : openSealed(outcome.standbyCiphertext, RECOVERY_KEY)).toBe(
         key ? PASSWORD : undefined
       )
-      expect(openSealed(outcome.recoveryCiphertext ?? Buffer.from('{}').toString('base64'), RECOVERY_KEY)).toBe(
-        key ? w.thingspace.password : undefined
-      )
-      expect(pairs(w, 'variable')[ENV]).toEqual([w.thingspace.password, STANDBY_USERNAME])
+      expect(openSealed(outcome.recoveryCiphertext ?? '', RECOVERY_KEY)).toBe(key ? w.thingspace.password : undefined)
+      // Was a BUG at fb638df (restoreByHand whenever there was no ciphertext: the summary then told the reader to reset
+      // the username consumers had just picked up); fixed on core (997e1bd).
+      expect(outcome.restoreByHand).toBe(false)
+      expect(writesOf(w, STANDBY_USERNAME_NAME, 'vwrite').length).toBe(usernameSent ? 1 : 0)
+      expect(pairs(w, 'variable')).toEqual({ ...swapped(w), standby })
     }
   )
 
-  // BUG: when only the standby could not be kept, every target holds the new pair, yet without a recovery
-  // key the verdict says restoreByHand (notStoredEverywhere sets it whenever there is no ciphertext), so the
-  // summary tells the reader that nobody can read the new password and to set one in the portal and store
-  // it in every target: following it resets the username consumers have just picked up. Expected: no
-  // restore by hand when every target holds the new password (only the standby needs storing).
-  test.failing('the standby not kept, no recovery key, every target holding the new pair: nothing is to be restored by hand', async () => {
-    const w = altWorld('variable')
-    w.secrets.failWrites(REPO, undefined, undefined, { status: 403 })
-    const { outcome } = await run(w, 'variable')
-    expect(outcome.targets.every((t) => t.holdsNewPassword)).toBe(true)
-    expect(outcome.restoreByHand).not.toBe(true)
-  })
+  test.each(KINDS)(
+    'usernames as $kind: the standby writes go out only after the reset answered, never with the new password, and the username only once the password landed',
+    async ({ kind }) => {
+      const w = altWorld(kind)
+      await run(w, kind)
+      const resetEnd = w.indexOf({ call: 'reset', phase: 'end' })
+      const call = kind === 'variable' ? 'vwrite' : 'write'
+      const [password] = writesOf(w, STANDBY_SECRET)
+      const [username] = writesOf(w, STANDBY_USERNAME_NAME, call)
+      expect([password, username].map((e) => [w.events.indexOf(e) > resetEnd, e.value])).toEqual([
+        [true, PASSWORD],
+        [true, USERNAME]
+      ])
+      expect(w.events.indexOf(username)).toBeGreaterThan(w.indexOf({ call: 'write', name: STANDBY_SECRET, phase: 'end', outcome: 'ok' }))
+    }
+  )
 
-  test('the standby writes go out only after the reset answered, and never with the new password', async () => {
-    const w = altWorld('secret')
-    await run(w, 'secret')
-    const resetEnd = w.indexOf({ call: 'reset', phase: 'end' })
-    const standby = [...writesOf(w, STANDBY_SECRET), ...writesOf(w, STANDBY_USERNAME_NAME)]
-    expect(standby.map((e) => [w.events.indexOf(e) > resetEnd, e.value])).toEqual([
-      [true, PASSWORD],
-      [true, USERNAME]
-    ])
+  // BUG: once the deadline has passed (a SIGTERM during the verify login), the escrow is awaited with the standby's
+  // sealing in one race against the deadline, and the deadline wins even though the new password was sealed right
+  // after the reset: the run says "Sealing it to the recovery-public-key did not finish" and gives no
+  // recovery-ciphertext, so a new password stored in no target (or not in every one) is lost although a recovery key
+  // was given. With one username, or with the standby kept, the same race is won by the sealed value
+  // (campaign seed 20261475). Expected: the recovery ciphertext, sealed long before the deadline, is given.
+  test.failing(
+    'the standby not kept and the deadline passed during the verify login: the new password, sealed right after the reset, is still given in the escrow',
+    async () => {
+      const w = altWorld('variable')
+      w.thingspace.script('login', undefined, { kind: 'lost', afterMs: 5000 })
+      w.secrets.failWritesOf(ENV, SECRET, { status: 403 }).failWritesOf(REPO, STANDBY_SECRET, { status: 403 })
+      w.signalOn({ call: 'login', n: 1, phase: 'start' }, 'SIGTERM')
+      const { outcome, at, deadline } = await run(w, 'variable', { recoveryPublicKey: RECOVERY_KEY })
+      expect(at).toBe(deadline)
+      expect(outcome.result).toBe('failed-changed')
+      expect(openSealed(outcome.recoveryCiphertext ?? '', RECOVERY_KEY)).toBe(w.thingspace.password)
+    }
+  )
+
+  test('the standby kept and the deadline passed during the verify login: the escrow is given', async () => {
+    const w = altWorld('variable')
+    w.thingspace.script('login', undefined, { kind: 'lost', afterMs: 5000 })
+    w.secrets.failWritesOf(ENV, SECRET, { status: 403 })
+    w.signalOn({ call: 'login', n: 1, phase: 'start' }, 'SIGTERM')
+    const { outcome, at, deadline } = await run(w, 'variable', { recoveryPublicKey: RECOVERY_KEY })
+    expect(at).toBe(deadline)
+    expect(outcome.result).toBe('failed-changed')
+    expect(openSealed(outcome.recoveryCiphertext ?? '', RECOVERY_KEY)).toBe(w.thingspace.password)
   })
 })
 
@@ -780,65 +938,108 @@ describe('a reset of the standby that could break consumers is refused', () => {
 })
 
 describe('failures after the login, with alternating usernames', () => {
-  test('a reset with no answer: failed-unknown naming the standby username, nothing written, the active pair untouched', async () => {
+  // Only the standby's password may have changed, and only the home target's standby secret holds it: consumers
+  // keep the active pair, so nothing is restored in the targets. Was a BUG at fb638df ("store it in every target by
+  // hand" with restoreByHand, whose commands pair the active username with the standby's password in every
+  // target); fixed on core (997e1bd).
+  test('a reset with no answer: failed-unknown naming the standby and its secret, nothing to restore in the targets, the active pair untouched', async () => {
     const w = altWorld('variable')
     w.thingspace.script('reset', { kind: 'lost', acted: true })
     const { outcome } = await run(w, 'variable')
-    expect(outcome).toMatchObject({ result: 'failed-unknown', ok: false, restoreByHand: true, activeUsername: USERNAME })
-    expect(outcome.message).toContain(`Log in to the ThingSpace portal as ${STANDBY_USERNAME} (or ask Verizon M2M support)`)
+    expect(outcome).toMatchObject({ result: 'failed-unknown', ok: false, restoreByHand: false, activeUsername: USERNAME })
+    expect(outcome.message).toBe(
+      'The reset request was sent, but its outcome cannot be known (ThingSpace password reset: the connection failed before an answer came (ECONNRESET)). ' +
+        'The old password may no longer work, and the new one, if any, was never received. Do not re-run this workflow: a login with a replaced password counts toward the 5-failure lockout. ' +
+        `Consumers are not affected: they use the other username. Log in to the ThingSpace portal as ${STANDBY_USERNAME} (or ask Verizon M2M support), set a known password, and store it in ${STANDBY_SECRET} of ${REPO}.`
+    )
     expect(consumerWrites(w)).toEqual([])
     expect(pairs(w, 'variable')).toEqual(OLD_PAIRS)
   })
 
-  // BUG: with alternating usernames only the standby's password may have changed, and consumers keep the
-  // active pair (docs/alternating-usernames.md: "store it in THINGSPACE_PASSWORD_STANDBY"). resetUnknown
-  // says "store it in every target by hand" and sets restoreByHand, so the summary lists commands that set
-  // the password secret of every target: following them pairs the active username with the standby's
-  // password in every target, and consumers' logins then count toward the active username's lockout.
-  // Expected: the message (and the summary) point at the standby secret of the home target.
-  test.failing('a reset with no answer points at the standby secret, not at the password secret of every target', async () => {
+  test('a reset cut by the deadline: the same, naming the standby\u2019s secret', async () => {
     const w = altWorld('variable')
-    w.thingspace.script('reset', { kind: 'lost', acted: true })
+    w.thingspace.script('reset', { kind: 'timeout', afterMs: 60 * MINUTE })
+    w.signalOn({ call: 'reset', phase: 'start' }, 'SIGINT', 10)
     const { outcome } = await run(w, 'variable')
-    expect(outcome.message).toContain(STANDBY_SECRET)
-    expect(outcome.message).not.toContain('store it in every target by hand')
+    expect(outcome).toMatchObject({ result: 'failed-unknown', restoreByHand: false, activeUsername: USERNAME })
+    expect(outcome.message).toContain('its outcome cannot be known (the runner cancelled the step before the answer came)')
+    expect(outcome.message).toContain(`store it in ${STANDBY_SECRET} of ${REPO}.`)
+    expect(consumerWrites(w)).toEqual([])
   })
 
-  // BUG: the login that was refused used the standby's password (THINGSPACE_PASSWORD_STANDBY), but the
-  // verdicts tell the reader to store the current password in THINGSPACE_PASSWORD, the secret of the
-  // active pair: done with the standby's password, every consumer pairs the active username with it and
-  // its logins count toward that username's lockout. Expected: the secret named is the standby's.
-  test.failing.each([
-    { name: 'a refused login as the standby', arrange: (w: World) => void (w.thingspace.password = 'Changed-Elsewhere') },
-    { name: 'the stop on a record of one', arrange: (w: World) => void w.secrets.put(REPO, 'an earlier run', new Date(START - DAY), STATE) }
-  ])('$name tells the reader to store the standby\u2019s password in the standby secret', async ({ arrange }) => {
+  // The login that was refused used the standby's password: the reader is told to fix the standby's secret, never
+  // the password secret of the active pair (done with the standby's password, that would pair the active username
+  // with it in every target). Was a BUG at fb638df; fixed on core (997e1bd).
+  const FIX_STANDBY = `Store the current password in ${STANDBY_SECRET}`
+  test('a refused login as the standby: the record names the standby secret, and when it was last stored', async () => {
     const w = altWorld('variable')
-    arrange(w)
+    w.thingspace.password = 'Changed-Elsewhere'
     const { outcome } = await run(w, 'variable', { eventName: 'schedule' })
-    expect(outcome.result).toBe('failed-unchanged')
-    expect(outcome.message).toContain(`Store the current password in ${STANDBY_SECRET}`)
-    expect(outcome.message).not.toContain(`Store the current password in ${SECRET} `)
+    expect(outcome).toMatchObject({ result: 'failed-unchanged', ok: false, activeUsername: USERNAME })
+    expect(outcome.message).toBe(
+      `The password was not changed by this run: ThingSpace refused the login for ${STANDBY_USERNAME} (ThingSpace login: answered 400, REQUEST_FAILED.InvalidCredentials: refused); it was not retried. ` +
+        '5 consecutive failed logins lock the username until Verizon M2M support unlocks it. ' +
+        `Runs nobody started by hand will not log in again until ${STANDBY_SECRET} is updated (recorded in ${STATE} of ${REPO}). ` +
+        `${STANDBY_SECRET} was last stored at ${OLD.toISOString()}: most likely the password changed after that and the new one never reached the secret ` +
+        '(a run that ended failed-unknown, a reset in the ThingSpace portal), or the secret holds a wrong password. ' +
+        `${FIX_STANDBY} (a failed login in the ThingSpace portal also counts toward the lockout) before running again.`
+    )
+    expect(w.thingspace.countedFailures).toBe(1)
   })
 
-  // BUG: a record of a refused standby login stays in force until a password secret (the active pair's) is
-  // stored; storing the standby's right password in THINGSPACE_PASSWORD_STANDBY (what the docs say to do)
-  // does not put it out of force, so every unattended run stops until someone starts one by hand.
-  // Expected: a record older than the latest store of the standby password is out of force.
-  test.failing(
-    'after a refused standby login, storing the standby\u2019s password in the standby secret lets the next unattended run log in',
-    async () => {
-      const w = altWorld('variable')
-      w.thingspace.password = 'Changed-Elsewhere'
-      const first = await run(w, 'variable', { eventName: 'schedule' })
-      expect(first.outcome.result).toBe('failed-unchanged')
-      await w.clock.advance(DAY)
-      w.secrets.put(REPO, 'Changed-Elsewhere', new Date(w.clock.now()), STANDBY_SECRET)
-      await w.clock.advance(DAY)
-      w.secrets.runStart = new Date(w.clock.now())
-      const next = await run(w, 'variable', { eventName: 'schedule', alternation: alternation('variable', { standbyPassword: 'Changed-Elsewhere' }) })
-      expect(next.outcome.result).toBe('rotated')
-    }
-  )
+  test('the stop on a record of a refused login: it names the standby secret', async () => {
+    const w = altWorld('variable')
+    w.secrets.put(REPO, 'an earlier run', new Date(START - DAY), STATE)
+    const { outcome } = await run(w, 'variable', { eventName: 'schedule' })
+    expect(outcome.message).toBe(
+      'The password was not changed, and no login was attempted (only the OAuth token was requested): a login with this password was refused, or may have been counted without an answer, ' +
+        `at ${new Date(START - DAY).toISOString()} (recorded in the ${STATE} secret of ${REPO}), and ${STANDBY_SECRET} has not been updated in any target since. ` +
+        `Another failed login would count toward the 5-failure lockout, so runs nobody started by hand stop here. ${FIX_STANDBY} (or start the workflow by hand to try once).`
+    )
+    expect(w.thingspace.logins).toBe(0)
+  })
+
+  // BUG: a run started by hand over a record of a refused standby login warns that "THINGSPACE_PASSWORD has not
+  // been updated since", the active pair's secret: the record concerns the standby's password, and updating the
+  // active pair's secret with it would pair the active username with the standby's password. The stop and the
+  // refusal name the standby's secret (fixed in 997e1bd); this warning was left naming the password secret.
+  // Expected: the warning names the standby secret, as the stop does.
+  test.failing('a run started by hand over a record of a refused standby login warns about the standby secret', async () => {
+    const w = altWorld('variable')
+    w.secrets.put(REPO, 'an earlier run', new Date(START - DAY), STATE)
+    const { outcome } = await run(w, 'variable', { eventName: 'workflow_dispatch' })
+    expect(outcome.result).toBe('rotated')
+    expect(w.warnings).toEqual([expect.stringContaining(`and ${STANDBY_SECRET} has not been updated since; trying once`)])
+  })
+
+  // Storing the standby's right password in its secret (what the refusal says to do) lifts the record, as a store of
+  // the password secret does with one username. Was a BUG at fb638df (only a password secret's store lifted it, so
+  // every unattended run stopped until someone started one by hand); fixed on core (997e1bd: loginSecretAt).
+  test('after a refused standby login, storing the standby\u2019s password in the standby secret lets the next unattended run log in', async () => {
+    const w = altWorld('variable')
+    w.thingspace.password = 'Changed-Elsewhere'
+    const first = await run(w, 'variable', { eventName: 'schedule' })
+    expect(first.outcome.result).toBe('failed-unchanged')
+    await w.clock.advance(DAY)
+    w.secrets.put(REPO, 'Changed-Elsewhere', new Date(w.clock.now()), STANDBY_SECRET)
+    await w.clock.advance(DAY)
+    w.secrets.runStart = new Date(w.clock.now())
+    const next = await run(w, 'variable', { eventName: 'schedule', alternation: alternation('variable', { standbyPassword: 'Changed-Elsewhere' }) })
+    expect(next.outcome.result).toBe('rotated')
+    expect(w.thingspace.countedFailures).toBe(1)
+  })
+
+  test('after a refused standby login and nothing stored since, the next unattended run, a day later, stops on the record', async () => {
+    const w = altWorld('variable')
+    w.thingspace.password = 'Changed-Elsewhere'
+    await run(w, 'variable', { eventName: 'schedule' })
+    await w.clock.advance(DAY)
+    w.secrets.runStart = new Date(w.clock.now())
+    const next = await run(w, 'variable', { eventName: 'schedule' })
+    expect(next.outcome.result).toBe('failed-unchanged')
+    expect(next.outcome.message).toContain(`runs nobody started by hand stop here. ${FIX_STANDBY}`)
+    expect(w.thingspace.logins).toBe(1)
+  })
 
   test('the verify login refused: superseded, the standby kept, and a fresh record of the refused login', async () => {
     const w = altWorld('variable')

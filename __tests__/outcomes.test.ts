@@ -213,15 +213,30 @@ describe('what overlapping rotations leave', () => {
 })
 
 describe('a reset whose outcome is unknown', () => {
+  const HEAD =
+    'The reset request was sent, but its outcome cannot be known (no answer within 60 s). The old password may no longer work, and the new one, if any, was never received. ' +
+    'Do not re-run this workflow: a login with a replaced password counts toward the 5-failure lockout. '
   test('failed-unknown: not to be run again, a password to be set by hand in every target', () => {
     expect(verdicts.resetUnknown('no answer within 60 s', 'u')).toEqual({
       result: 'failed-unknown',
       ok: false,
       restoreByHand: true,
+      message: `${HEAD}Log in to the ThingSpace portal as u (or ask Verizon M2M support), set a known password, and store it in every target by hand.`
+    })
+  })
+
+  // Alternating usernames: only the standby's password may have changed, and only the home target's standby
+  // secret holds it; consumers keep the active pair, so nothing is restored in the targets. Was a BUG at
+  // fb638df ("store it in every target by hand", which pairs the active username with the standby's password);
+  // fixed on core (997e1bd).
+  test('with alternating usernames: failed-unknown, a password to be set by hand in the standby secret only, consumers unaffected', () => {
+    expect(verdicts.resetUnknown('no answer within 60 s', 'u-b', { secretName: 'P_STANDBY', home: 'repo:o/r' })).toEqual({
+      result: 'failed-unknown',
+      ok: false,
+      restoreByHand: false,
       message:
-        'The reset request was sent, but its outcome cannot be known (no answer within 60 s). The old password may no longer work, and the new one, if any, was never received. ' +
-        'Do not re-run this workflow: a login with a replaced password counts toward the 5-failure lockout. ' +
-        'Log in to the ThingSpace portal as u (or ask Verizon M2M support), set a known password, and store it in every target by hand.'
+        `${HEAD}Consumers are not affected: they use the other username. ` +
+        'Log in to the ThingSpace portal as u-b (or ask Verizon M2M support), set a known password, and store it in P_STANDBY of repo:o/r.'
     })
   })
 })
@@ -350,51 +365,63 @@ describe('a new password not stored everywhere', () => {
   const VERIFY =
     'the verify login with the new password failed (ThingSpace login: the connection failed before an answer came (ECONNRESET)); it was not retried.'
 
+  // By hand only where some target lacks the new password and nobody can read it: without the escrow, the
+  // summary lists the commands that store one set in the portal. A lost standby alone needs none (was a BUG
+  // at fb638df: restoreByHand whenever there was no ciphertext; fixed on core, 997e1bd).
   test.each([
     {
       name: 'stored in some, failed in one',
+      restoreByHand: true,
       s: { holders: ['a', 'b'], failed: ['c'] },
       said: 'The new password is stored only in a, b. Not stored in: c. No recovery-public-key was given, so there is no recovery-ciphertext. Workflows can still use the secret in the targets that hold it.'
     },
     {
       name: 'stored in some, unknown in one',
+      restoreByHand: true,
       s: { holders: ['a'], unknown: ['b'] },
       said: `The new password is confirmed stored only in a. ${UNKNOWN}: b. No recovery-public-key was given, so there is no recovery-ciphertext. Workflows can still use the secret in the targets that hold it.`
     },
     {
       name: 'stored nowhere, every write failed',
+      restoreByHand: true,
       s: { failed: ['a', 'b'] },
       said: `The new password is stored in no target. Not stored in: a, b. No recovery-public-key was given, so there is no recovery-ciphertext. ${LOST}`
     },
     {
       name: 'stored nowhere confirmed, one write failed and one unknown',
+      restoreByHand: true,
       s: { failed: ['a'], unknown: ['b'] },
       said: `The new password is confirmed stored in no target. Not stored in: a. ${UNKNOWN}: b. No recovery-public-key was given, so there is no recovery-ciphertext. ${MAYBE_LOST}`
     },
     {
       name: 'stored nowhere confirmed, unknown everywhere, sealing unfinished',
+      restoreByHand: true,
       s: { unknown: ['a', 'b'], recoveryKeyGiven: true },
       said: `The new password is confirmed stored in no target. ${UNKNOWN}: a, b. Sealing it to the recovery-public-key did not finish, so there is no recovery-ciphertext. ${MAYBE_LOST}`
     },
     {
       name: 'stored nowhere confirmed, unknown everywhere, escrowed',
+      restoreByHand: false,
       s: { unknown: ['a'], recoveryCiphertext: 'c2VhbGVk', recoveryKeyGiven: true },
       said: `The new password is confirmed stored in no target. ${UNKNOWN}: a. ${ESCROW}`
     },
     {
       name: 'stored in one, another written again after the store, escrowed',
+      restoreByHand: false,
       s: { holders: ['a'], laterWritten: ['b'], recoveryCiphertext: 'c2VhbGVk', recoveryKeyGiven: true },
       said: `The new password is stored only in a. ${LATER}: b. ${ESCROW} Workflows can still use the secret in the targets that hold it.`
     },
     {
       // Written again everywhere: the new password may be in none, so it is never said to be usable from a target.
       name: 'every target written again, no recovery key',
+      restoreByHand: true,
       s: { laterWritten: ['a', 'b'] },
       said: `The new password is stored in no target. ${LATER}: a, b. No recovery-public-key was given, so there is no recovery-ciphertext. ${LOST}`
     },
     // A failed-changed with the new password in every target: the standby pair could not be kept (alternating usernames).
     {
       name: 'stored everywhere, the standby pair not kept, both sealed',
+      restoreByHand: false,
       s: {
         holders: ['a', 'b'],
         recoveryCiphertext: 'c2VhbGVk',
@@ -406,12 +433,14 @@ describe('a new password not stored everywhere', () => {
     },
     {
       name: 'stored everywhere, the standby pair not kept, no recovery key',
+      restoreByHand: false,
       s: { holders: ['a', 'b'], standbyLost: { home: 'a', username: 'u-a', why: 'the write had not finished', ciphertext: undefined } },
       said: `The new password is stored in every target. No recovery-public-key was given, so there is no recovery-ciphertext. Workflows can still use the secret in the targets that hold it. ${STANDBY('the write had not finished')}store it by hand (reset u-a's password in the ThingSpace portal if nobody has it).`
     },
     // What went wrong with the verify login comes last, whatever else is said.
     {
       name: 'stored in some, and the verify login failed and was recorded',
+      restoreByHand: true,
       s: {
         holders: ['a'],
         failed: ['b'],
@@ -419,19 +448,21 @@ describe('a new password not stored everywhere', () => {
       },
       said: `The new password is stored only in a. Not stored in: b. No recovery-public-key was given, so there is no recovery-ciphertext. Workflows can still use the secret in the targets that hold it. Also, ${VERIFY} Runs nobody started by hand will not log in until the password secret is updated (recorded in P_ROTATION).`
     }
-  ] as { name: string; s: Partial<Parameters<typeof verdicts.notStoredEverywhere>[0]>; said: string; standbyCiphertext?: string }[])(
-    '$name',
-    ({ s, said, standbyCiphertext }) => {
-      const v = verdicts.notStoredEverywhere({ ...base, ...s })
-      expect(v).toEqual({
-        result: 'failed-changed',
-        ok: false,
-        message: `The password WAS changed: the old one no longer works. ${said}`,
-        recoveryCiphertext: s.recoveryCiphertext,
-        standbyCiphertext,
-        // Without the escrow nobody can read the new password: the summary lists the commands to store one set by hand.
-        restoreByHand: s.recoveryCiphertext === undefined
-      })
-    }
-  )
+  ] as {
+    name: string
+    restoreByHand: boolean
+    s: Partial<Parameters<typeof verdicts.notStoredEverywhere>[0]>
+    said: string
+    standbyCiphertext?: string
+  }[])('$name (restore by hand: $restoreByHand)', ({ s, said, standbyCiphertext, restoreByHand }) => {
+    const v = verdicts.notStoredEverywhere({ ...base, ...s })
+    expect(v).toEqual({
+      result: 'failed-changed',
+      ok: false,
+      message: `The password WAS changed: the old one no longer works. ${said}`,
+      recoveryCiphertext: s.recoveryCiphertext,
+      standbyCiphertext,
+      restoreByHand
+    })
+  })
 })

@@ -115,21 +115,25 @@ describe('shadowCandidate: this repository\u2019s own secret would shadow an org
     { name: 'this repository\u2019s Dependabot store is a target', lines: ['org:acme', 'dependabot:repo'], repository: REPOSITORY, candidate: HERE },
     { name: 'only a Dependabot organization target', lines: ['dependabot:org:acme'], repository: REPOSITORY, candidate: undefined },
     { name: 'no organization target', lines: ['repo:acme/depot', 'env:prod'], repository: REPOSITORY, candidate: undefined },
-    { name: 'a local run: no repository', lines: ['org:acme'], repository: undefined, candidate: undefined }
+    { name: 'a local run: no repository', lines: ['org:acme'], repository: undefined, candidate: undefined },
+    // Only this repository's own organization's secrets reach its workflows. Was a BUG at fb638df (any
+    // Actions organization target made this repository a candidate); fixed on core (997e1bd).
+    { name: 'an organization target of another owner only', lines: ['org:other'], repository: REPOSITORY, candidate: undefined },
+    { name: 'organization targets of another owner and of this one', lines: ['org:other', 'org:acme'], repository: REPOSITORY, candidate: HERE },
+    // GitHub's owner names are not case-sensitive.
+    { name: 'this repository’s organization, spelled in other case', lines: ['org:ACME'], repository: REPOSITORY, candidate: HERE },
+    {
+      name: 'a Dependabot target of this organization and an Actions one of another',
+      lines: ['dependabot:org:acme', 'org:other'],
+      repository: REPOSITORY,
+      candidate: undefined
+    }
   ] as { name: string; lines: string[]; repository: Repository | undefined; candidate: object | undefined }[])(
     '$name',
     ({ lines, repository, candidate }) => {
       expect(shadowCandidate(parseTargets(lines, REPOSITORY), repository)).toEqual(candidate)
     }
   )
-
-  // BUG: only a repository of the organization reads the organization's secrets, but any Actions
-  // organization target makes this repository a candidate: with targets of another owner only, the run
-  // reads this repository's secret and, if it has one, warns that it shadows a secret its workflows could
-  // never read. Expected: no candidate unless an Actions organization target is this repository's owner.
-  test.failing('an organization target of another owner only: nothing to shadow', () => {
-    expect(shadowCandidate(parseTargets(['org:other'], REPOSITORY), REPOSITORY)).toBeUndefined()
-  })
 })
 
 // Every event GitHub can start a workflow with that a person does not start by hand (a sample of

@@ -1,7 +1,8 @@
 /**
  * The rotation state on its own (src/rotation-state.ts), against a minimal fake of its port on the
  * fake clock: which record is in force (`lockoutDecision`: ties, the legacy marker, the home target's
- * record, and a record young enough to be another run at work), the proof (one write of the
+ * record, a record young enough to be another run at work, and with alternating usernames the date of
+ * the standby's password secret the run logs in with, `loginSecretAt`), the proof (one write of the
  * rotation-state secret per target, the home one being the record ahead; "updated" where this run
  * found none means another run wrote it meanwhile), the per-run login budget (`loginFailed`), which
  * copies `settle()` removes in every combination of record, logins, a moved secret and a contended
@@ -93,13 +94,19 @@ interface Harness {
   drive: <T>(p: Promise<T>) => Promise<T>
 }
 
-function harness(states: TargetState[], attended = false): Harness {
+function harness(states: TargetState[], attended = false, loginSecretAt?: Date): Harness {
   const clock = new FakeClock()
   const port = new Port(clock)
   for (const st of states) if (st.recordAt) port.exists.add(`${st.target.label} ${STATE}`)
   const cancel = new Cancellation(clock.now, clock.schedule)
   const warnings: string[] = []
-  const rs = new RotationState(states, attended, { github: port, cancel, now: clock.now, log: { warning: (m) => void warnings.push(m) } }, LABEL)
+  const rs = new RotationState(
+    states,
+    attended,
+    { github: port, cancel, now: clock.now, log: { warning: (m) => void warnings.push(m) } },
+    LABEL,
+    loginSecretAt
+  )
   const drive = async <T>(p: Promise<T>): Promise<T> => {
     const settled = await clock.drive(p)
     if (settled.status === 'rejected') throw settled.reason
@@ -326,18 +333,88 @@ describe('lockoutDecision', () => {
     }
   )
 
-  // BUG: the home record counts as another run at work only when it is the latest record in force; a
-  // legacy marker in force that is later still (an earlier version's run, as young) hides it, and a run
-  // started by hand then tries once alongside the run that wrote the young record. Expected: busy, as for
-  // a young copy in any other target. (The campaign cannot draw it: its legacy markers are never later
-  // than a young record in force.)
-  test.failing('a young home record in force is another run at work even when a later legacy marker is in force too', () => {
-    expect(lockoutDecision([state(repo, { stored, record: RECENT, legacy: RECENT + 1000 })], true, START)).toEqual({
+  // A later legacy marker in force (an earlier version's run, as young) does not hide a young home record:
+  // a run started by hand would otherwise try once alongside the run that wrote it. Was a BUG at fb638df
+  // (the home record counted only when it was the latest in force); fixed on core (997e1bd). The campaign
+  // cannot draw it: its legacy markers are never later than a young record in force.
+  test.each([
+    { name: 'attended', attended: true },
+    { name: 'unattended', attended: false }
+  ])('a young home record in force is another run at work even when a later legacy marker is in force too ($name)', ({ attended }) => {
+    expect(lockoutDecision([state(repo, { stored, record: RECENT, legacy: RECENT + 1000 })], attended, START)).toEqual({
       kind: 'busy',
       recordedAt: new Date(RECENT),
       where: repo.label
     })
   })
+
+  // With alternating usernames the run logs in with the standby's password, kept in a secret of its own
+  // (`loginSecretAt`: when it was last written): storing a password there lifts a record as a store of the
+  // password secret does, with the same tie rule (GitHub's times are to the second: a tie stays in force).
+  const clear = { kind: 'clear' }
+  const stop = (at: number, legacy = false) => ({ kind: 'stop', recordedAt: new Date(at), legacy })
+  test.each([
+    { name: 'a record older than the login secret', home: { record: stored + 10 }, loginSecretAt: stored + 11, attended: false, decision: clear },
+    {
+      name: 'a record tied with the login secret',
+      home: { record: stored + 10 },
+      loginSecretAt: stored + 10,
+      attended: false,
+      decision: stop(stored + 10)
+    },
+    {
+      name: 'a record newer than the login secret, attended',
+      home: { record: stored + 10 },
+      loginSecretAt: stored + 9,
+      attended: true,
+      decision: { kind: 'try-once', recordedAt: new Date(stored + 10), legacy: false }
+    },
+    // The later of the two counts: a login secret older than the password secrets lifts nothing more.
+    {
+      name: 'a record older than the password secret, the login secret older still',
+      home: { record: stored - 1 },
+      loginSecretAt: stored - 5,
+      attended: false,
+      decision: clear
+    },
+    {
+      name: 'a record newer than the password secret, the login secret older',
+      home: { record: stored + 1 },
+      loginSecretAt: stored - 5,
+      attended: false,
+      decision: stop(stored + 1)
+    },
+    { name: 'no login secret', home: { record: stored + 1 }, loginSecretAt: undefined, attended: false, decision: stop(stored + 1) },
+    {
+      name: 'a legacy marker older than the login secret',
+      home: { legacy: stored + 10 },
+      loginSecretAt: stored + 11,
+      attended: false,
+      decision: clear
+    },
+    {
+      name: 'a legacy marker tied with the login secret',
+      home: { legacy: stored + 10 },
+      loginSecretAt: stored + 10,
+      attended: false,
+      decision: stop(stored + 10, true)
+    },
+    // A young home record older than the login secret was left by a run that stored a password after it: that run is done.
+    { name: 'a young home record older than the login secret', home: { record: RECENT }, loginSecretAt: RECENT + 1, attended: true, decision: clear },
+    {
+      name: 'a young home record tied with the login secret',
+      home: { record: RECENT },
+      loginSecretAt: RECENT,
+      attended: true,
+      decision: { kind: 'busy', recordedAt: new Date(RECENT), where: repo.label }
+    }
+  ] as { name: string; home: { record?: number; legacy?: number }; loginSecretAt?: number; attended: boolean; decision: object }[])(
+    'the login secret\u2019s date: $name',
+    ({ home, loginSecretAt, attended, decision }) => {
+      const states = [state(repo, { stored, ...home }), state(env, { stored: stored - DAY })]
+      expect(lockoutDecision(states, attended, START, loginSecretAt === undefined ? undefined : new Date(loginSecretAt))).toEqual(decision)
+    }
+  )
 
   test('no targets: clear', () => {
     expect(lockoutDecision([], false, START)).toEqual({ kind: 'clear' })
@@ -554,6 +631,19 @@ describe('settle: which copies come off', () => {
       expect(h.warnings).toEqual([])
     }
   )
+
+  // With alternating usernames: an earlier record that an update of the standby's password secret lifted is
+  // no longer in force, so it is this run's proof that holds the home target, and it comes off like one.
+  test.each([
+    { name: 'the login secret updated after the record', loginSecretAt: new Date(START - DAY + 1000), decision: 'clear', removed: [HOME, OTHER] },
+    { name: 'the login secret updated before the record', loginSecretAt: new Date(START - DAY - 1000), decision: 'try-once', removed: [OTHER] }
+  ])('an earlier record, no login sent, $name: decided $decision, removes $removed', async ({ loginSecretAt, decision, removed }) => {
+    const h = harness([state(repo, EARLIER), state(env, { stored: STORED })], true, loginSecretAt)
+    expect(h.rs.decision.kind).toBe(decision)
+    await h.drive(h.rs.prove(new AbortController().signal))
+    await h.drive(h.rs.settle())
+    expect(h.port.removed()).toEqual(removed)
+  })
 
   test.each([
     // A 4xx stored nothing: there is nothing of this run's there to remove.

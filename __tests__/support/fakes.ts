@@ -12,7 +12,8 @@
  *   nothing to open), with updatedAt (to the millisecond, or to the second like GitHub with
  *   `timePrecisionMs: 1000`); the rotation-state secret and an earlier version's marker read from the
  *   home target; removals; re-reads; when the job (or the run) started; per-target faults
- *   (`GitHubError`), removal and re-read faults, and a read-only token. Like the real port it sends at
+ *   (`GitHubError`), per-secret write and re-read faults, removal faults, and a read-only token; a failed
+ *   write's end event carries the status GitHub answered. Like the real port it sends at
  *   most WRITE_CONCURRENCY writes and removals at once (`maxInFlight` says how many it ever had), and a
  *   write still queued when its signal aborts is not sent.
  * - `FakeVariables`: Actions variables in memory (readable values, times like GitHub's, a queue of its
@@ -173,6 +174,8 @@ export interface CallEvent {
   outcome?: string
   /** Whether the server did the work (counted a login, changed the password, stored a value). */
   acted?: boolean
+  /** The status a failed GitHub write answered with (undefined: no answer came, so it may have landed). */
+  status?: number
   /** Which of several overlapping runs made the call (`World.overlap`); undefined for a run alone. */
   run?: number
 }
@@ -529,8 +532,10 @@ export class FakeSecrets implements SecretsPort {
   runStart: Date | undefined
   jobStart: Date | undefined
   readonly calls = { inspect: 0, write: 0, remove: 0, runStart: 0, reread: 0 }
-  /** Scripted faults of the re-reads (`updatedAt`), by 0-based call index. */
+  /** Scripted faults of the re-reads (`updatedAt`), by 0-based call index (over every target and name). */
   readonly rereadFaults: (GhFault | undefined)[] = []
+  /** Scripted faults of the re-reads of one secret of one target (`label name`): entry i applies to its (i+1)-th re-read. */
+  readonly rereadFaultsOf = new Map<string, (GhFault | undefined)[]>()
   /** A token that may read but not write: every write and remove that nothing else scripts fails with 403. */
   readOnly = false
   /** Makes every remove() fail with 403 (a token that may not delete, GitHub down) where `removeFaults` scripts nothing. */
@@ -541,6 +546,8 @@ export class FakeSecrets implements SecretsPort {
   readonly writes: { at: number; label: string; name: string; value: string; ok: boolean }[] = []
   /** Scripted faults per label: entry i applies to that label's (i+1)-th call of the kind. */
   readonly faults = { inspect: new Map<string, (GhFault | undefined)[]>(), write: new Map<string, (GhFault | undefined)[]>() }
+  /** Scripted write faults of one secret of one target (`label name`): entry i applies to its (i+1)-th write; before `faults.write`. */
+  readonly writeFaultsOf = new Map<string, (GhFault | undefined)[]>()
   runStartFault: GhFault | undefined
   /** When each run's job read its secrets, by run id (overlapping runs); otherwise `jobStart` / `runStart`. */
   readonly readTimes = new Map<number, ReadTime>()
@@ -550,6 +557,7 @@ export class FakeSecrets implements SecretsPort {
   private readonly queue: (() => void)[] = []
   private readonly timePrecisionMs: number
   private readonly perLabel = { inspect: new Map<string, number>(), write: new Map<string, number>() }
+  private readonly perName = { write: new Map<string, number>(), reread: new Map<string, number>() }
   private readonly latency: (call: GhCall, label: string, n: number) => number
   private readonly clock: FakeClock
   private readonly rec: Recorder
@@ -616,6 +624,18 @@ export class FakeSecrets implements SecretsPort {
     return this
   }
 
+  /** Scripts the write faults of one secret of one target (whatever other secrets of the target are written meanwhile). */
+  failWritesOf(label: string, name: string, ...faults: (GhFault | undefined)[]): this {
+    this.writeFaultsOf.set(`${label} ${name}`, faults)
+    return this
+  }
+
+  /** Scripts the faults of the re-reads of one secret of one target. */
+  failRereadsOf(label: string, name: string, ...faults: (GhFault | undefined)[]): this {
+    this.rereadFaultsOf.set(`${label} ${name}`, faults)
+    return this
+  }
+
   failInspect(label: string, fault: GhFault = { status: 403 }): this {
     this.faults.inspect.set(label, [fault])
     return this
@@ -626,10 +646,18 @@ export class FakeSecrets implements SecretsPort {
     return this.writes.filter((w) => w.label === label && w.name === name).length
   }
 
-  private next(kind: 'inspect' | 'write', label: string): { n: number; fault: GhFault | undefined } {
+  private next(kind: 'inspect' | 'write', label: string, name?: string): { n: number; fault: GhFault | undefined } {
     const n = this.perLabel[kind].get(label) ?? 0
     this.perLabel[kind].set(label, n + 1)
-    return { n, fault: this.faults[kind].get(label)?.[n] ?? (kind === 'write' && this.readOnly ? { status: 403 } : undefined) }
+    const ofName = name === undefined ? undefined : this.nextOf('write', `${label} ${name}`, this.writeFaultsOf)
+    return { n, fault: ofName ?? this.faults[kind].get(label)?.[n] ?? (kind === 'write' && this.readOnly ? { status: 403 } : undefined) }
+  }
+
+  /** The scripted fault, if any, of the next call of a kind on one secret of one target. */
+  private nextOf(kind: 'write' | 'reread', key: string, faults: Map<string, (GhFault | undefined)[]>): GhFault | undefined {
+    const i = this.perName[kind].get(key) ?? 0
+    this.perName[kind].set(key, i + 1)
+    return faults.get(key)?.[i]
   }
 
   async inspect(target: Target, home = false): Promise<TargetState> {
@@ -706,7 +734,7 @@ export class FakeSecrets implements SecretsPort {
   private async writeNow(state: TargetState, plaintext: string, name: string): Promise<WriteResult> {
     this.calls.write++
     const { label } = state.target
-    const { n, fault } = this.next('write', label)
+    const { n, fault } = this.next('write', label, name)
     this.rec.record({ service: 'github', call: 'write', n, phase: 'start', label, name, value: plaintext })
     await this.clock.sleep(fault?.afterMs ?? this.latency('write', label, n))
     const stored = !fault || fault.acted === true
@@ -722,7 +750,8 @@ export class FakeSecrets implements SecretsPort {
       name,
       value: plaintext,
       outcome: fault ? 'error' : 'ok',
-      acted: stored
+      acted: stored,
+      ...(fault && !fault.acted && fault.status !== undefined ? { status: fault.status } : {})
     })
     if (fault) {
       const status = fault.acted ? undefined : fault.status
@@ -738,7 +767,7 @@ export class FakeSecrets implements SecretsPort {
   async updatedAt(state: Pick<TargetState, 'target'>, name = this.secretName): Promise<Date | undefined> {
     const n = this.calls.reread++
     const { label } = state.target
-    const fault = this.rereadFaults[n]
+    const fault = this.nextOf('reread', `${label} ${name}`, this.rereadFaultsOf) ?? this.rereadFaults[n]
     this.rec.record({ service: 'github', call: 'reread', n, phase: 'start', label, name })
     await this.clock.sleep(fault?.afterMs ?? this.latency('inspect', label, n))
     this.rec.record({ service: 'github', call: 'reread', n, phase: 'end', label, name, outcome: fault ? 'error' : 'ok' })
@@ -867,7 +896,19 @@ export class FakeVariables implements Pick<GitHubVariables, 'read' | 'write' | '
       const there = this.get(label, name) !== undefined
       this.writes.push({ at: this.clock.now(), label, name, value, existed, ...(access ? { access } : {}), ok: !fault })
       if (stored) this.put(label, name, value, this.stamp(this.clock.now()), access?.visibility ?? this.get(label, name)?.visibility)
-      this.rec.record({ service: 'github', call: 'vwrite', n, phase: 'end', label, name, value, outcome: fault ? 'error' : 'ok', acted: stored })
+      const status = fault && !fault.acted ? fault.status : undefined
+      this.rec.record({
+        service: 'github',
+        call: 'vwrite',
+        n,
+        phase: 'end',
+        label,
+        name,
+        value,
+        outcome: fault ? 'error' : 'ok',
+        acted: stored,
+        ...(status === undefined ? {} : { status })
+      })
       if (fault) throw this.error(`write the variable ${name} to ${label}`, fault)
       // The real client falls back to the other call once (404 to an update, 409 to a creation): what it says is what stored it.
       return there ? 'updated' : 'created'
@@ -956,9 +997,16 @@ export async function fakeSeal(plaintext: string, publicKey: string): Promise<st
   return Buffer.from(JSON.stringify({ to: publicKey, text: plaintext })).toString('base64')
 }
 
+/** What `fakeSeal` sealed to `publicKey`; undefined for anything else (another key, or not a ciphertext of `fakeSeal`). */
 export function openSealed(ciphertext: string, publicKey: string): string | undefined {
-  const { to, text } = JSON.parse(Buffer.from(ciphertext, 'base64').toString('utf8')) as { to: string; text: string }
-  return to === publicKey ? text : undefined
+  let sealed: unknown
+  try {
+    sealed = JSON.parse(Buffer.from(ciphertext, 'base64').toString('utf8'))
+  } catch {
+    return undefined
+  }
+  const { to, text } = (sealed ?? {}) as { to?: unknown; text?: unknown }
+  return to === publicKey && typeof text === 'string' ? text : undefined
 }
 
 // ---------------------------------------------------------------------------------------------------
