@@ -603,11 +603,7 @@ function violations(c: Case, w: World, r: RunResult): string[] {
         if (!t.holdsNewPassword && !outcome.message.includes(t.label))
           v.push(`failed-changed does not name ${t.label}, which may not hold the new password`)
       }
-      // BUG (alternation.test.ts "the standby not kept and the deadline passed during the verify login"): once the
-      // deadline has passed, the escrow raced with the standby's sealing loses; excluded only there, until it is fixed.
-      const escrowRaceBug =
-        c.alt !== null && outcome.message.includes('could not be kept as the standby') && r.deadline !== undefined && r.at >= r.deadline
-      if (s.recoveryPublicKey && openSealed(outcome.recoveryCiphertext ?? '', RECOVERY_KEY) !== ts.password && !escrowRaceBug)
+      if (s.recoveryPublicKey && openSealed(outcome.recoveryCiphertext ?? '', RECOVERY_KEY) !== ts.password)
         v.push('the recovery ciphertext does not open to the live password')
       if (!s.recoveryPublicKey && outcome.recoveryCiphertext !== undefined) v.push('a recovery ciphertext without a recovery key')
       break

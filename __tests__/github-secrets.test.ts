@@ -236,11 +236,12 @@ describe('writes', () => {
 
   test('a write still queued when the signal aborts is not sent', async () => {
     const { gh, secrets } = await rig()
-    gh.latencyMs = 100
     const state = await secrets.inspect(target('repo'))
+    gh.latencyMs = 1000 // holds the first ten at the server while the signal aborts
     const controller = new AbortController()
     const writes = Array.from({ length: 12 }, (_, i) => secrets.write(state, 'v', `S_${i}`, controller.signal))
-    await new Promise((resolve) => setTimeout(resolve, 50)) // ten are in flight, two wait for a place
+    // Ten are in flight, two wait for a place (polled, not timed, so a loaded machine cannot make it flaky).
+    while (gh.peakInFlight('put-secret') < 10) await new Promise((resolve) => setTimeout(resolve, 5))
     controller.abort(new Error('cancelled'))
     const settled = await Promise.allSettled(writes)
     expect(settled.filter((w) => w.status === 'fulfilled')).toHaveLength(10)

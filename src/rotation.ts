@@ -227,7 +227,7 @@ class Rotation {
     if (lockout.kind === 'stop') return verdicts.lockoutStop(lockout, recordName, this.home.label, this.loginSecretName, this.tokenRequested)
     if (lockout.kind === 'try-once') {
       d.log.warning(
-        `A login with this password was refused, or may have been counted, at ${lockout.recordedAt.toISOString()} (recorded in ${recordName}), and ${s.secretName} has not been updated since; ` +
+        `A login with this password was refused, or may have been counted, at ${lockout.recordedAt.toISOString()} (recorded in ${recordName}), and ${this.loginSecretName} has not been updated since; ` +
           `trying once, without retrying, because a person started this run (${s.eventName ?? 'a local run'}).`
       )
     }
@@ -487,7 +487,7 @@ class Rotation {
     }
     d.log.info('ThingSpace issued a new password; storing it in every target')
 
-    const recovery = s.recoveryPublicKey ? d.seal(newPassword, s.recoveryPublicKey).catch(() => undefined) : Promise.resolve(undefined)
+    const recovery = this.sealForRecovery(newPassword)
     const inFlight = new Set(this.records)
     /** Writes that failed without a 4xx: GitHub may have stored the value before its answer was lost. */
     const uncertain = new Set<TargetRecord>()
@@ -498,7 +498,13 @@ class Rotation {
       })
     )
     let standbyProblem: string | undefined = s.alternation ? 'the write had not finished when the runner cancelled the step' : undefined
-    const standbyKept = this.keepStandby().then((problem) => (standbyProblem = problem))
+    // The previous password is sealed as soon as its standby is known lost, so that a deadline already
+    // passed at the end cannot hide a value sealed long before it.
+    let standbySealed: Promise<string | undefined> | undefined
+    const standbyKept = this.keepStandby().then((problem) => {
+      standbyProblem = problem
+      if (problem) standbySealed = this.sealForRecovery(s.password)
+    })
     const logout = this.logout(session)
 
     try {
@@ -555,11 +561,11 @@ class Rotation {
     if (allStored && !standbyProblem) {
       return this.finish(verifyProblem ? verdicts.rotatedVerifyFailed(verifyProblem) : verdicts.rotated(verified, swap))
     }
-    const [recoveryCiphertext, standbyCiphertext] = await d.cancel
-      .untilDeadline(
-        Promise.all([recovery, standbyProblem && s.recoveryPublicKey ? d.seal(s.password, s.recoveryPublicKey).catch(() => undefined) : undefined])
-      )
-      .catch(() => [undefined, undefined])
+    // Each awaited on its own: a value already sealed is given even once the deadline has passed.
+    const recoveryCiphertext = await d.cancel.untilDeadline(recovery).catch(() => undefined)
+    const standbyCiphertext = standbyProblem
+      ? await d.cancel.untilDeadline(standbySealed ?? this.sealForRecovery(s.password)).catch(() => undefined)
+      : undefined
     return this.finish(
       verdicts.notStoredEverywhere({
         verifyProblem,
@@ -575,6 +581,12 @@ class Rotation {
         recoveryKeyGiven: s.recoveryPublicKey !== undefined
       })
     )
+  }
+
+  /** The value sealed to the recovery key, if one was given; undefined if sealing failed. */
+  private sealForRecovery(value: string): Promise<string | undefined> {
+    const { s, d } = this
+    return s.recoveryPublicKey ? d.seal(value, s.recoveryPublicKey).catch(() => undefined) : Promise.resolve(undefined)
   }
 
   /**
@@ -646,12 +658,17 @@ class Rotation {
     } catch (error) {
       // A password write that may have landed did, if the secret's time moved since this run read it.
       const before = r.state!.existing?.updatedAt.getTime()
-      const now = writeMayHaveLanded(error) ? await d.github.updatedAt(r.state!).catch(() => undefined) : undefined
+      const maybe = writeMayHaveLanded(error)
+      const now = maybe ? await d.github.updatedAt(r.state!).catch(() => undefined) : undefined
       if (now !== undefined && now.getTime() !== before) {
         this.stored(r, `new password stored (its answer was lost), with ${alt.usernameName} = ${alt.standbyUsername}`)
         return 'yes'
       }
-      return writeBack(errorText(error), true)
+      const written = await writeBack(errorText(error), true)
+      if (!maybe || now !== undefined || written === 'maybe') return written
+      // Its time unreadable, the password may have landed beside the username written back.
+      r.report.outcome = `unknown, it may hold half of the new pair (the password's time could not be read again; ${alt.usernameName} written back to ${s.username}): ${errorText(error)}`
+      return 'maybe'
     }
     this.stored(r, `new password stored, with ${alt.usernameName} = ${alt.standbyUsername}`)
     return 'yes'
