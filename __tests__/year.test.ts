@@ -27,9 +27,8 @@
  * the resets that took effect, the runs that said rotated, and the runs that left half a pair.
  */
 import { afterAll, describe, expect, test } from '@jest/globals'
-import { usernamesAsSecrets, type UsernamePort } from '../src/alternation.ts'
+import { usernamesAsSecrets } from '../src/alternation.ts'
 import { Cancellation } from '../src/cancellation.ts'
-import type { TargetState } from '../src/github-secrets.ts'
 import { InputError, readSettings, type Settings } from '../src/inputs.ts'
 import { rotate } from '../src/rotation.ts'
 import { SecretMask } from '../src/secrets-mask.ts'
@@ -269,19 +268,6 @@ function workflowInputs(mode: Mode, secrets: FakeSecrets): Record<string, string
   }
 }
 
-/**
- * The usernames kept as secrets in the GitHub fake (`username-kind: secret`). The fake's updatedAt
- * reads only `state.target`, but is typed with the whole TargetState where the port passes a
- * Pick<TargetState, 'target'>: once fakes.ts types it like the port, this is `usernamesAsSecrets(secrets)`.
- */
-function usernamesIn(secrets: FakeSecrets): UsernamePort {
-  return usernamesAsSecrets({
-    updatedAt: (state, name) => secrets.updatedAt(state as TargetState, name),
-    write: (state, plaintext, name, signal) => secrets.write(state, plaintext, name, signal),
-    remove: (state, name) => secrets.remove(state, name)
-  })
-}
-
 /** The action's own input reading, with these inputs in the environment as the runner sets them. */
 function settingsFrom(inputs: Record<string, string>, runId: number): Settings {
   const keys = Object.keys(inputs).map((name) => `INPUT_${name.toUpperCase()}`)
@@ -377,7 +363,7 @@ class Year {
     if (settings) {
       w.cancel = new Cancellation(w.clock.now, w.clock.schedule)
       w.signals.length = 0
-      const usernames = mode === 'alternating' ? usernamesIn(w.secrets) : undefined
+      const usernames = mode === 'alternating' ? usernamesAsSecrets(w.secrets) : undefined
       const settled = await w.clock.drive(rotate(settings, { ...w.deps(), thingspace: ts, usernames }))
       w.cancel.dispose()
       const deadline = w.deadline()
