@@ -8,7 +8,7 @@ import { afterEach, describe, expect, test } from '@jest/globals'
 import { GitHubSimulator } from '../simulators/github.ts'
 import { createOctokit, describeFailure } from '../src/github-client.ts'
 import { seal } from '../src/seal.ts'
-import { failure } from './support/async.ts'
+import { failure, until } from './support/async.ts'
 
 const TOKEN = 'ghp_TestToken0123456789abcdefABCDEFabcd'
 const REPO = 'repo:acme/fleet'
@@ -35,12 +35,6 @@ async function rig(timeoutMs: number) {
     timeoutMs
   })
   return { gh, octokit, info }
-}
-
-/** Polls `condition` every 10 ms for up to a second (for what happens on the other end of a socket): whether it came true. */
-async function until(condition: () => boolean): Promise<boolean> {
-  for (let i = 0; i < 100 && !condition(); i++) await new Promise((resolve) => setTimeout(resolve, 10))
-  return condition()
 }
 
 describe('a stalled GitHub answer', () => {

@@ -14,7 +14,7 @@ import { API_VERSION, answeredStatus, createOctokit, describeFailure } from '../
 import { GitHubError, GitHubSecrets, permissionHint, WRITE_CONCURRENCY, type TargetState } from '../src/github-secrets.ts'
 import { seal } from '../src/seal.ts'
 import { parseTargets, type Target } from '../src/targets.ts'
-import { closedPort, failure } from './support/async.ts'
+import { closedPort, failure, until } from './support/async.ts'
 
 const TOKEN = 'ghp_TestToken0123456789abcdefABCDEFabcd'
 const SECRET = 'THINGSPACE_PASSWORD'
@@ -216,33 +216,43 @@ describe('pagination of the selected repositories', () => {
 describe('writes', () => {
   test('go out at most ten at a time, even when 25 are asked for at once', async () => {
     const { gh, secrets } = await rig()
-    gh.latencyMs = 100
     expect(WRITE_CONCURRENCY).toBe(10)
     const states = await Promise.all(
       ['repo', 'env:production', 'org:acme', 'dependabot:repo', 'codespaces:repo'].map((l) => secrets.inspect(target(l)))
     )
-    await Promise.all(Array.from({ length: 25 }, (_, i) => secrets.write(states[i % states.length], `value-${i}`, `S_${i}`)))
+    const release = gh.hold('put-secret')
+    const writes = Promise.all(Array.from({ length: 25 }, (_, i) => secrets.write(states[i % states.length], `value-${i}`, `S_${i}`)))
+    // Ten reach the server and are held there; an eleventh would have 200 ms more to arrive.
+    expect(await until(() => gh.peakInFlight('put-secret') === 10)).toBe(true)
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    expect(gh.calls('put-secret')).toHaveLength(10)
+    release()
+    await writes
     expect(gh.calls('put-secret')).toHaveLength(25)
     expect(gh.peakInFlight('put-secret')).toBe(10)
   })
 
   test("reads are not held to the plugin's default of 10 at once: 40 go out together", async () => {
     const { gh, secrets } = await rig()
-    gh.latencyMs = 100
     const t = target('repo')
-    await Promise.all(Array.from({ length: 40 }, (_, i) => secrets.updatedAt({ target: t }, `S_${i}`)))
-    expect(gh.peakInFlight('get-secret')).toBeGreaterThan(30) // 10 with plugin-throttling's own global group
+    const release = gh.hold('get-secret')
+    const reads = Promise.all(Array.from({ length: 40 }, (_, i) => secrets.updatedAt({ target: t }, `S_${i}`)))
+    // All 40 reach the server while it holds them (10 would, with plugin-throttling's own global group).
+    expect(await until(() => gh.peakInFlight('get-secret') === 40)).toBe(true)
+    release()
+    await reads
   })
 
   test('a write still queued when the signal aborts is not sent', async () => {
     const { gh, secrets } = await rig()
     const state = await secrets.inspect(target('repo'))
-    gh.latencyMs = 1000 // holds the first ten at the server while the signal aborts
+    const release = gh.hold('put-secret') // holds the first ten at the server while the signal aborts
     const controller = new AbortController()
     const writes = Array.from({ length: 12 }, (_, i) => secrets.write(state, 'v', `S_${i}`, controller.signal))
-    // Ten are in flight, two wait for a place (polled, not timed, so a loaded machine cannot make it flaky).
-    while (gh.peakInFlight('put-secret') < 10) await new Promise((resolve) => setTimeout(resolve, 5))
+    // Ten are in flight, two wait for a place.
+    expect(await until(() => gh.peakInFlight('put-secret') === 10)).toBe(true)
     controller.abort(new Error('cancelled'))
+    release()
     const settled = await Promise.allSettled(writes)
     expect(settled.filter((w) => w.status === 'fulfilled')).toHaveLength(10)
     expect(gh.calls('put-secret')).toHaveLength(10)

@@ -15,7 +15,7 @@ import { GitHubSecrets, WRITE_CONCURRENCY, writeMayHaveLanded } from '../src/git
 import { GitHubVariables, variablePermissionHint, type VariableAccess } from '../src/github-variables.ts'
 import { seal } from '../src/seal.ts'
 import { parseTargets, type Target } from '../src/targets.ts'
-import { failure } from './support/async.ts'
+import { failure, until } from './support/async.ts'
 
 const TOKEN = 'ghp_TestToken0123456789abcdefABCDEFabcd'
 const NAME = 'THINGSPACE_USERNAME'
@@ -264,11 +264,17 @@ describe('who may read an organization variable', () => {
 describe('writes', () => {
   test('go out at most ten at a time, even when 25 are asked for at once, and none is turned away', async () => {
     const { gh, variables } = await rig()
-    gh.latencyMs = 300
     gh.limitConcurrentWrites(WRITE_CONCURRENCY)
     expect(WRITE_CONCURRENCY).toBe(10)
     const targets = ['repo', 'env:production', 'org:acme'].map(target)
-    await Promise.all(Array.from({ length: 25 }, (_, i) => variables.write(targets[i % 3], `V_${i}`, `value-${i}`, false)))
+    const release = gh.hold('create-variable')
+    const writes = Promise.all(Array.from({ length: 25 }, (_, i) => variables.write(targets[i % 3], `V_${i}`, `value-${i}`, false)))
+    // Ten reach the server and are held there; an eleventh would have 200 ms more to arrive.
+    expect(await until(() => gh.peakInFlight('create-variable') === 10)).toBe(true)
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    expect(gh.calls('create-variable')).toHaveLength(10)
+    release()
+    await writes
     expect(gh.calls('create-variable').map((e) => e.status)).toEqual(Array<number>(25).fill(201))
     expect(gh.peakInFlight('create-variable')).toBe(10)
     expect(gh.limited).toBe(0)
@@ -276,12 +282,12 @@ describe('writes', () => {
 
   test('a write still queued when the signal aborts is not sent', async () => {
     const { gh, variables } = await rig()
-    // Long enough that none of the first ten is answered before the tenth arrives, however loaded the machine.
-    gh.latencyMs = 1000
+    const release = gh.hold('create-variable') // none of the first ten is answered before the signal aborts
     const controller = new AbortController()
-    let arrived = 0
-    gh.inject({ call: 'create-variable', onHit: () => ++arrived === WRITE_CONCURRENCY && controller.abort(new Error('cancelled')) })
     const writes = Array.from({ length: 12 }, (_, i) => variables.write(target('repo'), `V_${i}`, 'v', false, controller.signal))
+    expect(await until(() => gh.peakInFlight('create-variable') === WRITE_CONCURRENCY)).toBe(true)
+    controller.abort(new Error('cancelled'))
+    release()
     const settled = await Promise.allSettled(writes)
     expect(settled.map((w) => w.status)).toEqual([...Array<string>(10).fill('fulfilled'), 'rejected', 'rejected'])
     expect(settled.slice(10)).toEqual([

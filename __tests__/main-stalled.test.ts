@@ -10,6 +10,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { parseOutputFile } from '../simulators/harness.ts'
+import { until } from './support/async.ts'
 
 const dir = mkdtempSync(path.join(tmpdir(), 'main-stalled-'))
 const files = { output: path.join(dir, 'output'), summary: path.join(dir, 'summary') }
@@ -47,7 +48,13 @@ test('a run that waits on nothing when the event loop empties still reports, and
   void run()
   await new Promise((resolve) => setImmediate(resolve))
   process.emit('beforeExit', 0)
-  await new Promise((resolve) => setTimeout(resolve, 50))
+  const errorLines = (): string[] =>
+    printed
+      .join('')
+      .split('\n')
+      .filter((line) => line.startsWith('::error'))
+  const summarised = (): boolean => readFileSync(files.summary, 'utf8').includes('the run stopped waiting on an answer that never came')
+  expect(await until(() => process.exitCode === 1 && errorLines().length === 1 && summarised())).toBe(true)
 
   expect(parseOutputFile(readFileSync(files.output, 'utf8'))).toMatchObject({ result: 'failed-unchanged', rotated: 'false' })
   expect(readFileSync(files.summary, 'utf8')).toContain('the run stopped waiting on an answer that never came')
@@ -58,5 +65,5 @@ test('a run that waits on nothing when the event loop empties still reports, and
   // Reported once: a second emptying of the loop adds nothing.
   process.emit('beforeExit', 1)
   await new Promise((resolve) => setTimeout(resolve, 50))
-  expect(printed.filter((line) => line.startsWith('::error')).length).toBe(1)
+  expect(errorLines()).toHaveLength(1)
 })

@@ -27,7 +27,7 @@ import {
   type Session,
   type ThingSpaceOptions
 } from '../src/thingspace.ts'
-import { closedPort, failure } from './support/async.ts'
+import { closedPort, failure, until } from './support/async.ts'
 
 const MINUTE = 60_000
 const HOUR = 60 * MINUTE
@@ -840,12 +840,6 @@ describe('reset', () => {
     expect(sim.password).toBe(sim.initialPassword)
   })
 })
-
-/** Polls `condition` every 10 ms for up to a second (for what happens on the other end of a socket): whether it came true. */
-async function until(condition: () => boolean): Promise<boolean> {
-  for (let i = 0; i < 100 && !condition(); i++) await new Promise((resolve) => setTimeout(resolve, 10))
-  return condition()
-}
 
 describe('every answer is bounded as a whole, headers and body', () => {
   const TIMEOUTS = { token: 200, login: 200, reset: 200, logout: 200 }

@@ -118,6 +118,7 @@ export abstract class Simulator {
   private readonly inFlight = new Map<string, number>()
   private readonly peaks = new Map<string, number>()
   private readonly hits = new Map<Fault, number>()
+  private readonly gates = new Map<string, Promise<void>>()
   private server: http.Server | https.Server | undefined
   private readonly sockets = new Set<Socket>()
   /**
@@ -172,6 +173,19 @@ export abstract class Simulator {
 
   inject(...faults: Fault[]): void {
     this.faults.push(...faults)
+  }
+
+  /**
+   * Holds every request of one call at the server until the returned function is called: a test can
+   * count how many arrive together without racing a latency timer on a loaded machine.
+   */
+  hold(call: string): () => void {
+    let release = (): void => {}
+    this.gates.set(call, new Promise<void>((resolve) => (release = resolve)))
+    return () => {
+      this.gates.delete(call)
+      release()
+    }
   }
 
   /** The most requests of one call that were in flight at once (held back by latency or a fault delay included). */
@@ -236,6 +250,7 @@ export abstract class Simulator {
     const delay = this.latencyMs + (fault?.delayMs ?? 0)
     try {
       // Unreferenced, so a request still held back by a fault does not keep a stopped simulator's process alive.
+      await this.gates.get(routed.call)
       if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay).unref())
       if (limit && running > limit.max) {
         this.limited++

@@ -20,3 +20,12 @@ export async function closedPort(): Promise<number> {
   await new Promise<void>((resolve) => server.close(() => resolve()))
   return port
 }
+
+/**
+ * Polls `condition` every 10 ms until it holds, for up to ten seconds (for what happens on the other
+ * end of a socket; polled rather than timed, so a loaded machine only makes it slower): whether it came true.
+ */
+export async function until(condition: () => boolean): Promise<boolean> {
+  for (let i = 0; i < 1000 && !condition(); i++) await new Promise((resolve) => setTimeout(resolve, 10))
+  return condition()
+}
