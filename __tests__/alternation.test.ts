@@ -982,7 +982,7 @@ describe('failures after the login, with alternating usernames', () => {
     const { outcome } = await run(w, 'variable', { eventName: 'schedule' })
     expect(outcome.message).toBe(
       'The password was not changed, and no login was attempted (only the OAuth token was requested): a login with this password was refused, or may have been counted without an answer, ' +
-        `at ${new Date(START - DAY).toISOString()} (recorded in the ${STATE} secret of ${REPO}), and ${STANDBY_SECRET} has not been updated in any target since. ` +
+        `at ${new Date(START - DAY).toISOString()} (recorded in the ${STATE} secret of ${REPO}), and ${STANDBY_SECRET} has not been updated in ${REPO} since. ` +
         `Another failed login would count toward the 5-failure lockout, so runs nobody started by hand stop here. ${FIX_STANDBY} (or start the workflow by hand to try once).`
     )
     expect(w.thingspace.logins).toBe(0)
@@ -1025,6 +1025,27 @@ describe('failures after the login, with alternating usernames', () => {
     expect(next.outcome.result).toBe('failed-unchanged')
     expect(next.outcome.message).toContain(`runs nobody started by hand stop here. ${FIX_STANDBY}`)
     expect(w.thingspace.logins).toBe(1)
+  })
+
+  // The record concerns the standby's password: the active pair, stored again by hand in every target, fixes
+  // nothing about it. Was a BUG at b1a687d (the later of the two secrets' stores lifted the record, so this run
+  // logged in as the standby again with the password already refused: a second counted failure).
+  test('after a refused standby login, a store of the active pair alone does not lift the record: the next unattended run stops', async () => {
+    const w = altWorld('variable')
+    w.thingspace.password = 'Changed-Elsewhere'
+    await run(w, 'variable', { eventName: 'schedule' })
+    await w.clock.advance(DAY)
+    for (const label of [REPO, ENV, ORG]) {
+      w.secrets.put(label, PASSWORD, new Date(w.clock.now()))
+      store(w, 'variable').put(label, USERNAME_NAME, USERNAME, new Date(w.clock.now()))
+    }
+    await w.clock.advance(DAY)
+    w.secrets.runStart = new Date(w.clock.now())
+    const next = await run(w, 'variable', { eventName: 'schedule' })
+    expect(next.outcome.result).toBe('failed-unchanged')
+    expect(next.outcome.message).toContain(`runs nobody started by hand stop here. ${FIX_STANDBY}`)
+    expect(w.thingspace.logins).toBe(1)
+    expect(w.thingspace.countedFailures).toBe(1)
   })
 
   test('the verify login refused: superseded, the standby kept, and a fresh record of the refused login', async () => {

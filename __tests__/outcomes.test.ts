@@ -59,7 +59,7 @@ describe('the lockout wording', () => {
     { name: 'the marker of an earlier version', legacy: true, recordName: 'P_REJECTED' }
   ])('the stop names runs nobody started by hand, and the secret that holds the record: $name', ({ legacy, recordName }) => {
     const decision = { kind: 'stop' as const, recordedAt: new Date('2025-06-01T00:00:00.000Z'), legacy }
-    expect(verdicts.lockoutStop(decision, recordName, 'repo:o/r', 'P', true)).toEqual({
+    expect(verdicts.lockoutStop(decision, recordName, 'repo:o/r', { name: 'P', where: 'in any target' }, true)).toEqual({
       result: 'failed-unchanged',
       ok: false,
       message:
@@ -69,7 +69,7 @@ describe('the lockout wording', () => {
     })
   })
 
-  const spent = { username: 'u', recordName: 'P_ROTATION', home: 'repo:o/r', secretName: 'P' }
+  const spent = { username: 'u', recordName: 'P_ROTATION', home: 'repo:o/r', secretName: 'P', standby: false }
   const TAIL = 'Store the current password in P (a failed login in the ThingSpace portal also counts toward the lockout) before running again.'
   test.each([
     {
@@ -125,6 +125,13 @@ describe('the lockout wording', () => {
       '(recorded in P_ROTATION of repo:o/r). No target holds P yet: check the password input. Store the current password in P'
     )
     expect(v.message).not.toContain('changed after that')
+  })
+
+  test('with alternating usernames, a refused standby login before the home target holds its secret points at the standby-password input', () => {
+    const v = verdicts.loginSpent(refusal, { ...spent, secretName: 'P_STANDBY', attempts: 1, storedAt: 0, standby: true })
+    expect(v.message).toContain(
+      '(recorded in P_ROTATION of repo:o/r). repo:o/r holds no P_STANDBY yet: check the standby-password input. Store the current password in P_STANDBY'
+    )
   })
 
   test.each([

@@ -105,7 +105,7 @@ function harness(states: TargetState[], attended = false, loginSecretAt?: Date):
     attended,
     { github: port, cancel, now: clock.now, log: { warning: (m) => void warnings.push(m) } },
     LABEL,
-    loginSecretAt
+    loginSecretAt?.getTime()
   )
   const drive = async <T>(p: Promise<T>): Promise<T> => {
     const settled = await clock.drive(p)
@@ -349,8 +349,8 @@ describe('lockoutDecision', () => {
   })
 
   // With alternating usernames the run logs in with the standby's password, kept in a secret of its own
-  // (`loginSecretAt`: when it was last written): storing a password there lifts a record as a store of the
-  // password secret does, with the same tie rule (GitHub's times are to the second: a tie stays in force).
+  // (`loginSecretAt`: when it was last written): only a store there lifts a record, with the tie rule of the
+  // password secret's (GitHub's times are to the second: a tie stays in force).
   const clear = { kind: 'clear' }
   const stop = (at: number, legacy = false) => ({ kind: 'stop', recordedAt: new Date(at), legacy })
   test.each([
@@ -369,13 +369,13 @@ describe('lockoutDecision', () => {
       attended: true,
       decision: { kind: 'try-once', recordedAt: new Date(stored + 10), legacy: false }
     },
-    // The later of the two counts: a login secret older than the password secrets lifts nothing more.
+    // Only the login secret counts: a new active password (stored by hand) fixes no refused standby login.
     {
       name: 'a record older than the password secret, the login secret older still',
       home: { record: stored - 1 },
       loginSecretAt: stored - 5,
       attended: false,
-      decision: clear
+      decision: stop(stored - 1)
     },
     {
       name: 'a record newer than the password secret, the login secret older',
@@ -412,7 +412,7 @@ describe('lockoutDecision', () => {
     'the login secret\u2019s date: $name',
     ({ home, loginSecretAt, attended, decision }) => {
       const states = [state(repo, { stored, ...home }), state(env, { stored: stored - DAY })]
-      expect(lockoutDecision(states, attended, START, loginSecretAt === undefined ? undefined : new Date(loginSecretAt))).toEqual(decision)
+      expect(lockoutDecision(states, attended, START, loginSecretAt)).toEqual(decision)
     }
   )
 

@@ -96,19 +96,19 @@ export const verdicts = {
     decision: Extract<LockoutDecision, { kind: 'stop' | 'try-once' }>,
     recordName: string,
     home: string,
-    secretName: string,
+    secret: { name: string; where: string },
     tokenRequested: boolean
   ): Verdict =>
     unchanged(
       `The password was not changed, and ${contacted(tokenRequested, false)}: a login with this password was refused, or may have been counted without an answer, at ${decision.recordedAt.toISOString()} ` +
-        `(recorded in the ${recordName} secret of ${home}), and ${secretName} has not been updated in any target since. ` +
-        `Another failed login would count toward the 5-failure lockout, so runs nobody started by hand stop here. Store the current password in ${secretName} (or start the workflow by hand to try once).`
+        `(recorded in the ${recordName} secret of ${home}), and ${secret.name} has not been updated ${secret.where} since. ` +
+        `Another failed login would count toward the 5-failure lockout, so runs nobody started by hand stop here. Store the current password in ${secret.name} (or start the workflow by hand to try once).`
     ),
 
   /** A login the user service refused, or one that may have counted without a usable answer; it is recorded in the home target. */
   loginSpent: (
     error: ThingSpaceError,
-    s: { attempts: number; username: string; recordName: string; home: string; secretName: string; storedAt: number }
+    s: { attempts: number; username: string; recordName: string; home: string; secretName: string; storedAt: number; standby: boolean }
   ): Verdict => {
     const refused = error.kind === 'refused' || error.kind === 'unrecognised'
     const what = refused
@@ -120,7 +120,10 @@ export const verdicts = {
         ` ${s.secretName} was last stored at ${new Date(s.storedAt).toISOString()}: most likely the password changed after that and the new one never reached the secret ` +
         `(a run that ended failed-unknown, a reset in the ThingSpace portal), or the secret holds a wrong password.`
     } else if (refused) {
-      likely = ` No target holds ${s.secretName} yet: check the password input.`
+      // The standby's password secret is kept in the home target only.
+      likely = s.standby
+        ? ` ${s.home} holds no ${s.secretName} yet: check the standby-password input.`
+        : ` No target holds ${s.secretName} yet: check the password input.`
     }
     return unchanged(
       `The password was not changed by this run: ${what}. 5 consecutive failed logins lock the username until Verizon M2M support unlocks it. ` +

@@ -64,21 +64,21 @@ export function lastStore(states: TargetState[]): number {
  * What the records say, as a pure function of what was read. A home record written in the same
  * second as the latest store is still in force (GitHub's times are to the second): the strict side.
  * A rotation-state secret younger than a run can last, in any target, may be another run at work.
- * `loginSecretAt` is when the secret holding the password this run logs in with was last written, when
- * that is not the password secret (with alternating usernames, the standby's): updating it lifts a record too.
+ * `storedAt` is when the secret holding the password this run logs in with was last written: the
+ * password secret's latest store, unless the run logs in with another secret's password (with alternating
+ * usernames, the standby's). Only that store lifts a record: a new active password fixes no standby login.
  */
-export function lockoutDecision(states: TargetState[], attended: boolean, now: number, loginSecretAt?: Date): LockoutDecision {
+export function lockoutDecision(states: TargetState[], attended: boolean, now: number, storedAt = lastStore(states)): LockoutDecision {
   const home = states[0]
-  const stored = Math.max(lastStore(states), loginSecretAt?.getTime() ?? 0)
   const inForce = [
     { at: home?.recordAt, legacy: false },
     { at: home?.legacyMarkedAt, legacy: true }
-  ].filter((r): r is { at: Date; legacy: boolean } => r.at !== undefined && r.at.getTime() >= stored)
+  ].filter((r): r is { at: Date; legacy: boolean } => r.at !== undefined && r.at.getTime() >= storedAt)
   const recent = (at: Date | undefined): at is Date => at !== undefined && now - at.getTime() < RUN_IN_PROGRESS_MS
   const latest = inForce.length > 0 ? inForce.reduce((a, b) => (b.at.getTime() > a.at.getTime() ? b : a)) : undefined
   // Another run at work comes first: even a person's try-once would log in alongside it. (A home record
   // out of force was left by a run that stored a password after it: that run is done.)
-  const atWork = states.find((st, i) => recent(st.recordAt) && (i > 0 || st.recordAt.getTime() >= stored))
+  const atWork = states.find((st, i) => recent(st.recordAt) && (i > 0 || st.recordAt.getTime() >= storedAt))
   if (atWork) return { kind: 'busy', recordedAt: atWork.recordAt!, where: atWork.target.label }
   if (latest) return { kind: attended ? 'try-once' : 'stop', recordedAt: latest.at, legacy: latest.legacy }
   return { kind: 'clear' }
@@ -109,11 +109,11 @@ export class RotationState {
   /** The proof's writes, which settling waits for (up to the deadline): a removal must not overtake a write still on its way. */
   private proving: Promise<unknown> | undefined
 
-  constructor(states: TargetState[], attended: boolean, deps: StateDeps, runLabel: string, loginSecretAt?: Date) {
+  constructor(states: TargetState[], attended: boolean, deps: StateDeps, runLabel: string, storedAt?: number) {
     this.states = states
     this.d = deps
     this.runLabel = runLabel
-    this.decision = lockoutDecision(states, attended, deps.now(), loginSecretAt)
+    this.decision = lockoutDecision(states, attended, deps.now(), storedAt)
     this.record = this.decision.kind === 'clear' ? 'none' : 'earlier'
     this.proof = states.map(() => 'none')
     this.legacyPresent = states[0]?.legacyMarkedAt !== undefined

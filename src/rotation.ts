@@ -123,6 +123,14 @@ class Rotation {
     return this.s.alternation?.standbyPasswordName ?? this.s.secretName
   }
 
+  /**
+   * When that secret was last stored (epoch ms; 0 if never): only its store lifts a lockout record,
+   * since a new active password fixes no refused standby login.
+   */
+  private get loginSecretStoredAt(): number {
+    return this.s.alternation ? (this.standby?.passwordAt?.getTime() ?? 0) : lastStore(this.states)
+  }
+
   private get state(): RotationState {
     return this.rotationState!
   }
@@ -217,14 +225,18 @@ class Rotation {
       attended,
       { github: d.github, cancel: d.cancel, now: d.now, log: d.log },
       this.runLabel(),
-      this.standby?.passwordAt
+      this.loginSecretStoredAt
     )
     const lockout = this.state.decision
     if (lockout.kind === 'busy') {
       return verdicts.anotherRunAtWork({ recordedAt: lockout.recordedAt, recordName: d.github.stateName, where: lockout.where })
     }
     const recordName = lockout.kind !== 'clear' && lockout.legacy ? d.github.legacyMarkerName : d.github.stateName
-    if (lockout.kind === 'stop') return verdicts.lockoutStop(lockout, recordName, this.home.label, this.loginSecretName, this.tokenRequested)
+    if (lockout.kind === 'stop') {
+      // The standby's password is kept in the home target only.
+      const secret = { name: this.loginSecretName, where: s.alternation ? `in ${this.home.label}` : 'in any target' }
+      return verdicts.lockoutStop(lockout, recordName, this.home.label, secret, this.tokenRequested)
+    }
     if (lockout.kind === 'try-once') {
       d.log.warning(
         `A login with this password was refused, or may have been counted, at ${lockout.recordedAt.toISOString()} (recorded in ${recordName}), and ${this.loginSecretName} has not been updated since; ` +
@@ -421,7 +433,8 @@ class Rotation {
         recordName: d.github.stateName,
         home: this.home.label,
         secretName: this.loginSecretName,
-        storedAt: s.alternation ? (this.standby?.passwordAt?.getTime() ?? 0) : lastStore(this.states)
+        storedAt: this.loginSecretStoredAt,
+        standby: s.alternation !== undefined
       })
     }
   }
