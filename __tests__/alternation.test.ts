@@ -27,6 +27,7 @@ import {
   MINUTE,
   openSealed,
   PASSWORD,
+  RESET_UNKNOWN,
   RECOVERY_KEY,
   REPOSITORY,
   SECRET,
@@ -311,7 +312,7 @@ function writesOf(w: World, name: string, call: 'write' | 'vwrite' = 'write'): C
 /** Nothing a consumer reads, nor the standby pair, was written. */
 function consumerWrites(w: World): string[] {
   return w.events
-    .filter((e) => (e.call === 'write' || e.call === 'vwrite') && e.phase === 'start' && e.name !== STATE)
+    .filter((e) => (e.call === 'write' || e.call === 'vwrite') && e.phase === 'start' && e.name !== STATE && e.name !== RESET_UNKNOWN)
     .map((e) => `${e.label} ${e.name}`)
 }
 
@@ -938,7 +939,8 @@ describe('failures after the login, with alternating usernames', () => {
     expect(outcome).toMatchObject({ result: 'failed-unknown', ok: false, restoreByHand: false, activeUsername: USERNAME })
     expect(outcome.message).toBe(
       'The reset request was sent, but its outcome cannot be known (ThingSpace password reset: the connection failed before an answer came (ECONNRESET)). ' +
-        'The old password may no longer work, and the new one, if any, was never received. Do not re-run this workflow: a login with a replaced password counts toward the 5-failure lockout. ' +
+        'The old password may no longer work, and the new one, if any, was never received. ' +
+        `Recorded in ${RESET_UNKNOWN} of ${REPO}: the next run is due whatever min-age-days says and logs in once to find out; a refused login counts toward the 5-failure lockout, so do not start runs to check. ` +
         `Consumers are not affected: they use the other username. Log in to the ThingSpace portal as ${STANDBY_USERNAME} (or ask Verizon M2M support), set a known password, and store it in ${STANDBY_SECRET} of ${REPO}.`
     )
     expect(consumerWrites(w)).toEqual([])
@@ -954,6 +956,9 @@ describe('failures after the login, with alternating usernames', () => {
     expect(outcome.message).toContain('its outcome cannot be known (the runner cancelled the step before the answer came)')
     expect(outcome.message).toContain(`store it in ${STANDBY_SECRET} of ${REPO}.`)
     expect(consumerWrites(w)).toEqual([])
+    // Past the deadline nothing more is sent: the record of the standby's login stays instead.
+    expect(outcome.message).toContain(`Recording that in ${RESET_UNKNOWN} failed (the cancellation deadline passed)`)
+    expect([w.secrets.get(REPO, RESET_UNKNOWN), w.secrets.get(REPO, STATE) !== undefined]).toEqual([undefined, true])
   })
 
   // The login that was refused used the standby's password: the reader is told to fix the standby's secret, never

@@ -35,6 +35,7 @@ import {
   openSealed,
   PASSWORD,
   RECOVERY_KEY,
+  RESET_UNKNOWN,
   SECRET,
   STANDBY_PASSWORD,
   STANDBY_SECRET,
@@ -110,6 +111,8 @@ interface Case {
   jobStart: number | null
   record: number | null
   legacy: number | null
+  /** When an earlier run recorded a reset whose answer was lost (`_RESET_UNKNOWN` in the home target). */
+  lostReset: number | null
   elsewhere: { label: string; at: number } | null
   /** GitHub's times: to the millisecond, or to the second as GitHub gives them. */
   precision: 1 | 1000
@@ -233,10 +236,13 @@ function makeCase(seed: number): Case {
     slowResetToken: chance(0.04),
     readOnly: chance(0.03),
     signal,
-    alt: null
+    alt: null,
+    lostReset: null
   }
   // Drawn last, so the draws above are those of a single-username case of the same seed.
   if (isAlternating(seed)) c.alt = drawAlternation(c, { int, pick, chance, time })
+  // Added after the rest, so every earlier draw of a seed is what it was before lost resets were drawn.
+  c.lostReset = chance(0.1) ? around() : null
   return c
 }
 
@@ -324,6 +330,7 @@ function buildWorld(c: Case): World {
   if (c.record !== null) w.secrets.put(ls[0], 'an earlier run: a login may count', new Date(c.record), STATE)
   if (c.elsewhere !== null) w.secrets.put(c.elsewhere.label, 'another run: write proof', new Date(c.elsewhere.at), STATE)
   if (c.legacy !== null) w.secrets.put(ls[0], 'a login may have counted', new Date(c.legacy), LEGACY)
+  if (c.lostReset !== null) w.secrets.put(ls[0], 'an earlier run: a reset whose answer was lost', new Date(c.lostReset), RESET_UNKNOWN)
   if (c.alt) {
     const alt = c.alt
     const put = (label: string, name: string, n: Named): void =>
@@ -481,8 +488,8 @@ function violations(c: Case, w: World, r: RunResult): string[] {
     v.push('the reset was sent before any login answered')
 
   // The lockout: the decision at the start, no login after a refusal or a signal, one retry at most, a small budget.
-  // With alternating usernames the run logs in with the standby's password: a store of its secret lifts a record too.
-  const stored0 = Math.max(0, ...ls.map((l) => c.stored[l] ?? 0), c.alt?.standby?.password.at ?? 0)
+  // With alternating usernames the run logs in with the standby's password: only a store of its secret lifts a record.
+  const stored0 = c.alt ? (c.alt.standby?.password.at ?? 0) : Math.max(0, ...ls.map((l) => c.stored[l] ?? 0))
   const inForce0 = [c.record, c.legacy].some((t) => t !== null && t >= stored0)
   const young = (t: number | null | undefined): boolean => t !== null && t !== undefined && START - t < RUN_IN_PROGRESS_MS
   // Another run may be at work: a home record in force, or a copy in any other target, younger than a run lasts.
@@ -522,9 +529,11 @@ function violations(c: Case, w: World, r: RunResult): string[] {
   // user service or the secret moved; every other copy of the proof whenever this run may have left one
   // (no other run writes here, so no proof is contended); the legacy marker only after a success.
   const moved = outcome.message.startsWith(SECRET_MOVED)
+  // This run's reset answer was lost and could not be recorded as such: its login record stands instead.
+  const lostResetUnrecorded = outcome.message.includes(`Recording that in ${RESET_UNKNOWN} failed`)
   const proofEnds = ev.filter((e) => e.call === 'write' && e.phase === 'end' && e.name === STATE).map((e) => idx(e))
   const proofCut = signalAt < Infinity && (proofEnds.length < ls.length || proofEnds.some((i) => i > signalAt))
-  const stateRemovable = history.clean || (!inForce0 && (!history.reached || moved))
+  const stateRemovable = !lostResetUnrecorded && (history.clean || (!inForce0 && (!history.reached || moved)))
   const removals = ev.filter((e) => e.call === 'remove' && e.phase === 'start')
   /** The proof may have left a copy there: its write was sent, and GitHub did not refuse it with a 4xx. */
   const proofLeft = (l: string): boolean => {
@@ -538,6 +547,8 @@ function violations(c: Case, w: World, r: RunResult): string[] {
   for (const e of removals) {
     if (e.name === LEGACY && e.label !== home) v.push(`${LEGACY} removed from ${e.label}, not the home target`)
     if (e.name === LEGACY && !history.clean) v.push(`${LEGACY} removed without a login that succeeded`)
+    if (e.name === RESET_UNKNOWN && (e.label !== home || !history.clean || c.lostReset === null))
+      v.push(`${RESET_UNKNOWN} removed from ${e.label} without a login that succeeded over an earlier run's record`)
     if (e.name !== STATE) continue
     if (e.label === home && !stateRemovable)
       v.push(`${STATE} removed although ${history.spentAtEnd ? 'a login may have counted' : 'an earlier record still stands'}`)
@@ -553,11 +564,29 @@ function violations(c: Case, w: World, r: RunResult): string[] {
     }
 
   // What the next run finds in the home target.
-  const recordInForce = (): boolean => {
-    const standby = c.alt ? (w.secrets.get(home, STANDBY_SECRET)?.updatedAt.getTime() ?? 0) : 0
-    const latest = Math.max(0, standby, ...ls.map((l) => w.secrets.get(l)?.updatedAt.getTime() ?? 0))
-    return [STATE, LEGACY].some((name) => (w.secrets.get(home, name)?.updatedAt.getTime() ?? -1) >= latest)
-  }
+  const loginSecretStored = (): number =>
+    c.alt
+      ? (w.secrets.get(home, STANDBY_SECRET)?.updatedAt.getTime() ?? 0)
+      : Math.max(0, ...ls.map((l) => w.secrets.get(l)?.updatedAt.getTime() ?? 0))
+  const inForce = (name: string): boolean => (w.secrets.get(home, name)?.updatedAt.getTime() ?? -1) >= loginSecretStored()
+  const recordInForce = (): boolean => inForce(STATE) || inForce(LEGACY)
+  // A lost reset: a run that starts with one in force is due, and one that loses its reset's answer leaves the next run due (or stopped).
+  const lostInForce0 = c.lostReset !== null && c.lostReset >= stored0
+  if (lostInForce0 && outcome.result === 'not-due') v.push(`not-due, although ${RESET_UNKNOWN} was in force`)
+  if (inForce0 && !busy0 && outcome.result === 'not-due') v.push('not-due, although a record of a login that may have counted was in force')
+  const resetLost = outcome.message.startsWith('The reset request was sent, but its outcome cannot be known')
+  if (resetLost && !inForce(RESET_UNKNOWN) && !recordInForce())
+    v.push('a reset answer was lost, but the next run finds neither that nor a record in force')
+  // (A run that lost its own reset's answer leaves its own record there instead.)
+  if (
+    c.lostReset !== null &&
+    history.clean &&
+    !resetLost &&
+    w.signals.length === 0 &&
+    !warned('Could not remove') &&
+    w.secrets.get(home, RESET_UNKNOWN)
+  )
+    v.push(`a login succeeded over an earlier run's lost reset, but ${RESET_UNKNOWN} was left`)
   const recordFailed =
     outcome.message.includes(`Recording it in ${STATE} failed`) || outcome.message.includes(`Recording that login in ${STATE} failed`)
   const verifyCounted = verifyEnd !== undefined && verifyEnd.at < cutAt && MAY_HAVE_COUNTED.has(verifyEnd.outcome!)
@@ -568,7 +597,7 @@ function violations(c: Case, w: World, r: RunResult): string[] {
   const removalFailed = warned('Could not remove')
   if (!inForce0 && !history.reached && !removalFailed && recordInForce())
     v.push('no login reached the user service, but a record in force is left for the next run')
-  if (history.clean && !verifyCounted && !removalFailed && w.signals.length === 0 && recordInForce())
+  if (history.clean && !verifyCounted && !removalFailed && !lostResetUnrecorded && w.signals.length === 0 && recordInForce())
     v.push('the login succeeded, but a record in force is left for the next run')
 
   // The result tells the truth.
@@ -843,6 +872,7 @@ function describeCase(c: Case): string {
     jobStart: c.jobStart,
     record: c.record,
     legacy: c.legacy,
+    lostReset: c.lostReset,
     elsewhere: c.elsewhere,
     precision: c.precision,
     tsFaults: c.tsFaults,
@@ -879,6 +909,11 @@ function paths(c: Case, w: World, r: RunResult): string[] {
   if (m.includes('replaced the password this job read')) p.push('stale input')
   if (m.includes('may be at work right now')) p.push('another run at work')
   if (w.infos.some((x) => x.includes('logging in again before the reset'))) p.push('fresh login before the reset')
+  if (m.includes(`Recorded in ${RESET_UNKNOWN}`)) p.push('lost reset recorded')
+  if (m.includes(`Recording that in ${RESET_UNKNOWN} failed`)) p.push('lost reset not recorded: the login record kept')
+  if (w.infos.some((x) => x.startsWith('Due: a reset whose answer was lost')) && c.settings.minAgeDays > 0) p.push('due only because of a lost reset')
+  if (removes.some((e) => e.name === RESET_UNKNOWN && e.outcome === 'ok')) p.push('lost reset record removed after a login that succeeded')
+  if (m.includes('Most likely the reset whose answer was lost')) p.push('login refused after a lost reset')
   if (c.alt) {
     if (r.outcome.result === 'rotated') p.push(`alternating (${c.alt.kind}): the pair swapped`)
     if (m.includes('could break the consumers of some target')) p.push('alternating: a reset that could break consumers refused')
@@ -971,6 +1006,11 @@ describe('seeded fault campaign', () => {
       'stale input',
       'another run at work',
       'fresh login before the reset',
+      'lost reset recorded',
+      'lost reset not recorded: the login record kept',
+      'due only because of a lost reset',
+      'lost reset record removed after a login that succeeded',
+      'login refused after a lost reset',
       'alternating (variable): the pair swapped',
       'alternating (secret): the pair swapped',
       'alternating: a reset that could break consumers refused',

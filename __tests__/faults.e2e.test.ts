@@ -18,6 +18,7 @@ import {
   ENV,
   LEGACY_MARKER,
   REPO,
+  RESET_UNKNOWN,
   SECRET,
   STATE,
   onSecret,
@@ -275,38 +276,49 @@ describe('the lockout budget across runs (issue 11)', () => {
     })
   })
 
-  test.concurrent(
-    'a lost reset answer is never followed by a green run: the next scheduled run logs in once, is refused, and records it',
-    async () => {
+  // The second case is a dispatch with min-age-days 0 between the scheduled runs: the password secret is
+  // younger than min-age-days, and only the record of the lost reset makes the next scheduled run due.
+  // Was a BUG at 1784f78 (that run said not-due, green, while every target held a dead password).
+  test.concurrent.each([
+    { name: 'the secret older than min-age-days', storedDaysAgo: 100, firstEvent: 'schedule', firstMinAge: '80' },
+    {
+      name: 'the secret younger than min-age-days, the lost reset from a dispatch',
+      storedDaysAgo: 10,
+      firstEvent: 'workflow_dispatch',
+      firstMinAge: '0'
+    }
+  ])(
+    'a lost reset answer is never followed by a green run: the next scheduled run logs in once, is refused, and records it ($name)',
+    async ({ storedDaysAgo, firstEvent, firstMinAge }) => {
       await withSimulators(undefined, async (sims) => {
         const initial = sims.thingspace.password
-        const longAgo = new Date(Math.floor((Date.now() - 100 * 24 * 3600 * 1000) / 1000) * 1000)
-        sims.github.seed(REPO, SECRET, initial, longAgo)
-        sims.github.seed(ENV, SECRET, initial, longAgo)
+        const storedAt = new Date(Math.floor((Date.now() - storedDaysAgo * DAY) / 1000) * 1000)
+        sims.github.seed(REPO, SECRET, initial, storedAt)
+        sims.github.seed(ENV, SECRET, initial, storedAt)
         sims.thingspace.inject({ call: 'reset', attempts: [1], drop: 'after' })
         // Every run reads the secret's value, which still holds the password that the lost reset replaced.
         const inputs = { targets: 'repo\nenv:production', 'min-age-days': '80', password: initial }
 
-        const lost = await run(sims, { inputs, env: { GITHUB_EVENT_NAME: 'schedule' } })
+        const lost = await run(sims, { inputs: { ...inputs, 'min-age-days': firstMinAge }, env: { GITHUB_EVENT_NAME: firstEvent } })
         expect(lost.outputs.result).toBe('failed-unknown')
+        expect(errorMessage(lost)).toContain(`Recorded in ${RESET_UNKNOWN} of ${REPO}: the next run is due whatever min-age-days says`)
         expect(sims.thingspace.password).not.toBe(initial)
-        // The password secret was not touched: its date still says the rotation is due.
+        // The password secret was not touched; the home target holds the record of the lost reset, and no record of a login.
         expect([REPO, ENV].map((scope) => sims.github.secret(scope, SECRET))).toEqual([
-          expect.objectContaining({ value: initial, updatedAt: longAgo.toISOString().replace('.000Z', 'Z') }),
+          expect.objectContaining({ value: initial, updatedAt: storedAt.toISOString().replace('.000Z', 'Z') }),
           expect.objectContaining({ value: initial })
         ])
-        expect(sims.github.secret(REPO, STATE)).toBeUndefined() // that run's login succeeded: nothing left on record
+        expect([sims.github.secret(REPO, STATE), sims.github.secret(ENV, RESET_UNKNOWN)]).toEqual([undefined, undefined])
+        expect(sims.github.secret(REPO, RESET_UNKNOWN)).toBeDefined()
 
         sims.github.age(DAY)
         const next = await run(sims, { inputs, env: { GITHUB_EVENT_NAME: 'schedule' } })
         expect(next.code).toBe(1)
         expect(next.outputs.result).toBe('failed-unchanged')
+        expect(next.stdout).toContain('Due: a reset whose answer was lost')
         expect(sims.thingspace.calls('login')).toHaveLength(2)
         expect(sims.thingspace.consecutiveFailures).toBe(1)
-        expect(errorMessage(next)).toContain(
-          `${SECRET} was last stored at ${new Date(longAgo.getTime() - DAY).toISOString()}: most likely the password changed after that`
-        )
-        expect(errorMessage(next)).toContain('(a run that ended failed-unknown')
+        expect(errorMessage(next)).toContain(`Most likely the reset whose answer was lost (recorded in ${RESET_UNKNOWN} at `)
 
         sims.github.age(DAY)
         const third = await run(sims, { inputs, env: { GITHUB_EVENT_NAME: 'schedule' } })
@@ -389,7 +401,7 @@ describe('after the reset', () => {
       expect(stored(sims, REPO)).toBeUndefined() // never written: only a password this run received may be
       expect(annotation(result)?.title).toBe(`${TITLE}: failed-unknown`)
       expect(errorMessage(result)).toMatch(
-        /^The reset request was sent, but its outcome cannot be known \(ThingSpace password reset: the connection failed .*\)\..*Do not re-run this workflow/
+        /^The reset request was sent, but its outcome cannot be known \(ThingSpace password reset: the connection failed .*\)\..*Recorded in THINGSPACE_PASSWORD_RESET_UNKNOWN of /
       )
     })
   })

@@ -222,9 +222,10 @@ describe('what overlapping rotations leave', () => {
 describe('a reset whose outcome is unknown', () => {
   const HEAD =
     'The reset request was sent, but its outcome cannot be known (no answer within 60 s). The old password may no longer work, and the new one, if any, was never received. ' +
-    'Do not re-run this workflow: a login with a replaced password counts toward the 5-failure lockout. '
-  test('failed-unknown: not to be run again, a password to be set by hand in every target', () => {
-    expect(verdicts.resetUnknown('no answer within 60 s', 'u')).toEqual({
+    'Recorded in P_RESET_UNKNOWN of repo:o/r: the next run is due whatever min-age-days says and logs in once to find out; a refused login counts toward the 5-failure lockout, so do not start runs to check. '
+  const RECORDED = { recordName: 'P_RESET_UNKNOWN', stateName: 'P_ROTATION', home: 'repo:o/r' }
+  test('failed-unknown: recorded for the next run, a password to be set by hand in every target', () => {
+    expect(verdicts.resetUnknown('no answer within 60 s', 'u', undefined, RECORDED)).toEqual({
       result: 'failed-unknown',
       ok: false,
       restoreByHand: true,
@@ -237,7 +238,7 @@ describe('a reset whose outcome is unknown', () => {
   // fb638df ("store it in every target by hand", which pairs the active username with the standby's password);
   // fixed on core (997e1bd).
   test('with alternating usernames: failed-unknown, a password to be set by hand in the standby secret only, consumers unaffected', () => {
-    expect(verdicts.resetUnknown('no answer within 60 s', 'u-b', { secretName: 'P_STANDBY', home: 'repo:o/r' })).toEqual({
+    expect(verdicts.resetUnknown('no answer within 60 s', 'u-b', { secretName: 'P_STANDBY', home: 'repo:o/r' }, RECORDED)).toEqual({
       result: 'failed-unknown',
       ok: false,
       restoreByHand: false,
@@ -245,6 +246,17 @@ describe('a reset whose outcome is unknown', () => {
         `${HEAD}Consumers are not affected: they use the other username. ` +
         'Log in to the ThingSpace portal as u-b (or ask Verizon M2M support), set a known password, and store it in P_STANDBY of repo:o/r.'
     })
+  })
+
+  test.each([
+    { name: 'one username', standby: undefined, secret: 'the password secret' },
+    { name: 'alternating usernames', standby: { secretName: 'P_STANDBY', home: 'repo:o/r' }, secret: 'P_STANDBY' }
+  ])('the lost reset could not be recorded: the login record stays, and the message says so ($name)', ({ standby, secret }) => {
+    const v = verdicts.resetUnknown('no answer within 60 s', 'u', standby, { ...RECORDED, failed: '403 Forbidden' })
+    expect(v.message).toContain(
+      "Recording that in P_RESET_UNKNOWN failed (403 Forbidden), so the record of this run's login stays in P_ROTATION of repo:o/r: " +
+        `runs nobody started by hand will not log in until ${secret} is updated. `
+    )
   })
 })
 

@@ -20,6 +20,7 @@ import { DAY, FakeClock, REPOSITORY, START, tsError } from './support/fakes.ts'
 const [repo, env, org] = parseTargets(['repo', 'env:prod', 'org:acme'], REPOSITORY)
 const STATE = 'P_ROTATION'
 const LEGACY = 'P_REJECTED'
+const RESET_UNKNOWN = 'P_RESET_UNKNOWN'
 const LABEL = 'thingspace-password-rotation acme/fleet run 7'
 
 function state(target: Target, s: { stored?: number; record?: number; legacy?: number } = {}): TargetState {
@@ -40,6 +41,7 @@ function state(target: Target, s: { stored?: number; record?: number; legacy?: n
 class Port implements StatePort {
   readonly stateName = STATE
   readonly legacyMarkerName = LEGACY
+  readonly resetUnknownName = RESET_UNKNOWN
   readonly log: string[] = []
   readonly writes: { label: string; name: string; text: string; signal?: AbortSignal }[] = []
   readonly writeFails = new Map<string, Error>()

@@ -19,6 +19,7 @@ import {
   DAY,
   labels,
   LEGACY,
+  RESET_UNKNOWN,
   makeSettings,
   MINUTE,
   openSealed,
@@ -1252,13 +1253,19 @@ describe('reset outcomes: sent exactly once whatever happens, and never followed
       const { outcome } = await run(w, { eventName: 'schedule' })
       expect(outcome).toMatchObject({ result, ok: false })
       expect(outcome.message).toContain(said)
-      expect(outcome.message).toContain(result === 'failed-unknown' ? 'Do not re-run this workflow' : 'The password was not changed')
+      expect(outcome.message).toContain(
+        result === 'failed-unknown'
+          ? `Recorded in ${RESET_UNKNOWN} of ${REPO}: the next run is due whatever min-age-days says`
+          : 'The password was not changed'
+      )
       // An outcome nobody can know: nobody can read the new password, if there is one, so the summary lists the commands that store one set by hand.
       expect(outcome.restoreByHand ?? false).toBe(result === 'failed-unknown')
       expect(counts(w)).toEqual({ ...PROVED_AND_LOGGED_IN, resets: 1 })
       expect(w.thingspace.password !== PASSWORD).toBe(changed)
       expect(passwordSecrets(w)).toEqual(UNTOUCHED)
       expect(w.secrets.get(REPO, STATE)).toBeUndefined()
+      // A reset that may have taken effect is recorded in the home target only, so that the next run is due and finds out.
+      expect(labels(THREE).filter((l) => w.secrets.get(l, RESET_UNKNOWN) !== undefined)).toEqual(result === 'failed-unknown' ? [REPO] : [])
     }
   )
 
@@ -1817,14 +1824,20 @@ describe('cancellation in every phase', () => {
     expect(holds(w)).toEqual({ ...ALL_NEW, [ORG]: 'old' })
   })
 
-  test('during the reset, answered after the deadline: failed-unknown exactly at the deadline', async () => {
+  // No time is left to record the lost reset, so the record of the login stays in the home target: the next
+  // unattended run stops on it rather than report not-due.
+  test('during the reset, answered after the deadline: failed-unknown exactly at the deadline, the login record kept', async () => {
     const w = world(THREE, { thingspace: { latency: (call) => (call === 'reset' ? 20_000 : 100) } }).signalOn({ call: 'reset', phase: 'start' })
     const { outcome, at } = await run(w)
     expect(outcome).toMatchObject({ result: 'failed-unknown', ok: false })
     expect(outcome.message).toContain('(the runner cancelled the step before the answer came)')
+    expect(outcome.message).toContain(
+      `Recording that in ${RESET_UNKNOWN} failed (the cancellation deadline passed), so the record of this run's login stays in ${STATE} of ${REPO}`
+    )
     expect(at).toBe(w.deadline())
     expect(at - w.signals[0].at).toBe(sigint)
-    expect(counts(w)).toEqual({ ...PROVED_AND_LOGGED_IN, resets: 1 })
+    expect(counts(w)).toEqual({ ...PROVED_AND_LOGGED_IN, resets: 1, removes: 2 })
+    expect(w.secrets.get(REPO, STATE)).toBeDefined()
     expect(passwordSecrets(w)).toEqual(UNTOUCHED)
   })
 
@@ -1981,5 +1994,78 @@ describe('every session that was opened is logged out', () => {
       expect({ eventName, loggedOut: loggedOut.sort() }).toEqual({ eventName, loggedOut: received.sort() })
       expect(w.thingspace.openSessions()).toEqual([])
     }
+  })
+})
+
+// Issue 16: a lost reset answer is never followed by a green run, even when the password secret is younger
+// than min-age-days (a dispatch with min-age-days 0 between the scheduled runs). Was a BUG at 1784f78: the
+// record of the login that succeeded came off, nothing else was left, and the next scheduled run said not-due.
+describe('after a reset whose answer was lost', () => {
+  const TEN_DAYS_AGO = new Date(START - 10 * DAY)
+  /** A dispatch whose reset answer is lost (after acting, or not), then a day later a scheduled run with min-age-days 80. */
+  async function lostThenScheduled(acted: boolean, between: (w: World) => void = () => {}) {
+    const w = world(THREE, {}, TEN_DAYS_AGO)
+    w.thingspace.script('reset', { kind: 'lost', acted })
+    const first = await run(w, { eventName: 'workflow_dispatch', minAgeDays: 0 })
+    await w.clock.advance(DAY)
+    between(w)
+    w.secrets.runStart = new Date(w.clock.now())
+    const next = await run(w, { eventName: 'schedule', minAgeDays: 80 })
+    return { w, first: first.outcome, next: next.outcome }
+  }
+
+  test('that took effect: the next scheduled run is due, logs in once, is refused, records it and says the lost reset most likely took effect', async () => {
+    const { w, first, next } = await lostThenScheduled(true)
+    expect(first.result).toBe('failed-unknown')
+    expect(next).toMatchObject({ result: 'failed-unchanged', ok: false })
+    expect(next.message).toContain(`Most likely the reset whose answer was lost (recorded in ${RESET_UNKNOWN} at `)
+    expect(w.infos).toContainEqual(expect.stringMatching(/^Due: a reset whose answer was lost \(recorded in THINGSPACE_PASSWORD_RESET_UNKNOWN/))
+    expect({ logins: w.thingspace.logins, counted: w.thingspace.countedFailures }).toEqual({ logins: 2, counted: 1 })
+    // Both records stand: runs nobody started by hand stop from now on, until a password is stored.
+    expect([w.secrets.get(REPO, STATE), w.secrets.get(REPO, RESET_UNKNOWN)].map((x) => x !== undefined)).toEqual([true, true])
+    expect(passwordSecrets(w)).toEqual(Object.fromEntries(labels(THREE).map((l) => [l, { value: PASSWORD, updatedAt: TEN_DAYS_AGO.getTime() }])))
+  })
+
+  test('that did not take effect: the next scheduled run is due, rotates, and removes the record of the lost reset', async () => {
+    const { w, next } = await lostThenScheduled(false)
+    expect(next).toMatchObject({ result: 'rotated', ok: true })
+    expect(holds(w)).toEqual(ALL_NEW)
+    expect(w.thingspace.countedFailures).toBe(0)
+    expect(w.secrets.get(REPO, RESET_UNKNOWN)).toBeUndefined()
+  })
+
+  test('a password stored after it (by hand, from the portal) puts the record out of force: the next scheduled run is not due', async () => {
+    const { w, next } = await lostThenScheduled(true, (w) => {
+      for (const l of labels(THREE)) w.secrets.put(l, w.thingspace.password, new Date(w.clock.now()))
+    })
+    expect(next.result).toBe('not-due')
+    expect(w.thingspace.logins).toBe(1)
+  })
+
+  test('a lost reset that could not be recorded leaves the record of the login: the next scheduled run stops, it is not green', async () => {
+    const w = world(THREE, {}, TEN_DAYS_AGO)
+    w.thingspace.script('reset', { kind: 'lost', acted: true })
+    w.secrets.failWrites(REPO, undefined, { status: 403 }) // the proof goes through; the record of the lost reset is refused
+    const lost = await run(w, { eventName: 'workflow_dispatch', minAgeDays: 0 })
+    expect(lost.outcome.message).toContain(`Recording that in ${RESET_UNKNOWN} failed (`)
+    expect([w.secrets.get(REPO, STATE) !== undefined, w.secrets.get(REPO, RESET_UNKNOWN)]).toEqual([true, undefined])
+    await w.clock.advance(DAY)
+    w.secrets.runStart = new Date(w.clock.now())
+    const { outcome } = await run(w, { eventName: 'schedule', minAgeDays: 80 })
+    expect(outcome).toMatchObject({ result: 'failed-unchanged', ok: false })
+    expect(outcome.message).toContain('runs nobody started by hand stop here')
+    expect(w.thingspace.logins).toBe(1)
+  })
+
+  test('a dry run after it is due too: its one login finds the password live and removes the record', async () => {
+    const w = world(THREE, {}, TEN_DAYS_AGO)
+    w.thingspace.script('reset', { kind: 'lost' })
+    await run(w, { eventName: 'workflow_dispatch', minAgeDays: 0 })
+    await w.clock.advance(DAY)
+    w.secrets.runStart = new Date(w.clock.now())
+    const { outcome } = await run(w, { eventName: 'schedule', minAgeDays: 80, dryRun: true })
+    expect(outcome.result).toBe('dry-run')
+    expect(w.secrets.get(REPO, RESET_UNKNOWN)).toBeUndefined()
+    expect(passwordSecrets(w)).toEqual(Object.fromEntries(labels(THREE).map((l) => [l, { value: PASSWORD, updatedAt: TEN_DAYS_AGO.getTime() }])))
   })
 })

@@ -40,6 +40,7 @@ import {
   RECOVERY_KEY,
   SECRET,
   START,
+  RESET_UNKNOWN,
   STATE,
   USERNAME,
   World,
@@ -459,7 +460,8 @@ class Year {
         [USERNAME_SECRET]: (value) => alt !== undefined && ts.issued.length > 0 && (value === alt.standbyUsername || value === s.username),
         [STANDBY_PASSWORD]: (value) => alt !== undefined && value === s.password,
         [STANDBY_USERNAME]: (value) => alt !== undefined && value === s.username,
-        [STATE]: () => true
+        [STATE]: () => true,
+        [RESET_UNKNOWN]: () => true
       }
       if (!(expected[write.name] ?? (() => false))(write.value))
         v.push(`${write.name} was written into ${write.label} with a value this run may not write there`)

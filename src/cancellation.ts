@@ -99,6 +99,11 @@ export class Cancellation {
     })
   }
 
+  /** Whether the deadline has passed: nothing more is sent after it. */
+  get pastDeadline(): boolean {
+    return this.deadlineAt !== undefined && this.now() >= this.deadlineAt
+  }
+
   /** Settles like `promise`, or rejects with DeadlineReached once the deadline passes. */
   untilDeadline<T>(promise: Promise<T>): Promise<T> {
     return Promise.race([promise, this.deadline.then(() => Promise.reject(new DeadlineReached()))])

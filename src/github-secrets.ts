@@ -30,6 +30,8 @@ export interface TargetState {
   recordAt?: Date
   /** The home target only: when a `<secret>_REJECTED` marker of an earlier version was last written, if one is left. */
   legacyMarkedAt?: Date
+  /** The home target only: when a run last recorded a reset whose answer was lost (`<secret>_RESET_UNKNOWN`), if one is left. */
+  resetUnknownAt?: Date
   /** What an org secret is written with: the requested visibility, else the existing one, else private. */
   visibility?: Visibility
   selectedRepositoryIds?: number[]
@@ -202,16 +204,29 @@ export class GitHubSecrets {
     return `${this.secretName}_REJECTED`
   }
 
+  /** A reset whose answer was lost, recorded in the home target so that the next run is due and finds out whether it took effect. */
+  get resetUnknownName(): string {
+    return `${this.secretName}_RESET_UNKNOWN`
+  }
+
   /** Reads what a rotation needs to know about a target before touching anything (the home target's rotation state too). */
   async inspect(target: Target, home = false): Promise<TargetState> {
     const store = storeFor(this.octokit, target)
-    const [publicKey, existing, record, legacy] = await Promise.all([
+    const [publicKey, existing, record, legacy, resetUnknown] = await Promise.all([
       this.publicKey(store, target),
       this.metadata(store, target, this.secretName),
       this.metadata(store, target, this.stateName),
-      home ? this.metadata(store, target, this.legacyMarkerName) : undefined
+      home ? this.metadata(store, target, this.legacyMarkerName) : undefined,
+      home ? this.metadata(store, target, this.resetUnknownName) : undefined
     ])
-    const state: TargetState = { target, publicKey, existing, recordAt: record?.updatedAt, legacyMarkedAt: legacy?.updatedAt }
+    const state: TargetState = {
+      target,
+      publicKey,
+      existing,
+      recordAt: record?.updatedAt,
+      legacyMarkedAt: legacy?.updatedAt,
+      resetUnknownAt: resetUnknown?.updatedAt
+    }
     if (target.kind === 'org') {
       state.visibility = target.visibility ?? existing?.visibility ?? 'private'
       if (state.visibility === 'selected') {

@@ -108,14 +108,28 @@ export const verdicts = {
   /** A login the user service refused, or one that may have counted without a usable answer; it is recorded in the home target. */
   loginSpent: (
     error: ThingSpaceError,
-    s: { attempts: number; username: string; recordName: string; home: string; secretName: string; storedAt: number; standby: boolean }
+    s: {
+      attempts: number
+      username: string
+      recordName: string
+      home: string
+      secretName: string
+      storedAt: number
+      standby: boolean
+      /** An earlier run's reset whose answer was lost, recorded and in force. */
+      lostReset?: { at: Date; recordName: string }
+    }
   ): Verdict => {
     const refused = error.kind === 'refused' || error.kind === 'unrecognised'
     const what = refused
       ? `ThingSpace refused the login for ${s.username} (${error.message}); it was not retried`
       : `the login for ${s.username} got no usable answer (${error.message}) after ${plural(s.attempts, 'attempt')}, and ThingSpace may have counted ${s.attempts === 1 ? 'it' : 'each'} as a failed login`
     let likely = ''
-    if (refused && s.storedAt > 0) {
+    if (refused && s.lostReset) {
+      likely =
+        ` Most likely the reset whose answer was lost (recorded in ${s.lostReset.recordName} at ${s.lostReset.at.toISOString()}) took effect: the password changed and the new one was never received. ` +
+        `Log in to the ThingSpace portal as ${s.username} (or ask Verizon M2M support) and set a known password.`
+    } else if (refused && s.storedAt > 0) {
       likely =
         ` ${s.secretName} was last stored at ${new Date(s.storedAt).toISOString()}: most likely the password changed after that and the new one never reached the secret ` +
         `(a run that ended failed-unknown, a reset in the ThingSpace portal), or the secret holds a wrong password.`
@@ -189,14 +203,25 @@ export const verdicts = {
       `The other run's result says whether the new password is stored in every target; if no run rotated it, log in to the ThingSpace portal before running again.`
   }),
 
-  /** `standby`: with alternating usernames, the reset was the standby's, whose password only the home target's standby secret holds. */
-  resetUnknown: (what: string, username: string, standby?: { secretName: string; home: string }): Verdict => ({
+  /**
+   * `standby`: with alternating usernames, the reset was the standby's, whose password only the home target's standby secret holds.
+   * `recorded`: where the lost reset was recorded for the next run, or why that failed (the login record then stays).
+   */
+  resetUnknown: (
+    what: string,
+    username: string,
+    standby: { secretName: string; home: string } | undefined,
+    recorded: { recordName: string; stateName: string; home: string; failed?: string }
+  ): Verdict => ({
     result: 'failed-unknown',
     ok: false,
     restoreByHand: standby === undefined,
     message:
       `The reset request was sent, but its outcome cannot be known (${what}). The old password may no longer work, and the new one, if any, was never received. ` +
-      `Do not re-run this workflow: a login with a replaced password counts toward the 5-failure lockout. ` +
+      (recorded.failed === undefined
+        ? `Recorded in ${recorded.recordName} of ${recorded.home}: the next run is due whatever min-age-days says and logs in once to find out; a refused login counts toward the 5-failure lockout, so do not start runs to check. `
+        : `Recording that in ${recorded.recordName} failed (${recorded.failed}), so the record of this run's login stays in ${recorded.stateName} of ${recorded.home}: ` +
+          `runs nobody started by hand will not log in until ${standby?.secretName ?? 'the password secret'} is updated. `) +
       (standby
         ? `Consumers are not affected: they use the other username. Log in to the ThingSpace portal as ${username} (or ask Verizon M2M support), set a known password, and store it in ${standby.secretName} of ${standby.home}.`
         : `Log in to the ThingSpace portal as ${username} (or ask Verizon M2M support), set a known password, and store it in every target by hand.`)

@@ -15,11 +15,16 @@
  * another attempt, so a run nobody started by hand stops, and a run someone started tries once. A
  * record younger than a run can last may also be another run at work right now: every run stops.
  *
+ * A reset whose answer was lost may have changed the password, and the run never received the new one.
+ * It is recorded in `<secret-name>_RESET_UNKNOWN` in the home target: while that is not older than the
+ * login secret's latest store, the next run is due whatever min-age-days says, and its one login tells
+ * (refused: the reset took effect; a success: it did not, and the record is removed).
+ *
  * Runs that overlap are told apart where GitHub allows it: a run that found no record and whose proof
  * write to the home target was answered "updated" rather than "created" knows that another run wrote
  * the record in between, and stops before logging in.
  */
-import { CancelledError, type Cancellation } from './cancellation.ts'
+import { CancelledError, DeadlineReached, type Cancellation } from './cancellation.ts'
 import { errorText } from './errors.ts'
 import { writeMayHaveLanded, type TargetState, type WriteResult } from './github-secrets.ts'
 import { mayHaveCounted, mayRetryLogin } from './thingspace.ts'
@@ -28,6 +33,7 @@ import { mayHaveCounted, mayRetryLogin } from './thingspace.ts'
 export interface StatePort {
   readonly stateName: string
   readonly legacyMarkerName: string
+  readonly resetUnknownName: string
   write: (state: TargetState, plaintext: string, name?: string, signal?: AbortSignal) => Promise<WriteResult>
   remove: (state: TargetState, name: string) => Promise<void>
 }
@@ -58,6 +64,12 @@ const LOGIN_RETRIES = 1
 /** When the latest password was stored in any target (epoch ms; 0 if none holds one). */
 export function lastStore(states: TargetState[]): number {
   return Math.max(0, ...states.map((st) => st.existing?.updatedAt.getTime() ?? 0))
+}
+
+/** When a reset whose answer was lost was recorded, if that record is in force (not older than `storedAt`, as for a lockout record). */
+export function lostResetInForce(states: TargetState[], storedAt = lastStore(states)): Date | undefined {
+  const at = states[0]?.resetUnknownAt
+  return at !== undefined && at.getTime() >= storedAt ? at : undefined
 }
 
 /**
@@ -98,6 +110,10 @@ export class RotationState {
   private proof: ('none' | 'created' | 'updated' | 'maybe')[]
   private contended = false
   private legacyPresent: boolean
+  /** The home target's record of a lost reset: none, one an earlier run left, or this run's own. */
+  private lostReset: 'none' | 'earlier' | 'this run'
+  /** The home record stands whatever the logins did: this run's lost reset could not be recorded otherwise. */
+  private keepRecord = false
   /** Some login of this run may have reached the user service (it succeeded, was refused, or its answer was lost). */
   private reachedService = false
   /** The latest login of this run succeeded, and none has failed in a way that may count since. */
@@ -117,6 +133,7 @@ export class RotationState {
     this.record = this.decision.kind === 'clear' ? 'none' : 'earlier'
     this.proof = states.map(() => 'none')
     this.legacyPresent = states[0]?.legacyMarkedAt !== undefined
+    this.lostReset = states[0]?.resetUnknownAt !== undefined ? 'earlier' : 'none'
     // A login with a password that may already have been refused is sent once, never again.
     this.retriesLeft = this.decision.kind === 'try-once' ? 0 : LOGIN_RETRIES
   }
@@ -196,7 +213,7 @@ export class RotationState {
     const { github, cancel } = this.d
     if (this.proving) await cancel.untilDeadline(this.proving).catch(() => {})
     const ownRecordOnly = this.record === 'ahead' && (!this.reachedService || secretMoved)
-    const homeGoes = this.clean || ownRecordOnly
+    const homeGoes = !this.keepRecord && (this.clean || ownRecordOnly)
     const removals: Promise<void>[] = this.states.flatMap((st, i) => {
       const left = this.proof[i]
       const goes = this.contended ? left === 'created' : left !== 'none' && (i > 0 || homeGoes)
@@ -214,7 +231,35 @@ export class RotationState {
         })
       )
     }
+    // A login with the stored password succeeded after an earlier run lost its reset's answer: that reset did not change it.
+    if (this.lostReset === 'earlier' && this.clean) {
+      removals.push(
+        this.removeFrom(this.home, github.resetUnknownName).then((removed) => {
+          if (removed) this.lostReset = 'none'
+        })
+      )
+    }
     await Promise.all(removals)
+  }
+
+  /**
+   * This run's reset was sent and its answer lost: recorded in the home target (before settling), so
+   * that the next run is due and finds out with one login. If that cannot be written, the record of
+   * this run's login stands instead: runs nobody started by hand then stop rather than report not-due.
+   * Resolves with why recording failed, if it did.
+   */
+  async resetMayHaveTakenEffect(): Promise<string | undefined> {
+    const { github, cancel } = this.d
+    const note = `${this.runLabel}: a reset was sent and its answer lost; recorded at ${new Date(this.d.now()).toISOString()}`
+    try {
+      if (cancel.pastDeadline) throw new DeadlineReached()
+      await cancel.untilDeadline(github.write(this.home, note, github.resetUnknownName))
+      this.lostReset = 'this run'
+      return undefined
+    } catch (failure) {
+      this.keepRecord = true
+      return errorText(failure)
+    }
   }
 
   private async removeFrom(state: TargetState, name: string): Promise<boolean> {

@@ -19,7 +19,7 @@ import type { Alternation, Settings } from './inputs.ts'
 import type { Sleep } from './retry.ts'
 import { verdicts, type Outcome, type TargetReport, type Verdict } from './outcomes.ts'
 import { dueTargets, isAttended, sessionMayHaveExpired, shadowCandidate, staleTargets, tokenOwnerWarning } from './preflight.ts'
-import { RotationState, lastStore, type StatePort } from './rotation-state.ts'
+import { RotationState, lastStore, lostResetInForce, type StatePort } from './rotation-state.ts'
 import type { Target } from './targets.ts'
 import { ThingSpaceError, isSessionError, mayHaveCounted, type Session, type ThingSpaceCall } from './thingspace.ts'
 
@@ -92,6 +92,8 @@ class Rotation {
   private loginSent = false
   /** With alternating usernames: the home target's standby pair as read. */
   private standby: StandbyState | undefined
+  /** When an earlier run recorded a reset whose answer was lost, if that record is in force. */
+  private lostResetAt: Date | undefined
   /** With usernames in variables: this run's proof writes of the variable store, removed when it settles. */
   private variableProofs: Promise<WriteResult>[] = []
   private settling: Promise<void> | undefined
@@ -198,12 +200,31 @@ class Rotation {
       }
     }
 
-    const due = dueTargets(this.states, s.minAgeDays, d.now())
+    const attended = isAttended(s.eventName, s.triggeringActor)
+    this.rotationState = new RotationState(
+      this.states,
+      attended,
+      { github: d.github, cancel: d.cancel, now: d.now, log: d.log },
+      this.runLabel(),
+      this.loginSecretStoredAt
+    )
+    const lockout = this.state.decision
+    // Due whatever min-age-days says while the stored password is in doubt: a reset whose answer was lost
+    // may have changed it, or a login with it was refused (or may have counted). A green not-due would hide it.
+    this.lostResetAt = lostResetInForce(this.states, this.loginSecretStoredAt)
+    const inDoubt = this.lostResetAt !== undefined || lockout.kind === 'stop' || lockout.kind === 'try-once'
+    const due = inDoubt ? this.states : dueTargets(this.states, s.minAgeDays, d.now())
     if (due.length === 0) {
       for (const r of this.records) r.report.outcome = 'unchanged (not due)'
       return verdicts.notDue(s.secretName, s.minAgeDays)
     }
-    if (s.minAgeDays > 0) {
+    if (this.lostResetAt) {
+      d.log.info(
+        `Due: a reset whose answer was lost (recorded in ${d.github.resetUnknownName} of ${this.home.label} at ${this.lostResetAt.toISOString()}) may have changed the password; one login tells`
+      )
+    } else if (lockout.kind === 'stop' || lockout.kind === 'try-once') {
+      d.log.info(`Due: a login with this password was refused, or may have been counted, at ${lockout.recordedAt.toISOString()}`)
+    } else if (s.minAgeDays > 0) {
       d.log.info(`Due: ${due.map((st) => `${st.target.label} (${st.existing ? `older than ${s.minAgeDays} days` : 'no secret'})`).join(', ')}`)
     }
 
@@ -219,15 +240,6 @@ class Rotation {
       if (problems.length > 0) return verdicts.pairsDisagree(problems, s.alternation.standbyUsername, this.tokenRequested)
     }
 
-    const attended = isAttended(s.eventName, s.triggeringActor)
-    this.rotationState = new RotationState(
-      this.states,
-      attended,
-      { github: d.github, cancel: d.cancel, now: d.now, log: d.log },
-      this.runLabel(),
-      this.loginSecretStoredAt
-    )
-    const lockout = this.state.decision
     if (lockout.kind === 'busy') {
       return verdicts.anotherRunAtWork({ recordedAt: lockout.recordedAt, recordName: d.github.stateName, where: lockout.where })
     }
@@ -434,7 +446,8 @@ class Rotation {
         home: this.home.label,
         secretName: this.loginSecretName,
         storedAt: this.loginSecretStoredAt,
-        standby: s.alternation !== undefined
+        standby: s.alternation !== undefined,
+        lostReset: this.lostResetAt && { at: this.lostResetAt, recordName: d.github.resetUnknownName }
       })
     }
   }
@@ -496,7 +509,7 @@ class Rotation {
       newPassword = await d.cancel.untilDeadline(d.thingspace.resetPassword(session, this.loginPassword))
       this.lastThingSpaceActivity = d.now()
     } catch (error) {
-      return this.closing(this.resetFailure(error))
+      return this.closing(await this.resetFailure(error))
     }
     d.log.info('ThingSpace issued a new password; storing it in every target')
 
@@ -707,19 +720,25 @@ class Rotation {
     }
   }
 
-  private resetFailure(error: unknown): Verdict {
-    const { s } = this
-    const standby = s.alternation ? { secretName: s.alternation.standbyPasswordName, home: this.home.label } : undefined
-    if (error instanceof DeadlineReached)
-      return verdicts.resetUnknown('the runner cancelled the step before the answer came', this.loginUsername, standby)
+  private async resetFailure(error: unknown): Promise<Verdict> {
+    if (error instanceof DeadlineReached) return this.resetUnknown('the runner cancelled the step before the answer came')
     if (error instanceof ThingSpaceError) {
       // Refused by the user service right after a login with the same password: another rotation, most likely.
-      if (error.kind === 'refused' && !isSessionError(error)) return verdicts.resetRefusedAfterLogin(error, this.loginUsername, s.secretName)
+      if (error.kind === 'refused' && !isSessionError(error)) return verdicts.resetRefusedAfterLogin(error, this.loginUsername, this.s.secretName)
       // Stopped at the gateway, a session no longer valid, or the token never obtained: not processed.
       if (error.call === 'token' || ['refused', 'gateway', 'oauth', 'not-sent'].includes(error.kind))
         return verdicts.resetNotProcessed(error, isSessionError(error))
     }
-    return verdicts.resetUnknown(errorText(error), this.loginUsername, standby)
+    return this.resetUnknown(errorText(error))
+  }
+
+  /** This run's reset may have taken effect, and it never received a new password: recorded, so the next run finds out. */
+  private async resetUnknown(what: string): Promise<Verdict> {
+    const { s, d } = this
+    const standby = s.alternation ? { secretName: s.alternation.standbyPasswordName, home: this.home.label } : undefined
+    const failed = await this.state.resetMayHaveTakenEffect()
+    const recorded = { recordName: d.github.resetUnknownName, stateName: d.github.stateName, home: this.home.label, failed }
+    return verdicts.resetUnknown(what, this.loginUsername, standby, recorded)
   }
 
   /** Logs in with the new password once the stores are done (its session is logged out with the others); resolves with the error if it failed. Never retried. */

@@ -50,6 +50,8 @@ export const SECRET = 'THINGSPACE_PASSWORD'
 export const STATE = `${SECRET}_ROTATION`
 /** The lockout marker of earlier versions, honoured until superseded. */
 export const LEGACY = `${SECRET}_REJECTED`
+/** A reset whose answer was lost, recorded in the home target for the next run. */
+export const RESET_UNKNOWN = `${SECRET}_RESET_UNKNOWN`
 export const RECOVERY_KEY = `${'R'.repeat(43)}=`
 export const IDLE_LIMIT_MS = 20 * MINUTE
 /** Alternating usernames: the standby pair this run logs in as and resets, and the names of the usernames' stores. */
@@ -600,6 +602,10 @@ export class FakeSecrets implements SecretsPort {
     return `${this.secretName}_REJECTED`
   }
 
+  get resetUnknownName(): string {
+    return `${this.secretName}_RESET_UNKNOWN`
+  }
+
   /** Stores a secret directly (test setup). */
   put(label: string, value: string, updatedAt: Date, name = this.secretName, visibility?: string): this {
     let store = this.data.get(label)
@@ -679,7 +685,8 @@ export class FakeSecrets implements SecretsPort {
       publicKey: { keyId: `key-${target.label}`, key: `pk-${target.label}` },
       existing: existing ? { updatedAt: existing.updatedAt, visibility: this.visibility.get(target.label) as TargetState['visibility'] } : undefined,
       recordAt: this.get(target.label, this.stateName)?.updatedAt,
-      legacyMarkedAt: home ? this.get(target.label, this.legacyMarkerName)?.updatedAt : undefined
+      legacyMarkedAt: home ? this.get(target.label, this.legacyMarkerName)?.updatedAt : undefined,
+      resetUnknownAt: home ? this.get(target.label, this.resetUnknownName)?.updatedAt : undefined
     }
     if (target.kind === 'org') {
       state.visibility = target.visibility ?? state.existing?.visibility ?? 'private'

@@ -148,6 +148,8 @@ export function errorMessage(result: ActionRun): string {
 
 /** The action's rotation-state secret: the write proof in every target, the lockout record in the first. */
 export const STATE = `${SECRET}_ROTATION`
+/** A reset whose answer was lost, recorded in the home target for the next run. */
+export const RESET_UNKNOWN = `${SECRET}_RESET_UNKNOWN`
 
 /** The simulator's log entries of one call on one secret name (in one scope). */
 export function onSecret(sims: Simulators, call: string, name: string, scope?: string): LogEntry[] {
