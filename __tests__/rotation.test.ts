@@ -1509,7 +1509,7 @@ describe('verify, and the re-read for writes by another rotation', () => {
     expect(counts(w)).toEqual(ROTATED)
   })
 
-  // A KNOWN LIMITATION, not a fix to come: the time a store is compared with is read back once every store
+  // KNOWN LIMITATION (docs/overlapping-runs.md), not a fix to come: the time a store is compared with is read back once every store
   // has settled (beside the verify login, since 5d78f35; before, right after each store answered), and GitHub
   // gives a secret's time to the second only, so the read-back cannot tell this run's write from another
   // rotation's that landed between the store's answer and the read-back (GitHub answering 300 ms per
