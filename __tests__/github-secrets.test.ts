@@ -201,6 +201,41 @@ describe('pagination of the selected repositories', () => {
     expect(gh.secret('org:acme', SECRET)?.selected).toEqual(ids)
   })
 
+  // A server whose `next` link leads back to a page already read made the run follow it for ever, with no
+  // report. Was a BUG at 1784f78 (38,389 pages in 605 s, then killed).
+  test('pages whose next link leads back to the first are an error, not an endless read', async () => {
+    const { gh, secrets } = await rig()
+    gh.seed('org:acme', SECRET, 'old', new Date(), { visibility: 'selected', selected: [1] })
+    const first = `${gh.url}/orgs/acme/actions/secrets/${SECRET}/repositories?per_page=100&page=1`
+    const body = { total_count: 1000, repositories: [{ id: 1, name: 'r1' }] }
+    gh.inject({ call: 'list-selected', status: 200, body, headers: { link: `<${first}>; rel="next"` } })
+    const error = await failure(secrets.inspect(target('org:acme:selected')))
+    expect(error.message).toBe(
+      `Failed to list the repositories selected for ${SECRET} in org:acme:selected: GitHub's pages of selected repositories lead back to a page already read`
+    )
+    expect(gh.calls('list-selected')).toHaveLength(3)
+  })
+
+  test('a page without a total_count (not turned into a list) is an error', async () => {
+    const { gh, secrets } = await rig()
+    gh.seed('org:acme', SECRET, 'old', new Date(), { visibility: 'selected', selected: [1] })
+    gh.inject({ call: 'list-selected', status: 200, body: { repositories: [{ id: 1, name: 'r1' }] } })
+    const error = await failure(secrets.inspect(target('org:acme')))
+    expect(error.message).toBe(
+      `Failed to list the repositories selected for ${SECRET} in org:acme: GitHub answered a page of selected repositories that is not a list`
+    )
+  })
+
+  test('more repositories than the total_count says is an error', async () => {
+    const { gh, secrets } = await rig()
+    gh.seed('org:acme', SECRET, 'old', new Date(), { visibility: 'selected', selected: [1, 2, 3] })
+    gh.inject({ call: 'list-selected', status: 200, body: { total_count: 2, repositories: [1, 2, 3].map((id) => ({ id, name: `r${id}` })) } })
+    const error = await failure(secrets.inspect(target('org:acme')))
+    expect(error.message).toBe(
+      `Failed to list the repositories selected for ${SECRET} in org:acme: GitHub listed more selected repositories than the 2 it counts`
+    )
+  })
+
   test('a total_count that disagrees with the pages is an error, not a silent cap', async () => {
     const { gh, secrets } = await rig()
     gh.seed('org:acme', SECRET, 'old', new Date(), { visibility: 'selected', selected: [1, 2] })
@@ -552,6 +587,15 @@ describe('secretsReadAt: when this job read its secrets', () => {
     for (const j of jobs) gh.addJob(9, 2, { ...j, startedAt: new Date('2030-01-02T03:20:00Z') })
     if (fault) gh.inject(fault)
     expect(await secrets.secretsReadAt(job)).toEqual({ at: new Date('2030-01-02T03:00:00Z'), of: 'run' })
+  })
+
+  test("falls back to the run attempt's start when the jobs pages lead back to the first: a bounded read", async () => {
+    const { gh, secrets } = await rig()
+    gh.addRun(9, new Date('2030-01-02T03:00:00Z'))
+    const first = `${gh.url}/repos/acme/fleet/actions/runs/9/attempts/2/jobs?per_page=100&page=1`
+    gh.inject({ call: 'list-jobs', status: 200, body: { total_count: 500, jobs: [] }, headers: { link: `<${first}>; rel="next"` } })
+    expect(await secrets.secretsReadAt(job)).toEqual({ at: new Date('2030-01-02T03:00:00Z'), of: 'run' })
+    expect(gh.calls('list-jobs')).toHaveLength(3)
   })
 
   test('without a run attempt or a runner name it asks only for the run', async () => {

@@ -255,7 +255,7 @@ describe('the OAuth token', () => {
       { call: 'token', attempts: [1], status: 200, body: { token_type: 'Bearer' } },
       { call: 'token', attempts: [2], status: 200, rawBody: '<html>ok</html>', contentType: 'text/html' }
     )
-    expect((await failure<ThingSpaceError>(client.token())).message).toBe('ThingSpace OAuth token request: answered 200 without a access_token')
+    expect((await failure<ThingSpaceError>(client.token())).message).toBe('ThingSpace OAuth token request: answered 200 without an access_token')
     expect((await failure<ThingSpaceError>(client.token())).message).toBe('ThingSpace OAuth token request: answered 200 with a body that is not JSON')
   })
 })
@@ -777,7 +777,16 @@ describe('reset', () => {
       kind: 'redirect',
       message: 'answered 307 (a redirect, not followed)'
     },
-    { name: 'a 204', fault: { status: 204 }, kind: 'bad-response', message: 'answered 204 without a newPassword' }
+    { name: 'a 204', fault: { status: 204 }, kind: 'bad-response', message: 'answered 204 without a newPassword' },
+    // Blanks are no password anyone could log in with: never stored. Was a BUG at 1784f78 (stored everywhere,
+    // then the verify login with it was refused and counted).
+    ...['   ', '\t', ' \n '].map((blank) => ({
+      name: `a 200 whose newPassword is ${JSON.stringify(blank)}`,
+      fault: { status: 200, body: { newPassword: blank }, afterActing: true },
+      kind: 'bad-response' as const,
+      message: 'answered 200 without a newPassword',
+      changed: true
+    }))
   ])('is sent exactly once when it fails: $name is $kind', async ({ fault, oldPassword, kind, message, changed = false }) => {
     const { sim, client, session } = await loggedIn()
     if (fault) sim.inject({ call: 'reset', ...fault })

@@ -134,20 +134,37 @@ function storeFor(octokit: GitHubOctokit, t: Target): SecretStore {
         put: (name, body) => api.createOrUpdateOrgSecret({ ...p, secret_name: name, ...body, visibility: body.visibility ?? 'private' }),
         remove: (name) => api.deleteOrgSecret({ ...p, secret_name: name }),
         selected: async (name) => {
-          let total: number | undefined
-          const repos: { id: number; name: string }[] = []
-          for await (const page of octokit.paginate.iterator(api.listSelectedReposForOrgSecret, { ...p, secret_name: name, per_page: 100 })) {
-            total ??= (page.data as { total_count?: number }).total_count
-            repos.push(...page.data.map((r) => ({ id: r.id, name: r.name })))
+          const pages = octokit.paginate.iterator(api.listSelectedReposForOrgSecret, { ...p, secret_name: name, per_page: 100 })
+          const { items, total } = await allPages(pages, 'selected repositories')
+          if (total !== undefined && items.length !== total) {
+            throw new Error(`GitHub listed ${items.length} of the ${total} selected repositories; writing the secret now would drop the others`)
           }
-          if (total !== undefined && repos.length !== total) {
-            throw new Error(`GitHub listed ${repos.length} of the ${total} selected repositories; writing the secret now would drop the others`)
-          }
-          return repos
+          return items.map((r) => ({ id: r.id, name: r.name }))
         }
       }
     }
   }
+}
+
+/**
+ * Every item of a paginated list, and the `total_count` its first page gives. Bounded whatever the
+ * server sends: a `next` link back to a page already read, or more items than the count, fails the read
+ * instead of following the pages for ever.
+ */
+export async function allPages<T>(pages: AsyncIterable<{ url: string; data: T[] }>, what: string): Promise<{ items: T[]; total?: number }> {
+  const seen = new Set<string>()
+  const items: T[] = []
+  let total: number | undefined
+  for await (const page of pages) {
+    // @octokit/plugin-paginate-rest turns a page into its list only when it has a total_count, as GitHub's do.
+    if (!Array.isArray(page.data)) throw new Error(`GitHub answered a page of ${what} that is not a list`)
+    if (seen.has(page.url)) throw new Error(`GitHub's pages of ${what} lead back to a page already read`)
+    seen.add(page.url)
+    total ??= (page.data as { total_count?: number }).total_count
+    items.push(...page.data)
+    if (total !== undefined && items.length > total) throw new Error(`GitHub listed more ${what} than the ${total} it counts`)
+  }
+  return { items, total }
 }
 
 const WHERE: Record<Target['kind'], string> = { repo: 'the repository', env: 'the environment', org: 'the organization' }
@@ -334,7 +351,14 @@ export class GitHubSecrets {
     const where = { owner: repository.owner, repo: repository.repo, run_id: runId }
     const [jobs, run] = await Promise.allSettled([
       runAttempt !== undefined && runnerName
-        ? this.octokit.paginate(this.octokit.rest.actions.listJobsForWorkflowRunAttempt, { ...where, attempt_number: runAttempt, per_page: 100 })
+        ? allPages(
+            this.octokit.paginate.iterator(this.octokit.rest.actions.listJobsForWorkflowRunAttempt, {
+              ...where,
+              attempt_number: runAttempt,
+              per_page: 100
+            }),
+            'jobs'
+          ).then((read) => read.items)
         : Promise.resolve([]),
       this.octokit.rest.actions.getWorkflowRun(where)
     ])

@@ -529,10 +529,12 @@ interface Answer {
   json: unknown
 }
 
+/** A string field with something in it: blanks are no password, token or session a later call could use. */
 function stringField(call: ThingSpaceCall, answer: Answer, field: string): string {
   const value = (answer.json as Record<string, unknown> | undefined)?.[field]
-  if (typeof value !== 'string' || value === '') {
-    throw new ThingSpaceError(call, 'bad-response', `answered ${answer.status} without a ${field}`, { status: answer.status })
+  if (typeof value !== 'string' || value.trim() === '') {
+    const article = /^[aeiou]/i.test(field) ? 'an' : 'a'
+    throw new ThingSpaceError(call, 'bad-response', `answered ${answer.status} without ${article} ${field}`, { status: answer.status })
   }
   return value
 }
