@@ -19,6 +19,8 @@ const rows: [string, Record<string, string>, RegExp][] = [
   ],
   ['a bad boolean', { 'dry-run': 'yes' }, /^Input "dry-run" must be true or false .*got "yes"/],
   ['a blank password', { password: '   ' }, /^Input "password" is required and was empty/],
+  ['a username of two lines', { username: 'm2m-api\nuser' }, /^Input "username" must be one line/],
+  ['a client-id with a colon', { 'client-id': 'app:key' }, /^Input "client-id" must not contain ":"/],
   ['a secret-name with the GITHUB_ prefix', { 'secret-name': 'github_password' }, /^Input "secret-name" .*GITHUB_/],
   [
     'plain http to a remote ThingSpace',

@@ -112,6 +112,13 @@ describe('defaults', () => {
 describe('invalid inputs', () => {
   test.each<[string, Record<string, string>, RegExp]>([
     ['empty username', { username: '' }, /^Input "username" is required and was empty/],
+    // Sent as a login field and in the Basic credential: was accepted at 1784f78 and sent (a login refused, a token refused).
+    ['a username of two lines', { username: 'fleet\napi' }, /^Input "username" must be one line, without control characters/],
+    ['a username with a tab', { username: 'fleet\tapi' }, /^Input "username" must be one line/],
+    ['a standby username of two lines', { 'standby-username': 'b\nc', 'standby-password': 'x' }, /^Input "standby-username" must be one line/],
+    ['a client-id with a colon', { 'client-id': 'app:key' }, /^Input "client-id" must not contain ":"/],
+    ['a client-id of two lines', { 'client-id': 'app\nkey' }, /^Input "client-id" must be one line/],
+    ['username-kind foo without a standby', { 'username-kind': 'foo' }, /^Input "username-kind" must be "variable" or "secret", got "foo"/],
     ['blank password', { password: '   ' }, /^Input "password" is required and was empty/],
     ['empty client-id', { 'client-id': '' }, /^Input "client-id" is required/],
     ['blank client-secret', { 'client-secret': ' \n' }, /^Input "client-secret" is required/],

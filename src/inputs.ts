@@ -77,6 +77,13 @@ function required(name: string, hint: string, trimWhitespace = true): string {
   return value
 }
 
+/** A value sent as a login field or in the OAuth Basic credential is one line: no newline, tab or other control character. */
+function oneLine(name: string, value: string): string {
+  // eslint-disable-next-line no-control-regex -- the control characters are what this looks for
+  if (/[\u0000-\u001f\u007f]/.test(value)) throw new InputError(`Input "${name}" must be one line, without control characters (a newline, a tab)`)
+  return value
+}
+
 function boolean(name: string, fallback: boolean): boolean {
   if (core.getInput(name) === '') return fallback
   try {
@@ -134,8 +141,10 @@ function secretOrVariableName(input: string, fallback: string): string {
 
 /** The alternating-usernames inputs: all of them, or none (standby-username empty). */
 function readAlternation(username: string, secretName: string, targets: Target[]): Alternation | undefined {
-  const standbyUsername = core.getInput('standby-username')
+  const standbyUsername = oneLine('standby-username', core.getInput('standby-username'))
   const standbyPassword = core.getInput('standby-password', { trimWhitespace: false })
+  const kind = core.getInput('username-kind') || 'variable'
+  if (kind !== 'variable' && kind !== 'secret') throw new InputError(`Input "username-kind" must be "variable" or "secret", got "${kind}"`)
   if (standbyUsername === '') {
     if (standbyPassword.trim() !== '')
       throw new InputError('Input "standby-password" is set but "standby-username" is empty: set both for alternating usernames, or neither')
@@ -153,8 +162,6 @@ function readAlternation(username: string, secretName: string, targets: Target[]
   }
   const usernameName = secretOrVariableName('username-name', 'THINGSPACE_USERNAME')
   if (usernameName === secretName) throw new InputError(`Input "username-name" must differ from "secret-name" (${secretName})`)
-  const kind = core.getInput('username-kind') || 'variable'
-  if (kind !== 'variable' && kind !== 'secret') throw new InputError(`Input "username-kind" must be "variable" or "secret", got "${kind}"`)
   const noVariables = targets.filter((t) => t.app !== 'actions')
   if (kind === 'variable' && noVariables.length > 0) {
     throw new InputError(
@@ -173,9 +180,11 @@ function readAlternation(username: string, secretName: string, targets: Target[]
 
 export function readSettings(context: RunContext, mask: SecretMask): Settings {
   const basicCredential = maskSecretInputs(mask)
-  const username = required('username', 'pass the ThingSpace UWS username')
+  const username = oneLine('username', required('username', 'pass the ThingSpace UWS username'))
   const password = required('password', 'pass the current ThingSpace UWS password, e.g. ${{ secrets.THINGSPACE_PASSWORD }}', false)
-  required('client-id', 'pass the ThingSpace application key from Key Management')
+  const clientId = oneLine('client-id', required('client-id', 'pass the ThingSpace application key from Key Management'))
+  // RFC 7617: the user-id of a Basic credential cannot hold a colon (the server would split it there).
+  if (clientId.includes(':')) throw new InputError('Input "client-id" must not contain ":" (it is sent as client-id:client-secret)')
   required('client-secret', 'pass the ThingSpace application secret from Key Management', false)
   const githubToken = required('github-token', 'pass a token that can write the target secrets (GITHUB_TOKEN cannot)', false)
 
