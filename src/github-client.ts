@@ -73,10 +73,15 @@ function requestLog(log: GitHubLog, timeoutMs: number, basePath: string) {
   return (octokit: Pick<Octokit, 'hook'>): void => {
     octokit.hook.wrap('request', async (request, options: HookOptions & Record<string, unknown>) => {
       const route = `GitHub ${options.method} ${routeOf(String(options.url), basePath)}`
-      options.request = { ...options.request, signal: AbortSignal.timeout(timeoutMs) }
+      const signal = AbortSignal.timeout(timeoutMs)
+      options.request = { ...options.request, signal }
       options.headers = { ...(options.headers as Record<string, string>), 'x-github-api-version': API_VERSION }
       try {
         const response = await request(options as Parameters<typeof request>[0])
+        // @octokit/request gives a body cut at the timeout as the text read so far: for a read that is no
+        // answer (a write's status already says what the write did).
+        if (signal.aborted && options.method === 'GET')
+          throw new Error(`the answer did not finish within ${timeoutMs / 1000} s`, { cause: signal.reason })
         log.debug(`${route} -> ${response.status}`)
         return response
       } catch (error) {
