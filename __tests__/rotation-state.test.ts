@@ -23,13 +23,14 @@ const LEGACY = 'P_REJECTED'
 const RESET_UNKNOWN = 'P_RESET_UNKNOWN'
 const LABEL = 'thingspace-password-rotation acme/fleet run 7'
 
-function state(target: Target, s: { stored?: number; record?: number; legacy?: number } = {}): TargetState {
+function state(target: Target, s: { stored?: number; record?: number; legacy?: number; lost?: number } = {}): TargetState {
   return {
     target,
     publicKey: { keyId: 'k', key: 'pk' },
     existing: s.stored === undefined ? undefined : { updatedAt: new Date(s.stored) },
     recordAt: s.record === undefined ? undefined : new Date(s.record),
-    legacyMarkedAt: s.legacy === undefined ? undefined : new Date(s.legacy)
+    legacyMarkedAt: s.legacy === undefined ? undefined : new Date(s.legacy),
+    resetUnknownAt: s.lost === undefined ? undefined : new Date(s.lost)
   }
 }
 
@@ -71,6 +72,17 @@ class Port implements StatePort {
     const existed = this.exists.has(key) || this.overwritten.has(st.target.label)
     this.exists.add(key)
     return existed ? 'updated' : 'created'
+  }
+
+  /** What a read again gives, by `label name` (absent: gone); a read of a key in `rereadFails` fails. */
+  readonly dates = new Map<string, Date>()
+  readonly rereadFails = new Set<string>()
+  updatedAt = async (st: Pick<TargetState, 'target'>, name: string): Promise<Date | undefined> => {
+    const key = `${st.target.label} ${name}`
+    this.log.push(`reread ${name} ${st.target.label}`)
+    await this.clock.sleep(this.latency.remove)
+    if (this.rereadFails.has(key)) throw new Error('500 Internal Server Error')
+    return this.dates.get(key)
   }
 
   remove = async (st: TargetState, name: string): Promise<void> => {
@@ -631,6 +643,38 @@ describe('settle: which copies come off', () => {
       await h.drive(h.rs.settle({ secretMoved: moved }))
       expect(h.port.removed()).toEqual(removed)
       expect(h.warnings).toEqual([])
+    }
+  )
+
+  // An earlier run's record of a lost reset comes off once a login with the stored password succeeded, read
+  // again first: a later write is another run's record of its own lost reset (its login says nothing of that one).
+  const LOST_AT = START - DAY
+  const LOST_RECORD = `${repo.label} ${RESET_UNKNOWN}`
+  test.each([
+    { name: 'the login succeeded', logins: ['ok'], reread: LOST_AT, removed: [HOME, OTHER, LOST_RECORD], warned: false },
+    { name: 'the login refused', logins: ['refused'], reread: LOST_AT, removed: [OTHER], warned: false },
+    {
+      name: 'the login succeeded, another run recorded its own lost reset since',
+      logins: ['ok'],
+      reread: START,
+      removed: [HOME, OTHER],
+      warned: false
+    },
+    { name: 'the login succeeded, the record gone meanwhile', logins: ['ok'], reread: undefined, removed: [HOME, OTHER], warned: false },
+    { name: 'the login succeeded, the read again failing', logins: ['ok'], reread: 'fails', removed: [HOME, OTHER], warned: true }
+  ] as { name: string; logins: Step[]; reread: number | undefined | 'fails'; removed: string[]; warned: boolean }[])(
+    'an earlier record of a lost reset, $name: removes $removed',
+    async ({ logins, reread, removed, warned }) => {
+      const h = harness([state(repo, { stored: STORED, lost: LOST_AT }), state(env, { stored: STORED })], false)
+      if (reread === 'fails') h.port.rereadFails.add(LOST_RECORD)
+      else if (reread !== undefined) h.port.dates.set(LOST_RECORD, new Date(reread))
+      await h.drive(h.rs.prove(new AbortController().signal))
+      apply(h.rs, logins)
+      await h.drive(h.rs.settle())
+      expect(h.port.removed()).toEqual(removed)
+      expect(h.warnings).toEqual(
+        warned ? [expect.stringMatching(/^Could not remove P_RESET_UNKNOWN from repo:acme\/fleet \(reading it again failed/)] : []
+      )
     }
   )
 

@@ -34,6 +34,8 @@ export interface StatePort {
   readonly stateName: string
   readonly legacyMarkerName: string
   readonly resetUnknownName: string
+  /** When a secret of a target was last written, read again now; undefined when it is gone. */
+  updatedAt: (state: Pick<TargetState, 'target'>, name: string) => Promise<Date | undefined>
   write: (state: TargetState, plaintext: string, name?: string, signal?: AbortSignal) => Promise<WriteResult>
   remove: (state: TargetState, name: string) => Promise<void>
 }
@@ -232,14 +234,28 @@ export class RotationState {
       )
     }
     // A login with the stored password succeeded after an earlier run lost its reset's answer: that reset did not change it.
-    if (this.lostReset === 'earlier' && this.clean) {
-      removals.push(
-        this.removeFrom(this.home, github.resetUnknownName).then((removed) => {
-          if (removed) this.lostReset = 'none'
-        })
-      )
-    }
+    if (this.lostReset === 'earlier' && this.clean) removals.push(this.removeEarlierLostReset())
     await Promise.all(removals)
+  }
+
+  /**
+   * Removes the record of an earlier run's lost reset, read again first: a later write is another run's
+   * record of its own lost reset, which this run's login says nothing about, so it stays.
+   */
+  private async removeEarlierLostReset(): Promise<void> {
+    const { github, cancel } = this.d
+    const read = this.home.resetUnknownAt!.getTime()
+    let now: Date | undefined
+    try {
+      now = await cancel.untilDeadline(github.updatedAt(this.home, github.resetUnknownName))
+    } catch (error) {
+      this.d.log.warning(
+        `Could not remove ${github.resetUnknownName} from ${this.home.target.label} (reading it again failed; the next run logs in once more to find out): ${errorText(error)}`
+      )
+      return
+    }
+    if (now === undefined || now.getTime() !== read) return
+    if (await this.removeFrom(this.home, github.resetUnknownName)) this.lostReset = 'none'
   }
 
   /**
