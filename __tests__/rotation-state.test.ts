@@ -672,8 +672,8 @@ describe('settle: which copies come off', () => {
       apply(h.rs, logins)
       await h.drive(h.rs.settle())
       expect(h.port.removed()).toEqual(removed)
-      expect(h.warnings).toEqual(
-        warned ? [expect.stringMatching(/^Could not remove P_RESET_UNKNOWN from repo:acme\/fleet \(reading it again failed/)] : []
+      expect(h.warnings.map((w) => w.startsWith('Could not remove P_RESET_UNKNOWN from repo:acme/fleet (reading it again failed'))).toEqual(
+        warned ? [true] : []
       )
     }
   )
