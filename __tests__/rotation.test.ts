@@ -12,9 +12,10 @@
  * (workflow_dispatch by a person) unless a test says otherwise.
  */
 import { describe, expect, test } from '@jest/globals'
-import { KILL_AFTER_MS, REPORT_MARGIN_MS } from '../src/cancellation.ts'
+import { Cancellation, KILL_AFTER_MS, REPORT_MARGIN_MS } from '../src/cancellation.ts'
 import { WRITE_CONCURRENCY } from '../src/github-secrets.ts'
 import { RUN_IN_PROGRESS_MS } from '../src/rotation-state.ts'
+import { rotate } from '../src/rotation.ts'
 import {
   DAY,
   labels,
@@ -2068,4 +2069,23 @@ describe('after a reset whose answer was lost', () => {
     expect(w.secrets.get(REPO, RESET_UNKNOWN)).toBeUndefined()
     expect(passwordSecrets(w)).toEqual(Object.fromEntries(labels(THREE).map((l) => [l, { value: PASSWORD, updatedAt: TEN_DAYS_AGO.getTime() }])))
   })
+})
+
+// The runner may cancel while the action still loads: run() takes that signal over (src/early-signals.ts)
+// before the flow starts, and the flow then sends nothing at all.
+test('a signal that came before the flow started: nothing is sent, failed-unchanged, the signal named', async () => {
+  const w = world()
+  const cancel = new Cancellation(w.clock.now, w.clock.schedule)
+  cancel.receive('SIGTERM')
+  const settings = makeSettings({ targets: THREE })
+  const settled = await w.clock.drive(rotate(settings, w.deps(cancel, settings)))
+  cancel.dispose()
+  expect(settled).toMatchObject({
+    status: 'fulfilled',
+    value: {
+      result: 'failed-unchanged',
+      message: 'The password was not changed: the runner cancelled the step (SIGTERM) before the reset was sent, and ThingSpace was not contacted.'
+    }
+  })
+  expect(w.events).toEqual([])
 })

@@ -6,6 +6,7 @@ import * as core from '@actions/core'
 import { context } from '@actions/github'
 import { usernamesAsSecrets, usernamesAsVariables, type UsernamePort } from './alternation.ts'
 import { Cancellation } from './cancellation.ts'
+import { takeEarlySignals } from './early-signals.ts'
 import { createOctokit, type GitHubOctokit } from './github-client.ts'
 import { GitHubSecrets } from './github-secrets.ts'
 import { GitHubVariables } from './github-variables.ts'
@@ -83,6 +84,7 @@ export async function run(): Promise<void> {
   }
   process.on('SIGINT', onSignal)
   process.on('SIGTERM', onSignal)
+  for (const signal of takeEarlySignals()) onSignal(signal)
 
   let settings: Settings | undefined
   // The last line of defence: every read is bounded, but should the run ever wait on something that

@@ -167,6 +167,7 @@ class Rotation {
   // this job read its secrets, and (when no due check is needed) the OAuth token, all in one wave.
   private async readTargets(): Promise<Verdict | undefined> {
     const { s, d } = this
+    d.cancel.signal.throwIfAborted() // a signal that came while the action loaded: nothing is sent
     const owners = tokenOwnerWarning(s.targets, s.githubToken)
     if (owners) d.log.warning(owners)
     if (s.minAgeDays === 0) this.requestToken()
